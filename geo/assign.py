@@ -1,0 +1,301 @@
+"""Assignment of sites to responsible planners by spatial overlap.
+
+The public entry points read in phases, like ``geopandas.sjoin``: check the input, find candidate
+(site, zone) pairs with a spatial index, then assemble the answer with vectorised array work.
+
+Rules (documented in the README, tested in tests/geo/test_assign.py):
+
+* a point matches every zone that *covers* it, so a point on a shared border matches both zones;
+* a line or polygon matches every zone it intersects, with ``share`` = the part of the site inside the
+  zone (area for polygons, length for lines, 1.0 for points), measured in the index's metric CRS;
+* the lead is the active ``lead`` appointment on the most specific matched base kind that has one
+  (community, village, subdistrict, district); within a kind the zone with the largest share wins,
+  then the lowest code;
+* consultations are the planners appointed to matched overlay zones whose kind obliges consultation;
+* a site is ``split`` when, at the level that gives its lead (or the most specific matched level when
+  there is no lead), no zone holds ``split_threshold`` of it;
+* an uncovered site gets the nearest zone that has a lead, with its distance in metres.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import metric_crs, project_geometries
+from geo.errors import GeoInputError
+from geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
+from geo.validity import active_mask, as_timestamp
+
+NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
+_WORKERS = 2
+_PARALLEL_MIN_SITES = 50_000
+
+
+@dataclass(frozen=True)
+class Responsibility:
+    """Who holds which zone on one date, as arrays aligned on the index's zone positions."""
+
+    as_of: pd.Timestamp
+    zone_active: np.ndarray  # bool per zone: the zone's edition is in force
+    lead_planner: np.ndarray  # planner id (object) per zone, None where no lead
+    lead_key: np.ndarray  # int64 per zone: level * n_zones + code rank; -1 where no lead
+    appt_offsets: np.ndarray  # CSR offsets into appt_* per zone
+    appt_planner: np.ndarray
+    appt_role: np.ndarray
+    consult_zone: np.ndarray  # bool per zone: its kind obliges consultation
+
+
+class ZoneIndex:
+    """All zones of a store (every kind, every edition), indexed once.
+
+    Queries take an as-of date and filter by edition validity, so one index serves every date.
+    """
+
+    def __init__(self, zones: gpd.GeoDataFrame):
+        if zones.crs is None or not zones.crs.equals("EPSG:4326"):
+            raise GeoInputError("the zone index needs zones in EPSG:4326")
+        self.zones = zones.reset_index(drop=True)
+        geoms = self.zones.geometry.to_numpy()
+        self.geoms = np.asarray(geoms, dtype=object)
+        shapely.prepare(self.geoms)
+        self.tree = shapely.STRtree(self.geoms)
+        self.kind = self.zones["kind"].to_numpy(dtype=object)
+        self.code = self.zones["code"].astype(str).to_numpy(dtype=object)
+        kind_level = {k: i for i, k in enumerate(BASE_KINDS)}
+        self.level = pd.Series(self.kind, dtype=object).map(kind_level).fillna(NO_LEVEL).to_numpy(dtype=np.int64)
+        # rank of the code among all codes: the tie-break "lowest code" as an integer
+        self.code_rank = pd.Series(self.code, dtype=object).rank(method="dense").fillna(0).to_numpy(dtype=np.int64)
+        self._valid_from = pd.to_datetime(self.zones["valid_from"]).to_numpy()
+        self._valid_to = pd.to_datetime(self.zones["valid_to"]).to_numpy()
+        self.bounds = tuple(shapely.total_bounds(self.geoms)) if len(self.geoms) else None
+        self.metric_crs = metric_crs(self.bounds) if self.bounds else None
+
+    def __len__(self) -> int:
+        return len(self.geoms)
+
+    @cached_property
+    def metric_geoms(self) -> np.ndarray:
+        """Zones in the metric CRS, projected on first use (only nearest-zone distances need them)."""
+        return project_geometries(self.geoms, "EPSG:4326", self.metric_crs)
+
+    def active(self, as_of) -> np.ndarray:
+        ts = np.datetime64(as_timestamp(as_of).to_datetime64())
+        started = np.isnat(self._valid_from) | (self._valid_from <= ts)
+        not_ended = np.isnat(self._valid_to) | (self._valid_to > ts)
+        return started & not_ended
+
+    def positions(self, kind: str, code: str) -> np.ndarray:
+        """Positions of every edition of one zone."""
+        mask = (self.kind == kind) & (self.code == str(code))
+        return np.flatnonzero(mask)
+
+    def responsibility(self, appointments: pd.DataFrame, as_of=None,
+                       consultation_kinds=DEFAULT_CONSULTATION_KINDS) -> Responsibility:
+        """Precompute who holds which zone on ``as_of`` (cheap: zones + appointments, no geometry)."""
+        ts = as_timestamp(as_of)
+        n = len(self)
+        zone_active = self.active(ts)
+        appts = appointments.loc[active_mask(appointments["start"], appointments["end"], ts)]
+        keys = pd.DataFrame({"zone_kind": self.kind, "zone_code": self.code, "pos": np.arange(n)})[zone_active]
+        held = appts.assign(zone_code=appts["zone_code"].astype(str)).merge(keys, on=["zone_kind", "zone_code"])
+        held = held.sort_values(["pos", "role", "planner_id"], kind="stable")
+        pos = held["pos"].to_numpy(dtype=np.int64)
+        offsets = np.searchsorted(pos, np.arange(n + 1))
+        leads = held[held["role"] == "lead"].drop_duplicates("pos")
+        lead_planner = np.full(n, None, dtype=object)
+        lead_planner[leads["pos"].to_numpy(dtype=np.int64)] = leads["planner_id"].to_numpy(dtype=object)
+        has_lead = pd.notna(lead_planner) & (self.level < NO_LEVEL)
+        lead_key = np.where(has_lead, self.level * (n + 1) + self.code_rank, -1)
+        return Responsibility(
+            as_of=ts, zone_active=zone_active, lead_planner=lead_planner, lead_key=lead_key.astype(np.int64),
+            appt_offsets=offsets, appt_planner=held["planner_id"].to_numpy(dtype=object),
+            appt_role=held["role"].to_numpy(dtype=object),
+            consult_zone=np.isin(self.kind, list(consultation_kinds)),
+        )
+
+
+@dataclass
+class Assignment:
+    """The answer for a batch of sites, as arrays (positions refer to ``index.zones``)."""
+
+    index: ZoneIndex
+    resp: Responsibility
+    n_sites: int
+    pair_site: np.ndarray  # matched (site, zone) pairs of active zones, sorted by site
+    pair_zone: np.ndarray
+    pair_share: np.ndarray
+    lead_zone: np.ndarray  # zone position per site, -1 when uncovered
+    split: np.ndarray
+    nearest_zone: np.ndarray = field(default=None)  # zone position per site, -1 when covered / none
+    nearest_distance_m: np.ndarray = field(default=None)
+
+    @property
+    def covered(self) -> np.ndarray:
+        return self.lead_zone >= 0
+
+    @property
+    def lead_planner(self) -> np.ndarray:
+        out = np.full(self.n_sites, None, dtype=object)
+        ok = self.covered
+        out[ok] = self.resp.lead_planner[self.lead_zone[ok]]
+        return out
+
+    def consultation_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(site, zone, planner) for every planner of a matched overlay zone that obliges consultation."""
+        keep = self.resp.consult_zone[self.pair_zone]
+        return self._expand(self.pair_site[keep], self.pair_zone[keep])[:3]
+
+    def planner_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(site, zone, planner, role) for every active appointment on every matched zone."""
+        return self._expand(self.pair_site, self.pair_zone)
+
+    def _expand(self, sites, zones):
+        off = self.resp.appt_offsets
+        counts = off[zones + 1] - off[zones]
+        rep_sites = np.repeat(sites, counts)
+        rep_zones = np.repeat(zones, counts)
+        starts = np.repeat(off[zones], counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        idx = starts + within
+        return rep_sites, rep_zones, self.resp.appt_planner[idx], self.resp.appt_role[idx]
+
+
+def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate (site, zone) pairs that really match, using the fastest plan for the input."""
+    if points_only and len(sites) >= _PARALLEL_MIN_SITES:
+        # Many points: a tree over the points queried with the prepared zone polygons is the fastest
+        # plan; the two halves of the zones run on both cores (shapely releases the GIL).
+        tree = shapely.STRtree(sites)
+        chunks = np.array_split(np.arange(len(index)), _WORKERS)
+        with ThreadPoolExecutor(_WORKERS) as pool:
+            parts = list(pool.map(lambda ch: tree.query(index.geoms[ch], predicate="covers"), chunks))
+        zone = np.concatenate([ch[p[0]] for ch, p in zip(chunks, parts)])
+        site = np.concatenate([p[1] for p in parts])
+        return site, zone
+    predicate = "covered_by" if points_only else "intersects"
+    site, zone = index.tree.query(sites, predicate=predicate)
+    return site, zone
+
+
+def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: float = 0.9,
+           with_nearest: bool = True) -> Assignment:
+    """Assign sites (an array of shapely geometries in EPSG:4326) to zones and planners."""
+    sites = np.asarray(sites, dtype=object)
+    if sites.ndim != 1:
+        raise GeoInputError("sites must be a one-dimensional array of geometries")
+    if len(sites) and (pd.isna(sites).any() or shapely.is_empty(sites).any()):
+        raise GeoInputError("sites contain missing or empty geometries; drop or fix them first")
+    n = len(sites)
+    type_ids = shapely.get_type_id(sites) if n else np.zeros(0, np.int64)
+    points_only = bool(n) and bool(np.isin(type_ids, (0, 4)).all())
+
+    # phase 1: candidate pairs from the index, restricted to zones in force
+    site, zone = _query_pairs(index, sites, points_only)
+    keep = resp.zone_active[zone]
+    site, zone = site[keep], zone[keep]
+    order = np.lexsort((index.code_rank[zone], site))
+    site, zone = site[order], zone[order]
+
+    # phase 2: shares
+    share = np.ones(len(site))
+    if not points_only and len(site):
+        share = _shares(index, sites, type_ids, site, zone)
+
+    # phase 3: lead = smallest (level, -share, code rank) among matched zones that have a lead
+    lead_zone = np.full(n, -1, dtype=np.int64)
+    has_lead = resp.lead_key[zone] >= 0
+    if has_lead.any():
+        ls, lz = site[has_lead], zone[has_lead]
+        lorder = np.lexsort((index.code_rank[lz], -share[has_lead], index.level[lz], ls))
+        ls, lz = ls[lorder], lz[lorder]
+        first = np.r_[True, ls[1:] != ls[:-1]]
+        lead_zone[ls[first]] = lz[first]
+
+    split = _split(index, n, site, zone, share, lead_zone, split_threshold, points_only)
+    result = Assignment(index=index, resp=resp, n_sites=n, pair_site=site, pair_zone=zone, pair_share=share,
+                        lead_zone=lead_zone, split=split)
+    if with_nearest:
+        result.nearest_zone, result.nearest_distance_m = _nearest(index, resp, sites, lead_zone)
+    return result
+
+
+def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> np.ndarray:
+    """Part of each site inside each matched zone, in the metric CRS.
+
+    Where the zone covers the site outright the share is 1 and no intersection is computed. The
+    intersection itself is computed in lon/lat and only the pieces are projected: the topology is the
+    same and projecting small pieces is much cheaper than projecting every zone.
+    """
+    share = np.ones(len(site))
+    partial = ~shapely.covers(index.geoms[zone], sites[site])
+    dims = np.select([np.isin(type_ids, (3, 6)), np.isin(type_ids, (1, 2, 5))], [2, 1], 0)
+    measurable = partial & (dims[site] > 0)
+    if not measurable.any():
+        return share
+    ps, pz = site[measurable], zone[measurable]
+    pieces = _parallel(lambda a, b: shapely.intersection(a, b), index.geoms[pz], sites[ps])
+    metric_pieces = project_geometries(pieces, "EPSG:4326", index.metric_crs)
+    uniq_sites = np.unique(ps)
+    metric_sites = project_geometries(sites[uniq_sites], "EPSG:4326", index.metric_crs)
+    site_dim = dims[ps]
+    whole = np.empty(len(sites))
+    whole[uniq_sites] = np.where(dims[uniq_sites] == 2, shapely.area(metric_sites), shapely.length(metric_sites))
+    part = np.where(site_dim == 2, shapely.area(metric_pieces), shapely.length(metric_pieces))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share[measurable] = np.clip(np.where(whole[ps] > 0, part / whole[ps], 0.0), 0.0, 1.0)
+    return share
+
+
+def _parallel(func, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if len(a) < 2_000:
+        return func(a, b)
+    chunks = np.array_split(np.arange(len(a)), _WORKERS)
+    with ThreadPoolExecutor(_WORKERS) as pool:
+        return np.concatenate(list(pool.map(lambda ch: func(a[ch], b[ch]), chunks)))
+
+
+def _split(index, n, site, zone, share, lead_zone, threshold, points_only) -> np.ndarray:
+    split = np.zeros(n, dtype=bool)
+    if points_only or not len(site):
+        return split
+    level = index.level[zone]
+    base = level < NO_LEVEL
+    if not base.any():
+        return split
+    s, lv, sh = site[base], level[base], share[base]
+    # the level that matters per site: the lead's level, else the most specific matched level
+    most_specific = np.full(n, NO_LEVEL)
+    np.minimum.at(most_specific, s, lv)
+    lead_level = np.where(lead_zone >= 0, index.level[np.maximum(lead_zone, 0)], most_specific)
+    at_level = lv == lead_level[s]
+    best = np.zeros(n)
+    np.maximum.at(best, s[at_level], sh[at_level])
+    matched = most_specific < NO_LEVEL
+    split[matched] = best[matched] < threshold
+    return split
+
+
+def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
+    n = len(sites)
+    nearest = np.full(n, -1, dtype=np.int64)
+    distance = np.full(n, np.nan)
+    todo = np.flatnonzero(lead_zone < 0)
+    candidates = np.flatnonzero(resp.lead_key >= 0)
+    if not len(todo) or not len(candidates):
+        return nearest, distance
+    tree = shapely.STRtree(index.metric_geoms[candidates])
+    metric_sites = project_geometries(sites[todo], "EPSG:4326", index.metric_crs)
+    (s, z), d = tree.query_nearest(metric_sites, return_distance=True, all_matches=True)
+    # ties: lowest code
+    order = np.lexsort((index.code_rank[candidates[z]], d, s))
+    s, z, d = s[order], z[order], d[order]
+    first = np.r_[True, s[1:] != s[:-1]]
+    nearest[todo[s[first]]] = candidates[z[first]]
+    distance[todo[s[first]]] = d[first]
+    return nearest, distance

