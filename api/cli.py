@@ -19,7 +19,7 @@ from geo.crs import geometries_to_wgs84, lonlat_problems
 from geo.errors import GeoInputError
 from geo.hierarchy import derive_parent_codes, parent_kind
 from geo.kinds import ALL_KINDS, KIND_LABELS
-from layers.errors import ZerenError
+from layers.errors import ValidationError, ZerenError
 from layers.store import DEFAULT_STORE, open_store
 
 EXIT_OK = 0
@@ -53,8 +53,8 @@ def _catalogue(args):
 def cmd_demo(args) -> int:
     from layers.demo import build_demo
 
-    path = Path(args.store)
-    if path.exists() and not args.force and not _is_demo_store(path):
+    path = args.store
+    if _is_file_store(path) and Path(path).exists() and not args.force and not _is_demo_store(path):
         raise CommandError(f"{path} exists and is not a demo store; pass --force to replace it with the demo city")
     store = build_demo(path)
     zones = store.zones()
@@ -67,7 +67,11 @@ def cmd_demo(args) -> int:
     return EXIT_OK
 
 
-def _is_demo_store(path: Path) -> bool:
+def _is_file_store(location) -> bool:
+    return not str(location).startswith(("postgresql://", "postgres://"))
+
+
+def _is_demo_store(path) -> bool:
     try:
         store = open_store(path)
     except ZerenError:
@@ -82,7 +86,15 @@ def _is_demo_store(path: Path) -> bool:
 def cmd_import_layer(args) -> int:
     from layers.importer import read_zone_layer
 
-    store = None if args.dry_run and not Path(args.store).exists() else open_store(args.store, create=not args.dry_run)
+    if args.dry_run:
+        try:
+            store = open_store(args.store)
+        except ZerenError:
+            if _is_file_store(args.store) and Path(args.store).exists() and Path(args.store).stat().st_size:
+                raise  # a file that is there but is no Zeren store is an error, even in a dry run
+            store = None  # a dry run needs no store; with one, codes and parents are checked against it
+    else:
+        store = open_store(args.store, create=True)
     existing = store.zones(as_of=None) if store is not None else None
     bounds = tuple(existing.total_bounds) if existing is not None and len(existing) else None
     zones, report = read_zone_layer(args.file, layer=args.layer, crs=args.crs, code_field=args.code_field,
@@ -98,8 +110,11 @@ def cmd_import_layer(args) -> int:
             report.notes.append(f"parent_code derived from the {pk} layer for {int(missing.sum())} feature(s)")
     print(report.text())
     if report.rejected and not args.skip_rejected:
-        print(f"zeren: {len(report.rejected)} feature(s) rejected; nothing was written. Fix them, or pass "
-              f"--skip-rejected to import the other {report.accepted}.", file=sys.stderr)
+        shown = "".join(f"\n  {report.unit} {r.row} (code {r.code}): {r.reason}" for r in report.rejected[:20])
+        more = f"\n  ... and {len(report.rejected) - 20} more" if len(report.rejected) > 20 else ""
+        print(f"zeren: error: {args.file}: {len(report.rejected)} feature(s) rejected; nothing was written:"
+              f"{shown}{more}\nFix them, or pass --skip-rejected to import the other {report.accepted}.",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     if args.dry_run:
         print(f"试运行 / dry run: {len(zones)} feature(s) would be written as {args.kind} edition {args.edition}")
@@ -119,7 +134,10 @@ def cmd_import_planners(args) -> int:
 
     frame = read_csv_records(args.file, ["id", "name", "organization", "disciplines", "public_contact",
                                          "private_contact"])
-    counts = open_store(args.store, create=True).upsert_planners(frame, actor=args.actor, source=str(args.file))
+    try:
+        counts = open_store(args.store, create=True).upsert_planners(frame, actor=args.actor, source=str(args.file))
+    except ValidationError as exc:
+        raise CommandError(f"{args.file}: {exc}") from None  # name the file as well as the rows
     print(f"规划师 / planners: {counts['added']} added, {counts['updated']} updated")
     return EXIT_OK
 
@@ -128,7 +146,10 @@ def cmd_import_appointments(args) -> int:
     from layers.importer import read_csv_records
 
     frame = read_csv_records(args.file, ["planner_id", "zone_kind", "zone_code", "role", "start", "end"])
-    ids = open_store(args.store).add_appointments(frame, actor=args.actor, source=str(args.file))
+    try:
+        ids = open_store(args.store).add_appointments(frame, actor=args.actor, source=str(args.file))
+    except ValidationError as exc:
+        raise CommandError(f"{args.file}: {exc}") from None  # name the file as well as the rows
     print(f"任命 / appointments: {len(ids)} added")
     return EXIT_OK
 
@@ -211,7 +232,8 @@ def cmd_assign(args) -> int:
     problems = _site_problems(wgs, catalogue.index.bounds)
     bad = np.flatnonzero(problems != None)  # noqa: E711
     if len(bad) and not args.skip_bad:
-        shown = "\n".join(f"  row {i + 1}: {problems[i]}" for i in bad[:50])
+        first_row = frame.attrs.get("first_row", 1)  # a CSV's rows are named by their line number
+        shown = "\n".join(f"  row {i + first_row}: {problems[i]}" for i in bad[:50])
         raise CommandError(f"{args.sites}: {len(bad)} site(s) cannot be assigned; nothing was written:\n{shown}\n"
                            f"Fix them, or pass --skip-bad to write them with an 'error' column.")
     good = np.flatnonzero(problems == None)  # noqa: E711
@@ -240,6 +262,7 @@ def cmd_assign(args) -> int:
         raise CommandError(f"{args.sites}: input already has column(s) {', '.join(clashes)} that assign adds; "
                            f"rename them first")
     out = frame.reset_index(drop=True).join(added.reset_index(drop=True))
+    out.attrs["geometry_columns"] = frame.attrs.get("geometry_columns", [])  # join does not keep attrs
     _write_sites(out, Path(args.out), crs_is_wgs84=crs.crs.equals("EPSG:4326") and not crs.shift, wgs=wgs)
     covered = int(out["covered"].sum())
     print(f"已分配 / assigned: {len(good)} site(s); 有责任规划师 / covered: {covered}; "

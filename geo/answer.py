@@ -56,9 +56,10 @@ def _labels(zone: dict) -> tuple[str, str]:
 
 def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
     """The full answer for site ``i``."""
-    lo, hi = np.searchsorted(result.pair_site, [i, i + 1])
+    mine = np.flatnonzero(result.pair_site == i)
+    mine = mine[np.argsort(result.index.lead_rank[result.pair_zone[mine]], kind="stable")]  # most specific kind first, then by code
     zones = [dict(zone_ref(result, z), share=round(float(s), 6))
-             for z, s in zip(result.pair_zone[lo:hi], result.pair_share[lo:hi])]
+             for z, s in zip(result.pair_zone[mine], result.pair_share[mine])]
     lead = None
     if result.lead_zone[i] >= 0:
         lz = int(result.lead_zone[i])
@@ -105,11 +106,14 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
     lead_zone = result.lead_zone
     covered = lead_zone >= 0
     safe = np.maximum(lead_zone, 0)
+    def text(values):  # object dtype keeps None as None (pandas would turn it into NaN in a string column)
+        return pd.Series(values, dtype=object)
+
     out = pd.DataFrame({
         "covered": covered,
-        "lead_planner_id": np.where(covered, result.resp.lead_planner[safe], None),
-        "lead_zone_kind": np.where(covered, idx.kind[safe], None),
-        "lead_zone_code": np.where(covered, idx.code[safe], None),
+        "lead_planner_id": text(np.where(covered, result.resp.lead_planner[safe], None)),
+        "lead_zone_kind": text(np.where(covered, idx.kind[safe], None)),
+        "lead_zone_code": text(np.where(covered, idx.code[safe], None)),
         "split": result.split,
     })
     ps, pz, pp, pr = result.planner_pairs()
@@ -123,8 +127,8 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
         for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
     nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
     has_near = nz >= 0
-    out["nearest_zone_code"] = np.where(has_near, idx.code[np.maximum(nz, 0)], None)
-    out["nearest_planner_id"] = np.where(has_near, result.resp.lead_planner[np.maximum(nz, 0)], None)
+    out["nearest_zone_code"] = text(np.where(has_near, idx.code[np.maximum(nz, 0)], None))
+    out["nearest_planner_id"] = text(np.where(has_near, result.resp.lead_planner[np.maximum(nz, 0)], None))
     dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
     out["nearest_distance_m"] = np.round(dist, 1)
     return out

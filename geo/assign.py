@@ -33,6 +33,8 @@ from geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
 from geo.validity import active_mask, as_timestamp
 
 NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
+NO_LEAD = np.iinfo(np.int64).max
+NEAREST_TIE_M = 1.0
 _WORKERS = 2
 _PARALLEL_MIN_SITES = 50_000
 
@@ -44,7 +46,7 @@ class Responsibility:
     as_of: pd.Timestamp
     zone_active: np.ndarray  # bool per zone: the zone's edition is in force
     lead_planner: np.ndarray  # planner id (object) per zone, None where no lead
-    lead_key: np.ndarray  # int64 per zone: level * n_zones + code rank; -1 where no lead
+    lead_key: np.ndarray  # int64 per zone: its lead rank (level, then code) where it has a lead, else NO_LEAD
     appt_offsets: np.ndarray  # CSR offsets into appt_* per zone
     appt_planner: np.ndarray
     appt_role: np.ndarray
@@ -69,8 +71,12 @@ class ZoneIndex:
         self.code = self.zones["code"].astype(str).to_numpy(dtype=object)
         kind_level = {k: i for i, k in enumerate(BASE_KINDS)}
         self.level = pd.Series(self.kind, dtype=object).map(kind_level).fillna(NO_LEVEL).to_numpy(dtype=np.int64)
-        # rank of the code among all codes: the tie-break "lowest code" as an integer
+        # The tie-break "lowest code" as integers: code_rank orders codes; lead_rank orders zones by
+        # (level, code, position) and is unique, so a per-site minimum of it names one zone.
         self.code_rank = pd.Series(self.code, dtype=object).rank(method="dense").fillna(0).to_numpy(dtype=np.int64)
+        self.zone_by_lead_rank = np.lexsort((np.arange(len(self.code)), self.code_rank, self.level))
+        self.lead_rank = np.empty(len(self.code), dtype=np.int64)
+        self.lead_rank[self.zone_by_lead_rank] = np.arange(len(self.code))
         self._valid_from = pd.to_datetime(self.zones["valid_from"]).to_numpy()
         self._valid_to = pd.to_datetime(self.zones["valid_to"]).to_numpy()
         self.bounds = tuple(shapely.total_bounds(self.geoms)) if len(self.geoms) else None
@@ -111,7 +117,7 @@ class ZoneIndex:
         lead_planner = np.full(n, None, dtype=object)
         lead_planner[leads["pos"].to_numpy(dtype=np.int64)] = leads["planner_id"].to_numpy(dtype=object)
         has_lead = pd.notna(lead_planner) & (self.level < NO_LEVEL)
-        lead_key = np.where(has_lead, self.level * (n + 1) + self.code_rank, -1)
+        lead_key = np.where(has_lead, self.lead_rank, NO_LEAD)
         return Responsibility(
             as_of=ts, zone_active=zone_active, lead_planner=lead_planner, lead_key=lead_key.astype(np.int64),
             appt_offsets=offsets, appt_planner=held["planner_id"].to_numpy(dtype=object),
@@ -127,7 +133,7 @@ class Assignment:
     index: ZoneIndex
     resp: Responsibility
     n_sites: int
-    pair_site: np.ndarray  # matched (site, zone) pairs of active zones, sorted by site
+    pair_site: np.ndarray  # matched (site, zone) pairs of zones in force, in no particular order
     pair_zone: np.ndarray
     pair_share: np.ndarray
     lead_zone: np.ndarray  # zone position per site, -1 when uncovered
@@ -189,32 +195,37 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     sites = np.asarray(sites, dtype=object)
     if sites.ndim != 1:
         raise GeoInputError("sites must be a one-dimensional array of geometries")
-    if len(sites) and (pd.isna(sites).any() or shapely.is_empty(sites).any()):
+    if len(sites) and (shapely.is_missing(sites).any() or shapely.is_empty(sites).any()):
         raise GeoInputError("sites contain missing or empty geometries; drop or fix them first")
     n = len(sites)
     type_ids = shapely.get_type_id(sites) if n else np.zeros(0, np.int64)
     points_only = bool(n) and bool(np.isin(type_ids, (0, 4)).all())
 
-    # phase 1: candidate pairs from the index, restricted to zones in force
+    # phase 1: candidate pairs from the index, restricted to zones in force (in no particular order)
     site, zone = _query_pairs(index, sites, points_only)
     keep = resp.zone_active[zone]
     site, zone = site[keep], zone[keep]
-    order = np.lexsort((index.code_rank[zone], site))
-    site, zone = site[order], zone[order]
 
     # phase 2: shares
     share = np.ones(len(site))
     if not points_only and len(site):
         share = _shares(index, sites, type_ids, site, zone)
 
-    # phase 3: lead = smallest (level, -share, code rank) among matched zones that have a lead
+    # phase 3: the lead is the matched zone with a lead that sorts first by (level, -share, code)
     lead_zone = np.full(n, -1, dtype=np.int64)
-    has_lead = resp.lead_key[zone] >= 0
-    if has_lead.any():
+    key = resp.lead_key[zone]
+    if points_only:
+        # every share is 1: a per-site minimum of the unique lead rank decides, no sorting needed
+        best = np.full(n, NO_LEAD, dtype=np.int64)
+        np.minimum.at(best, site, key)
+        found = best != NO_LEAD
+        lead_zone[found] = index.zone_by_lead_rank[best[found]]
+    else:
+        has_lead = key != NO_LEAD
         ls, lz = site[has_lead], zone[has_lead]
-        lorder = np.lexsort((index.code_rank[lz], -share[has_lead], index.level[lz], ls))
-        ls, lz = ls[lorder], lz[lorder]
-        first = np.r_[True, ls[1:] != ls[:-1]]
+        order = np.lexsort((key[has_lead], -share[has_lead], index.level[lz], ls))
+        ls, lz = ls[order], lz[order]
+        first = np.r_[True, ls[1:] != ls[:-1]] if len(ls) else np.zeros(0, dtype=bool)
         lead_zone[ls[first]] = lz[first]
 
     split = _split(index, n, site, zone, share, lead_zone, split_threshold, points_only)
@@ -286,16 +297,20 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     nearest = np.full(n, -1, dtype=np.int64)
     distance = np.full(n, np.nan)
     todo = np.flatnonzero(lead_zone < 0)
-    candidates = np.flatnonzero(resp.lead_key >= 0)
+    candidates = np.flatnonzero(resp.lead_key != NO_LEAD)
     if not len(todo) or not len(candidates):
         return nearest, distance
     tree = shapely.STRtree(index.metric_geoms[candidates])
     metric_sites = project_geometries(sites[todo], "EPSG:4326", index.metric_crs)
-    (s, z), d = tree.query_nearest(metric_sites, return_distance=True, all_matches=True)
-    # ties: lowest code
-    order = np.lexsort((index.code_rank[candidates[z]], d, s))
-    s, z, d = s[order], z[order], d[order]
+    (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
+    closest = np.full(len(todo), np.inf)
+    np.minimum.at(closest, s, d)
+    # Zones within a metre of the closest one tie (shared borders project with centimetres of noise):
+    # the most specific kind, then the lowest code, wins among them.
+    s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
+    order = np.lexsort((index.lead_rank[candidates[z]], s))
+    s, z = s[order], z[order]
     first = np.r_[True, s[1:] != s[:-1]]
     nearest[todo[s[first]]] = candidates[z[first]]
-    distance[todo[s[first]]] = d[first]
+    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[candidates[z[first]]])
     return nearest, distance

@@ -17,6 +17,7 @@ import shapely
 
 from geo.crs import metric_crs, project_geometries
 from layers.importer import ImportReport, read_zone_layer
+from layers.errors import StoreError
 from layers.store import Store, open_store
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -79,14 +80,17 @@ def _planner_name(i: int) -> str:
     return _SURNAMES[i % len(_SURNAMES)] + _GIVEN[(i * 7 + i // len(_SURNAMES)) % len(_GIVEN)]
 
 
-def build_demo(store_path: str | Path, *, overwrite: bool = True) -> Store:
-    """Build the demo store at ``store_path`` and return it."""
-    path = Path(store_path)
-    if path.exists():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists")
-        path.unlink()
-    store = open_store(path, create=True)
+def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
+    """Build the demo store at ``location`` (a GeoPackage path, or an empty PostGIS database) and return it."""
+    if not str(location).startswith(("postgresql://", "postgres://")):
+        path = Path(location)
+        if path.exists():
+            if not overwrite:
+                raise FileExistsError(f"{path} exists")
+            path.unlink()
+    store = open_store(location, create=True)
+    if len(store.zones()):
+        raise StoreError(f"{location} already holds zones; build the demo into an empty database")
     store.set_meta("origin", "demo")
     rng = np.random.default_rng(2024)
 

@@ -43,6 +43,7 @@ class ImportReport:
     repaired: list[tuple[int, str | None]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unit: str = "feature"  # how rows are named: "feature" N of a vector file, "row" N (the line number) of a CSV
 
     @property
     def accepted(self) -> int:
@@ -60,9 +61,9 @@ class ImportReport:
         lines = [f"读取 / read: {self.read}   修复 / repaired: {len(self.repaired)}   "
                  f"拒绝 / rejected: {len(self.rejected)}   (CRS: {self.crs})"]
         lines += [f"  注意 / note: {n}" for n in self.notes]
-        lines += [f"  修复 / repaired: feature {r} (code {c}): invalid polygon fixed with make_valid"
+        lines += [f"  修复 / repaired: {self.unit} {r} (code {c}): invalid polygon fixed with make_valid"
                   for r, c in self.repaired[:50]]
-        lines += [f"  拒绝 / rejected: feature {r.row} (code {r.code}): {r.reason}" for r in self.rejected[:500]]
+        lines += [f"  拒绝 / rejected: {self.unit} {r.row} (code {r.code}): {r.reason}" for r in self.rejected[:500]]
         if len(self.rejected) > 500:
             lines.append(f"  ... and {len(self.rejected) - 500} more rejected")
         return "\n".join(lines)
@@ -139,13 +140,19 @@ def _shapefile_in_zip(path: Path) -> tuple[str, str | None]:
                 encoding = zf.read(cpg).decode("ascii", "replace").strip() or None
                 encoding = {"936": "GBK", "65001": "UTF-8"}.get(encoding, encoding)
             elif dbf is not None:
-                encoding = _guess_text_encoding(zf.read(dbf))
+                encoding = _guess_dbf_encoding(zf.read(dbf))
             else:
                 raise InputFileError(f"{path}: the Shapefile has no .dbf (attributes); zip the .shp, .shx, .dbf, "
                                      f".prj and .cpg together")
     except zipfile.BadZipFile:
         raise InputFileError(f"{path}: is not a valid zip file") from None
     return f"/vsizip/{path.resolve()}/{shps[0]}", encoding
+
+
+def _guess_dbf_encoding(raw: bytes) -> str:
+    """UTF-8 or GBK, judged from the records only: the dBase header is binary and is no evidence either way."""
+    header_length = int.from_bytes(raw[8:10], "little") if len(raw) >= 32 else 0
+    return _guess_text_encoding(raw[header_length:])
 
 
 def _guess_text_encoding(raw: bytes) -> str:
@@ -179,6 +186,7 @@ def _read_csv(path: Path) -> gpd.GeoDataFrame:
                              f"{', '.join(frame.columns) or 'no columns'}")
     out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms))
     out.attrs["geometry_columns"] = [c for c in (wkt_col, lon_col, lat_col) if c is not None]
+    out.attrs["first_row"] = 2  # rows are named by their line number; line 1 is the header
     return out
 
 
@@ -204,7 +212,9 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
                     data_bounds=None) -> tuple[gpd.GeoDataFrame, ImportReport]:
     """Read a polygon layer and check every feature. Returns (accepted features, report)."""
     frame, target = read_table(path, layer=layer, crs=crs)
-    report = ImportReport(source=str(path), crs=target.label, read=len(frame))
+    first_row = frame.attrs.get("first_row", 1)
+    report = ImportReport(source=str(path), crs=target.label, read=len(frame),
+                          unit="row" if first_row != 1 else "feature")
     if crs is not None and frame.crs is not None and not parse_crs(frame.crs.to_wkt()).crs.equals(target.crs) \
             or (crs is not None and target.shift):
         report.notes.append(f"coordinates taken as {target.label} (--crs), not as the file states")
@@ -256,12 +266,13 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
             continue
         if code in first_seen:
             if reasons[i] is None:
-                reasons[i] = f"duplicate code {code!r} (also feature {first_seen[code] + 1})"
+                reasons[i] = f"duplicate code {code!r} (also {report.unit} {first_seen[code] + first_row})"
         else:
             first_seen[code] = i
 
-    report.repaired = [(i + 1, codes[i]) for i in repaired_idx if reasons[i] is None]
-    report.rejected = [Rejection(int(i) + 1, codes[i], reasons[i]) for i in np.flatnonzero(reasons != None)]  # noqa: E711
+    report.repaired = [(i + first_row, codes[i]) for i in repaired_idx if reasons[i] is None]
+    report.rejected = [Rejection(int(i) + first_row, codes[i], reasons[i])
+                       for i in np.flatnonzero(reasons != None)]  # noqa: E711
     keep = reasons == None  # noqa: E711
 
     mapped = {code_field, name_field, parent_field, name_en_field, population_field, "geometry",

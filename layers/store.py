@@ -249,7 +249,7 @@ class _PostGISEngine(_Engine):
     def bootstrap(self, con):
         con.execute("CREATE EXTENSION IF NOT EXISTS postgis")
         con.execute("""CREATE OR REPLACE FUNCTION zeren_refuse() RETURNS trigger LANGUAGE plpgsql AS
-            $$ BEGIN RAISE EXCEPTION '% rows are never %', TG_TABLE_NAME, lower(TG_OP); END $$""")
+            $$ BEGIN RAISE EXCEPTION '% rows are never %', TG_TABLE_NAME, lower(TG_OP) || 'd'; END $$""")
 
     def create_table(self, con, name, geometry_type, columns):
         types = {"INTEGER": "BIGINT", "DATE": "DATE", "TEXT": "TEXT"}
@@ -384,8 +384,8 @@ class Store:
         frame = raw.drop(columns=["geom", "fid"])
         frame["edition"] = frame["edition"].astype("Int64")
         frame["population"] = pd.array(frame["population"], dtype="Int64")
-        frame["valid_from"] = pd.to_datetime(frame["valid_from"])
-        frame["valid_to"] = pd.to_datetime(frame["valid_to"])
+        frame["valid_from"] = pd.to_datetime(frame["valid_from"]).astype("datetime64[ns]")
+        frame["valid_to"] = pd.to_datetime(frame["valid_to"]).astype("datetime64[ns]")
         frame["attrs"] = [json.loads(a) if a else {} for a in frame["attrs"]]
         for col in ("name_en", "parent_code"):
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
@@ -410,6 +410,16 @@ class Store:
         if kind not in ALL_KINDS:
             raise ValidationError(f"unknown zone kind {kind!r}")
         geoms = np.asarray(zones.geometry.to_numpy(), dtype=object)
+        if len(geoms):
+            types = shapely.get_type_id(geoms)
+            if not np.isin(types, (3, 6)).all():
+                bad = int(np.flatnonzero(~np.isin(types, (3, 6)))[0])
+                raise ValidationError(f"zone {zones['code'].iloc[bad]!r}: geometry is not a polygon; zones are "
+                                      f"(Multi)Polygons")
+            single = np.flatnonzero(types == 3)
+            if len(single):  # the zones table holds MultiPolygons (PostGIS enforces the column type)
+                geoms = geoms.copy()
+                geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
         blobs = self._engine.encode(geoms) if len(geoms) else []
         rows = [
             (kind, str(r["code"]), str(r["name"]), r.get("name_en"), r.get("parent_code"), int(edition),
@@ -499,8 +509,8 @@ class Store:
             params.append(str(planner_id))
         frame = self._read(sql + " ORDER BY fid", params)
         frame["id"] = frame["id"].astype("int64")
-        frame["start"] = pd.to_datetime(frame["start"])
-        frame["end"] = pd.to_datetime(frame["end"])
+        frame["start"] = pd.to_datetime(frame["start"]).astype("datetime64[ns]")
+        frame["end"] = pd.to_datetime(frame["end"]).astype("datetime64[ns]")
         return frame
 
     def add_appointments(self, appointments: pd.DataFrame, *, actor: str, source: str | None = None) -> list[int]:
@@ -623,6 +633,192 @@ class Store:
         frame["detail"] = [json.loads(d) if d else None for d in frame["detail"]]
         return frame
 
+    # -- single records, filtered reads and change marks (used by the API) -----------------------
+    def find_audit(self, *, entity: str | None = None, entity_id: str | None = None, actor: str | None = None,
+                   action: str | None = None, limit: int = 100, offset: int = 0) -> tuple[pd.DataFrame, int]:
+        """Audit rows matching every given filter, oldest first, and how many match in all."""
+        where, params = [], []
+        for column, value in (("entity", entity), ("entity_id", entity_id), ("actor", actor), ("action", action)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(str(value))
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        (total,) = self._exec(self._con(), "SELECT count(*) FROM audit" + clause, params).fetchone()
+        frame = self._read("SELECT fid AS id, at, actor, action, entity, entity_id, detail FROM audit" + clause
+                           + " ORDER BY fid LIMIT ? OFFSET ?", (*params, int(limit), int(offset)))
+        frame["id"] = frame["id"].astype("int64")
+        frame["detail"] = [json.loads(d) if d else None for d in frame["detail"]]
+        return frame, int(total)
+
+    def change_marks(self) -> dict:
+        """Cheap marks that move whenever the store changes: the last audit row (planners, appointments,
+        projects, rules) and the last boundary import (zones). A long-running reader compares them to
+        know what to reload."""
+        con = self._con()
+        (audit,) = self._exec(con, "SELECT max(fid) FROM audit").fetchone()
+        (zones,) = self._exec(con, "SELECT max(fid) FROM import_log WHERE command = 'import-layer'").fetchone()
+        return {"audit": int(audit or 0), "zones": int(zones or 0)}
+
+    def create_planner(self, record: dict, *, actor: str) -> dict:
+        """Add one planner; ConflictError when the id is taken. Returns the stored record."""
+        frame = pd.DataFrame([{f: record.get(f) for f in PLANNER_FIELDS}])
+        problems = planner_problems(frame)
+        if problems:
+            raise ValidationError("the planner was not written", [p.replace("row 2, ", "") for p in problems])
+        values = _planner_values(record)
+        with self._write() as con:
+            if self._exec(con, "SELECT 1 FROM planners WHERE id = ?", (record["id"],)).fetchone():
+                raise ConflictError(f"planner {record['id']!r} already exists; change it with PATCH /planners/"
+                                    f"{record['id']} or choose another id")
+            self._exec(con, "INSERT INTO planners (name, organization, disciplines, public_contact, "
+                            "private_contact, id) VALUES (?, ?, ?, ?, ?, ?)", (*values, record["id"]))
+            self._audit(con, actor, "create", "planner", record["id"],
+                        {k: _text(record.get(k)) for k in ("name", "organization")})
+        return self.planner(record["id"])
+
+    def update_planner(self, planner_id: str, changes: dict, *, actor: str) -> dict:
+        """Change some fields of one planner (the id stays); NotFoundError when there is none."""
+        unknown = sorted(set(changes) - set(PLANNER_FIELDS[1:]))
+        if unknown:
+            raise ValidationError(f"cannot change {', '.join(unknown)}; changeable fields: "
+                                  f"{', '.join(PLANNER_FIELDS[1:])}")
+        with self._write() as con:
+            row = self._exec(con, "SELECT id, name, organization, disciplines, public_contact, private_contact "
+                                  "FROM planners WHERE id = ?", (str(planner_id),)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no planner {planner_id!r}")
+            merged = dict(zip(PLANNER_FIELDS, row))
+            merged["disciplines"] = split_disciplines(merged["disciplines"])
+            merged.update(changes)
+            problems = planner_problems(pd.DataFrame([merged]))
+            if problems:
+                raise ValidationError("the planner was not changed", [p.replace("row 2, ", "") for p in problems])
+            self._exec(con, "UPDATE planners SET name = ?, organization = ?, disciplines = ?, public_contact = ?, "
+                            "private_contact = ? WHERE id = ?", (*_planner_values(merged), str(planner_id)))
+            detail = {k: (_text(v) if k != "disciplines" else split_disciplines(v)) for k, v in changes.items()
+                      if k != "private_contact"}
+            if "private_contact" in changes:
+                detail["private_contact"] = "(changed)"
+            self._audit(con, actor, "update", "planner", str(planner_id), detail)
+        return self.planner(planner_id)
+
+    def appointment(self, appointment_id: int) -> dict:
+        frame = self._read("SELECT fid AS id, planner_id, zone_kind, zone_code, role, start_date AS start, "
+                           "end_date AS \"end\" FROM appointments WHERE fid = ?", (int(appointment_id),))
+        if frame.empty:
+            raise NotFoundError(f"no appointment {appointment_id}")
+        row = frame.iloc[0].to_dict()
+        row["id"] = int(row["id"])
+        row["start"] = parse_date(row["start"], "start")
+        row["end"] = parse_date(row["end"], "end")
+        return row
+
+    def zone_appointments(self, kind: str, code: str) -> pd.DataFrame:
+        """Every appointment ever made on one zone (all roles, ended ones too), oldest first."""
+        frame = self._read("SELECT fid AS id, planner_id, zone_kind, zone_code, role, start_date AS start, "
+                           "end_date AS \"end\" FROM appointments WHERE zone_kind = ? AND zone_code = ? ORDER BY fid",
+                           (str(kind), str(code)))
+        frame["id"] = frame["id"].astype("int64")
+        frame["start"] = pd.to_datetime(frame["start"])
+        frame["end"] = pd.to_datetime(frame["end"])
+        return frame
+
+    def create_appointment(self, *, planner_id: str, zone_kind: str, zone_code: str, role: str, start,
+                           end=None, actor: str) -> int:
+        """Add one appointment, checked against the store in the same transaction.
+
+        A second ``lead`` on a zone whose dates overlap an existing lead is a ConflictError: end the
+        current lead first (the handover day is the old end = the new start).
+        """
+        frame = pd.DataFrame([{"planner_id": planner_id, "zone_kind": zone_kind, "zone_code": zone_code,
+                               "role": role, "start": start, "end": end}])
+        with self._write() as con:
+            planner_ids = {r[0] for r in self._exec(con, "SELECT id FROM planners WHERE id = ?",
+                                                     (str(planner_id),)).fetchall()}
+            zone_keys = {(k, c) for k, c in self._exec(con, "SELECT DISTINCT kind, code FROM zones WHERE kind = ? "
+                                                            "AND code = ?", (str(zone_kind), str(zone_code))).fetchall()}
+            problems = appointment_problems(frame, planner_ids, zone_keys)
+            if problems:
+                raise ValidationError("the appointment was not written",
+                                      [p.replace("row 2, ", "") for p in problems])
+            start_d, end_d = parse_date(start, "start"), parse_date(end, "end")
+            if role == "lead":
+                for fid, pid, s, e in self._exec(
+                        con, "SELECT fid, planner_id, start_date, end_date FROM appointments WHERE zone_kind = ? "
+                             "AND zone_code = ? AND role = 'lead' ORDER BY fid", (zone_kind, zone_code)).fetchall():
+                    s, e = parse_date(s, "start"), parse_date(e, "end")
+                    if (end_d is None or s < end_d) and (e is None or start_d < e):
+                        raise ConflictError(
+                            f"{zone_kind} {zone_code} already has lead {pid} (appointment {fid}, {s} to "
+                            f"{e or 'open'}) over these dates; end that appointment first (its end = this start)")
+            values = (str(planner_id), str(zone_kind), str(zone_code), role, start_d.isoformat(), _iso(end_d))
+            new_id = self._engine.insert_returning_id(
+                con, "INSERT INTO appointments (planner_id, zone_kind, zone_code, role, start_date, end_date) "
+                     "VALUES (?, ?, ?, ?, ?, ?)", values)
+            self._audit(con, actor, "create", "appointment", str(new_id),
+                        dict(zip(("planner_id", "zone_kind", "zone_code", "role", "start", "end"), values)))
+        return int(new_id)
+
+    def find_projects(self, *, status: str | None = None, planner_id: str | None = None,
+                      project_id: int | None = None) -> gpd.GeoDataFrame:
+        """Projects (the frame of :meth:`projects`) at ``status``, where ``planner_id`` is lead or consulted."""
+        where, params = [], []
+        if project_id is not None:
+            where.append("fid = ?")
+            params.append(int(project_id))
+        if status is not None:
+            where.append("status = ?")
+            params.append(str(status))
+        if planner_id is not None:
+            escaped = json.dumps(str(planner_id)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            where.append("(lead_planner_id = ? OR consultation_planner_ids LIKE ? ESCAPE '\\')")
+            params += [str(planner_id), f"%{escaped}%"]
+        raw = self._read("SELECT fid AS id, name, type, scale, description, status, created_at, created_by, as_of, "
+                         "lead_planner_id, lead_zone_kind, lead_zone_code, consultation_planner_ids, assignment, "
+                         f"{self._engine.geom_select()} FROM projects"
+                         + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY fid", params)
+        geoms = self._engine.decode(raw["geom"]) if len(raw) else np.array([], dtype=object)
+        frame = raw.drop(columns="geom")
+        frame["id"] = frame["id"].astype("int64")
+        frame["consultation_planner_ids"] = [json.loads(v) for v in frame["consultation_planner_ids"]]
+        frame["assignment"] = [json.loads(v) for v in frame["assignment"]]
+        if planner_id is not None:  # LIKE found candidates; keep exact members only
+            keep = [(lead == planner_id) or (planner_id in ids)
+                    for lead, ids in zip(frame["lead_planner_id"], frame["consultation_planner_ids"])]
+            frame, geoms = frame[keep].reset_index(drop=True), geoms[np.asarray(keep, dtype=bool)]
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+
+    def project(self, project_id: int) -> dict:
+        """One project as a dict (geometry a shapely geometry); NotFoundError when there is none."""
+        frame = self.find_projects(project_id=int(project_id))
+        if frame.empty:
+            raise NotFoundError(f"no project {project_id}")
+        row = frame.iloc[0].to_dict()
+        row["geometry"] = frame.geometry.iloc[0]
+        return row
+
+    def add_project_note(self, project_id: int, note: str, *, actor: str) -> None:
+        """Add a note to a project's events without moving its status."""
+        if not isinstance(note, str) or not note.strip():
+            raise ValidationError("note: empty; write the note's text")
+        with self._write() as con:
+            row = self._exec(con, "SELECT status FROM projects WHERE fid = ?", (int(project_id),)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no project {project_id}")
+            self._exec(con, "INSERT INTO project_events (project_id, at, status, actor, note) VALUES (?, ?, ?, ?, ?)",
+                       (int(project_id), _now(), row[0], actor, note))
+            self._audit(con, actor, "note", "project", str(project_id), {"status": row[0], "note": note})
+
+
+PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact", "private_contact")
+
+
+def _planner_values(record: dict) -> list:
+    """(name, organization, disciplines, public_contact, private_contact) as stored."""
+    return [_text(record.get("name")), _text(record.get("organization")),
+            ";".join(split_disciplines(record.get("disciplines"))),
+            _text(record.get("public_contact")), _text(record.get("private_contact"))]
+
 
 def _text(value):
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -640,7 +836,8 @@ def open_store(location: str | os.PathLike | None = None, *, create: bool = Fals
     location = str(location or os.environ.get("ZEREN_STORE") or DEFAULT_STORE)
     if location.startswith(("postgresql://", "postgres://")):
         store = Store(_PostGISEngine(location), location)
-        store._engine.check(store._con())
+        if not create:
+            store._engine.check(store._con())
     else:
         path = Path(location)
         if path.is_dir():
