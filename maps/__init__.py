@@ -1,0 +1,22 @@
+"""Zeren's maps: folium pages that work offline (no CDN), for bureau screens, portals and planners.
+
+Public API::
+
+    MapSettings                      maps.settings
+    coverage_map, gap_map, site_map, planner_map, life_circle_layer, add_layer
+    asset_dir, asset_files, write_standalone, use_offline_assets      maps.assets
+    zones_geojson                    what the API serves at MapSettings.geojson_url
+
+maps imports geo only (never layers or api) and computes no coverage itself.
+"""
+from maps.assets import asset_dir, asset_files, use_offline_assets, write_standalone
+from maps.builders import STATUS_LABELS, coverage_map, gap_map, life_circle_layer, planner_map, site_map
+from maps.display import zones_geojson
+from maps.elements import add_layer
+from maps.settings import BASEMAPS, MapSettings
+
+__all__ = [
+    "MapSettings", "BASEMAPS", "coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer",
+    "add_layer", "asset_dir", "asset_files", "use_offline_assets", "write_standalone", "zones_geojson",
+    "STATUS_LABELS",
+]

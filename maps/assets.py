@@ -1,0 +1,181 @@
+"""The JS/CSS a map page needs, served by Zeren itself: no CDN is ever referenced.
+
+URL names (relative to ``MapSettings.asset_url_prefix``, default ``/static/maps/``)::
+
+    leaflet/leaflet.js, leaflet/leaflet.css, leaflet/images/*.png   from the pinned xstatic-leaflet package
+    zeren-maps.js, zeren-maps.css                                   maps/static/ (Zeren's own)
+
+The API mounts :func:`asset_dir` at the prefix, e.g.
+``app.mount("/static/maps", StaticFiles(directory=maps.assets.asset_dir()), name="maps-static")``.
+:func:`write_standalone` writes a page that opens from disk with no server (assets inlined, or copied
+next to the file).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import folium
+
+__all__ = ["PAGE_JS", "PAGE_CSS", "asset_files", "asset_dir", "use_offline_assets", "write_standalone",
+           "page_asset_urls"]
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+# What every page references, in order.
+PAGE_JS: tuple[str, ...] = ("leaflet/leaflet.js", "zeren-maps.js")
+PAGE_CSS: tuple[str, ...] = ("leaflet/leaflet.css", "zeren-maps.css")
+
+_LEAFLET_FILES = ("leaflet.js", "leaflet.css", "images/layers.png", "images/layers-2x.png",
+                  "images/marker-icon.png", "images/marker-icon-2x.png", "images/marker-shadow.png")
+
+
+def _leaflet_dir() -> Path:
+    try:
+        import xstatic.pkg.leaflet as xs_leaflet
+    except ImportError as exc:  # pragma: no cover - a declared dependency
+        raise RuntimeError("xstatic-leaflet is missing: pip install xstatic-leaflet==1.9.3.0") from exc
+    return Path(xs_leaflet.BASE_DIR)
+
+
+def asset_files() -> dict[str, Path]:
+    """URL name (under the asset prefix) -> file on disk, for every asset a page may load."""
+    leaflet = _leaflet_dir()
+    files = {f"leaflet/{name}": leaflet / name for name in _LEAFLET_FILES}
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file() and path.suffix in (".js", ".css", ".png", ".svg"):
+            files[path.name] = path
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise RuntimeError(f"map assets missing: {', '.join(missing)}")
+    return files
+
+
+def _digest(files: dict[str, Path]) -> str:
+    h = hashlib.sha256()
+    for name, path in sorted(files.items()):
+        h.update(name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def asset_dir(directory: str | os.PathLike | None = None) -> Path:
+    """A directory laid out by URL name holding every asset (to mount at the asset prefix).
+
+    Built once per asset version under ``directory`` (default: ``$ZEREN_MAPS_ASSET_DIR`` or the
+    system temp dir) and reused; the name carries a content hash, so an upgrade gets a fresh copy.
+    """
+    files = asset_files()
+    root = Path(directory or os.environ.get("ZEREN_MAPS_ASSET_DIR") or tempfile.gettempdir())
+    target = root / f"zeren-maps-assets-{_digest(files)}"
+    if target.is_dir():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".zeren-maps-assets-", dir=root))
+    try:
+        _copy_assets(files, staging)
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # someone else won the race, else a real error
+                raise
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def _copy_assets(files: dict[str, Path], dest: Path) -> None:
+    for name, path in files.items():
+        out = dest / name
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, out)
+
+
+def use_offline_assets(m: folium.Map, prefix: str = "/static/maps/") -> folium.Map:
+    """Make ``m`` reference only Leaflet and Zeren's assets under ``prefix`` (no jQuery, Bootstrap,
+    Font Awesome or awesome-markers: the pages need none of them)."""
+    if not prefix.endswith("/"):
+        prefix += "/"
+    m.default_js = [(name, prefix + name) for name in PAGE_JS]
+    m.default_css = [(name, prefix + name) for name in PAGE_CSS]
+    m._zeren_asset_prefix = prefix
+    return m
+
+
+_TAG_RE = re.compile(r"""<script\b[^>]*\bsrc\s*=\s*["']([^"']+)["']|<link\b[^>]*\bhref\s*=\s*["']([^"']+)["']""",
+                     re.IGNORECASE)
+
+
+def page_asset_urls(html: str) -> list[str]:
+    """Every ``<script src>`` and ``<link href>`` URL in a page."""
+    return [a or b for a, b in _TAG_RE.findall(html)]
+
+
+def _render(m: folium.Map, prefix: str) -> str:
+    old = (m.default_js, m.default_css, getattr(m, "_zeren_asset_prefix", None))
+    use_offline_assets(m, prefix)
+    try:
+        # header links are keyed by name, so the next render puts the usual ones back
+        return m.get_root().render()
+    finally:
+        m.default_js, m.default_css, m._zeren_asset_prefix = old
+
+
+def _inline_css(text: str, base: str, files: dict[str, Path]) -> str:
+    def repl(match: re.Match) -> str:
+        ref = match.group(2)
+        name = os.path.normpath(os.path.join(os.path.dirname(base), ref)).replace(os.sep, "/")
+        path = files.get(name)
+        if path is None or ref.startswith("data:"):
+            return match.group(0)
+        mime = "image/png" if path.suffix == ".png" else "image/svg+xml"
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        return f"url({match.group(1)}data:{mime};base64,{data}{match.group(1)})"
+
+    return re.sub(r"""url\((["']?)([^"')]+)\1\)""", repl, text)
+
+
+def write_standalone(m: folium.Map, path: str | os.PathLike, assets: str = "inline") -> Path:
+    """Write ``m`` as an HTML file that opens offline.
+
+    ``assets="inline"`` puts Leaflet and Zeren's JS/CSS inside the page (one self-contained file,
+    about 200 kB more); ``"relative"`` copies them to ``<name>_files/`` beside it and links them there.
+    Layers loaded by URL (``MapSettings.geojson_url``) still need that URL; build CLI pages without it.
+    """
+    if assets not in ("inline", "relative"):
+        raise ValueError("assets must be 'inline' or 'relative'")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    files = asset_files()
+    if assets == "relative":
+        folder = f"{path.stem}_files"
+        _copy_assets(files, path.parent / folder)
+        html = _render(m, urllib.parse.quote(folder) + "/")
+    else:
+        marker = "zeren-inline-asset/"
+        html = _render(m, marker)
+        for name in PAGE_JS:
+            code = files[name].read_text(encoding="utf-8")
+            code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
+            tag = f'<script src="{marker}{name}"></script>'
+            if tag not in html:
+                raise RuntimeError(f"could not find the {name} tag to inline")
+            html = html.replace(tag, f"<script>\n{code}\n</script>", 1)
+        for name in PAGE_CSS:
+            css = _inline_css(files[name].read_text(encoding="utf-8"), name, files)
+            css = re.sub(r"</(style)", r"<\\/\1", css, flags=re.IGNORECASE)
+            tag = f'<link rel="stylesheet" href="{marker}{name}"/>'
+            if tag not in html:
+                raise RuntimeError(f"could not find the {name} tag to inline")
+            html = html.replace(tag, f"<style>\n{css}\n</style>", 1)
+        if marker in html:
+            raise RuntimeError("an asset reference was left in the standalone page")
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -1,0 +1,370 @@
+/* Zeren maps: the small runtime behind the pages built by Zeren's maps package.
+ * Needs Leaflet only. Every text that comes from data is written with textContent, never as HTML.
+ * Coordinates of the GCJ-02 functions follow the same published algorithm as geo/crs.py.
+ */
+(function (global) {
+  'use strict';
+  var L = global.L;
+  var Z = { maps: [], layers: {}, version: '1' };
+
+  // ---- GCJ-02 -----------------------------------------------------------------------------------
+  var A = 6378245.0, EE = 0.00669342162296594323, PI = Math.PI;
+
+  function inChina(lon, lat) {
+    return lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271;
+  }
+
+  function gcjOffset(lon, lat) {
+    if (!inChina(lon, lat)) { return [0, 0]; }
+    var x = lon - 105.0, y = lat - 35.0;
+    var common = (20.0 * Math.sin(6.0 * x * PI) + 20.0 * Math.sin(2.0 * x * PI)) * 2.0 / 3.0;
+    var sx = Math.sqrt(Math.abs(x));
+    var dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + common +
+      (20.0 * Math.sin(y * PI) + 40.0 * Math.sin(y / 3.0 * PI)) * 2.0 / 3.0 +
+      (160.0 * Math.sin(y / 12.0 * PI) + 320.0 * Math.sin(y * PI / 30.0)) * 2.0 / 3.0;
+    var dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + common +
+      (20.0 * Math.sin(x * PI) + 40.0 * Math.sin(x / 3.0 * PI)) * 2.0 / 3.0 +
+      (150.0 * Math.sin(x / 12.0 * PI) + 300.0 * Math.sin(x / 30.0 * PI)) * 2.0 / 3.0;
+    var radLat = lat / 180.0 * PI;
+    var magic = 1 - EE * Math.sin(radLat) * Math.sin(radLat);
+    var sqrtMagic = Math.sqrt(magic);
+    dlat = dlat * 180.0 / ((A * (1 - EE)) / (magic * sqrtMagic) * PI);
+    dlon = dlon * 180.0 / (A / sqrtMagic * Math.cos(radLat) * PI);
+    return [dlon, dlat];
+  }
+
+  Z.wgs84ToGcj02 = function (lon, lat) {
+    var d = gcjOffset(lon, lat);
+    return [lon + d[0], lat + d[1]];
+  };
+
+  Z.gcj02ToWgs84 = function (lon, lat) {
+    var d = gcjOffset(lon, lat), x = lon - d[0], y = lat - d[1];
+    for (var i = 0; i < 10; i++) {
+      var f = Z.wgs84ToGcj02(x, y), dx = f[0] - lon, dy = f[1] - lat;
+      x -= dx; y -= dy;
+      if (Math.abs(dx) < 1e-10 && Math.abs(dy) < 1e-10) { break; }
+    }
+    return [x, y];
+  };
+
+  function shiftCoords(c) {
+    if (typeof c[0] === 'number') { return Z.wgs84ToGcj02(c[0], c[1]); }
+    return c.map(shiftCoords);
+  }
+
+  function shiftGeometry(g) {
+    if (!g) { return g; }
+    if (g.type === 'GeometryCollection') { g.geometries.forEach(shiftGeometry); return g; }
+    g.coordinates = shiftCoords(g.coordinates);
+    return g;
+  }
+  Z.shiftGeometry = shiftGeometry;
+
+  // ---- packed data (see maps/display.py) ----------------------------------------------------------
+  Z.decodePolygons = function (pk) {
+    var scale = Math.pow(10, pk.p), c = pk.c, r = pk.r, g = pk.g, f = pk.f;
+    var x = 0, y = 0, ci = 0, ri = 0, gi = 0, out = new Array(f.length);
+    for (var fi = 0; fi < f.length; fi++) {
+      var polys = [];
+      for (var pi = 0; pi < f[fi]; pi++, gi++) {
+        var rings = [];
+        for (var k = 0; k < g[gi]; k++, ri++) {
+          var n = r[ri], ring = new Array(n + 1);
+          for (var j = 0; j < n; j++) {
+            x += c[ci++]; y += c[ci++];
+            ring[j] = [x / scale, y / scale];
+          }
+          ring[n] = ring[0];
+          rings.push(ring);
+        }
+        polys.push(rings);
+      }
+      out[fi] = polys.length === 1 ? { type: 'Polygon', coordinates: polys[0] }
+        : { type: 'MultiPolygon', coordinates: polys };
+    }
+    return out;
+  };
+
+  Z.rows = function (cols, n) {
+    var rows = new Array(n), i;
+    for (i = 0; i < n; i++) { rows[i] = {}; }
+    Object.keys(cols || {}).forEach(function (k) {
+      var col = cols[k], j;
+      if (Array.isArray(col)) {
+        for (j = 0; j < n; j++) { rows[j][k] = col[j]; }
+      } else if (Object.prototype.hasOwnProperty.call(col, 'v')) {
+        for (j = 0; j < n; j++) { rows[j][k] = col.v; }
+      } else {
+        for (j = 0; j < n; j++) { var ix = col.i[j]; rows[j][k] = ix < 0 ? null : col.d[ix]; }
+      }
+    });
+    return rows;
+  };
+
+  function get(props, key) {
+    var parts = String(key).split('.'), v = props;
+    for (var i = 0; i < parts.length; i++) {
+      if (v === null || v === undefined) { return null; }
+      v = v[parts[i]];
+    }
+    return v === undefined ? null : v;
+  }
+  Z.get = get;
+
+  function text(v) {
+    if (v === null || v === undefined || v === '') { return null; }
+    if (Array.isArray(v)) { return v.map(String).join(', '); }
+    if (typeof v === 'object') { return JSON.stringify(v); }
+    return String(v);
+  }
+
+  // ---- tooltips and popups: DOM nodes with textContent only ---------------------------------------
+  Z.infoNode = function (fields, props) {
+    var div = document.createElement('div');
+    div.className = 'zeren-info';
+    var table = document.createElement('table');
+    fields.forEach(function (f) {
+      var v = text(get(props, f[1]));
+      if (v === null) { return; }
+      var tr = table.insertRow();
+      var th = document.createElement('th');
+      th.textContent = f[0];
+      tr.appendChild(th);
+      tr.insertCell().textContent = v;
+    });
+    div.appendChild(table);
+    return div;
+  };
+
+  // ---- hatch patterns (SVG renderer: fillColor 'url(#id)') ---------------------------------------
+  var SVGNS = 'http://www.w3.org/2000/svg';
+  var PATTERNS = { red: ['#D7191C', 0.16], orange: ['#EE7733', 0.25] };
+
+  Z.pattern = function (name) {
+    var id = 'zeren-hatch-' + name;
+    if (!document.getElementById(id)) {
+      var spec = PATTERNS[name] || ['#D7191C', 0.16];
+      var holder = document.getElementById('zeren-patterns');
+      if (!holder) {
+        holder = document.createElementNS(SVGNS, 'svg');
+        holder.setAttribute('id', 'zeren-patterns');
+        holder.setAttribute('width', '0');
+        holder.setAttribute('height', '0');
+        holder.setAttribute('aria-hidden', 'true');
+        holder.style.position = 'absolute';
+        holder.appendChild(document.createElementNS(SVGNS, 'defs'));
+        document.body.appendChild(holder);
+      }
+      var p = document.createElementNS(SVGNS, 'pattern');
+      p.setAttribute('id', id);
+      p.setAttribute('patternUnits', 'userSpaceOnUse');
+      p.setAttribute('width', '8');
+      p.setAttribute('height', '8');
+      p.setAttribute('patternTransform', 'rotate(45)');
+      var bg = document.createElementNS(SVGNS, 'rect');
+      bg.setAttribute('width', '8');
+      bg.setAttribute('height', '8');
+      bg.setAttribute('fill', spec[0]);
+      bg.setAttribute('fill-opacity', String(spec[1]));
+      var line = document.createElementNS(SVGNS, 'rect');
+      line.setAttribute('width', '3');
+      line.setAttribute('height', '8');
+      line.setAttribute('fill', spec[0]);
+      line.setAttribute('fill-opacity', '0.85');
+      p.appendChild(bg);
+      p.appendChild(line);
+      holder.firstChild.appendChild(p);
+    }
+    return 'url(#' + id + ')';
+  };
+
+  function styler(spec) {
+    return function (feature) {
+      var p = (feature && feature.properties) || {};
+      var s = L.extend({}, spec.style || {});
+      if (spec.styleKey && p[spec.styleKey]) { L.extend(s, p[spec.styleKey]); }
+      if (typeof s.fillColor === 'string' && s.fillColor.indexOf('hatch:') === 0) {
+        s.fillColor = Z.pattern(s.fillColor.slice(6));
+      }
+      return s;
+    };
+  }
+
+  // ---- layers -------------------------------------------------------------------------------------
+  function featuresFrom(spec) {
+    if (spec.packed) {
+      var geoms = Z.decodePolygons(spec.packed);
+      var rows = Z.rows(spec.columns, geoms.length);
+      return geoms.map(function (g, i) { return { type: 'Feature', geometry: g, properties: rows[i] }; });
+    }
+    if (spec.geojson) { return spec.geojson.features || []; }
+    return [];
+  }
+
+  // spec.label = [name, name_en]: props.label = "name / name_en" (English only when known and different)
+  function addLabel(spec, props) {
+    if (!spec.label) { return props; }
+    var zh = text(props[spec.label[0]]), en = text(props[spec.label[1]]);
+    props.label = zh && en && en !== zh ? zh + ' / ' + en : (zh || en);
+    return props;
+  }
+
+  function tagElement(layer, spec, props) {
+    layer.on('add', function () {
+      var el = layer.getElement && layer.getElement();
+      if (!el) { return; }
+      el.setAttribute('data-zeren-layer', spec.id);
+      var code = props && props.code;
+      if (code !== null && code !== undefined) { el.setAttribute('data-zeren-code', String(code)); }
+    });
+  }
+
+  Z.layer = function (map, spec) {
+    var style = styler(spec);
+    var layer = L.geoJSON(null, {
+      style: style,
+      interactive: spec.interactive !== false,
+      pointToLayer: function (feature, latlng) {
+        var s = style(feature);
+        if (spec.radiusM) { return L.circle(latlng, L.extend({ radius: spec.radiusM }, s)); }
+        return L.circleMarker(latlng, L.extend({ radius: 7 }, s));
+      },
+      onEachFeature: function (feature, l) {
+        var props = addLabel(spec, feature.properties || {});
+        if (spec.tooltip && spec.interactive !== false) {
+          l.bindTooltip(function () { return Z.infoNode(spec.tooltip, props); },
+            { sticky: true, className: 'zeren-tooltip', direction: 'top' });
+        }
+        if (spec.popup && spec.interactive !== false) {
+          l.bindPopup(function () { return Z.infoNode(spec.popup, props); }, { maxWidth: 360 });
+        }
+        tagElement(l, spec, props);
+      }
+    });
+    Z.layers[spec.id] = layer;
+    if (spec.legend) {
+      var ctl = null;
+      layer.on('add', function () { if (!ctl) { ctl = Z.legend(map, spec.legend); } });
+      layer.on('remove', function () { if (ctl) { ctl.remove(); ctl = null; } });
+    }
+    if (spec.url) {
+      var rows = spec.columns ? Z.rows(spec.columns, spec.count || 0) : [];
+      var byKey = {};
+      var key = spec.key || 'code';
+      rows.forEach(function (r) { if (r[key] !== null && r[key] !== undefined) { byKey[String(r[key])] = r; } });
+      layer.zerenLoading = fetch(spec.url, { credentials: 'same-origin' })
+        .then(function (resp) {
+          if (!resp.ok) { throw new Error('HTTP ' + resp.status + ' for ' + spec.url); }
+          return resp.json();
+        })
+        .then(function (fc) {
+          var feats = (fc && fc.features) || [];
+          feats.forEach(function (f) {
+            var own = f.properties || {};
+            var extra = byKey[String(own[key])];
+            f.properties = L.extend({}, own, extra || {});
+            if (spec.gcj02) { shiftGeometry(f.geometry); }
+          });
+          layer.addData({ type: 'FeatureCollection', features: feats });
+          layer.fire('zeren:loaded', { count: feats.length });
+        })
+        .catch(function (err) {
+          console.error('Zeren: could not load layer ' + spec.id + ': ' + err);  // eslint-disable-line no-console
+        });
+    } else {
+      layer.addData({ type: 'FeatureCollection', features: featuresFrom(spec) });
+    }
+    return layer;
+  };
+
+  // ---- legend -------------------------------------------------------------------------------------
+  function swatch(row, item) {
+    var sw = L.DomUtil.create('span', 'zeren-swatch', row);
+    var st = sw.style;
+    if (item.gradient) {
+      st.background = 'linear-gradient(to right,' + item.gradient.join(',') + ')';
+      sw.className += ' zeren-swatch-wide';
+    } else if (item.hatch) {
+      st.background = 'repeating-linear-gradient(45deg,' + item.hatch + ' 0 2px, transparent 2px 5px)';
+    } else if (item.fill) {
+      st.background = item.fill;
+    }
+    if (item.circle) { sw.className += ' zeren-swatch-circle'; }
+    if (item.line) { sw.className += ' zeren-swatch-line'; }
+    if (item.stroke) {
+      st.borderColor = item.stroke;
+      st.borderStyle = item.dash ? 'dashed' : 'solid';
+      st.borderWidth = (item.weight || 1) + 'px';
+    }
+  }
+
+  Z.legend = function (map, spec) {
+    var ctl = L.control({ position: spec.position || 'bottomright' });
+    ctl.onAdd = function () {
+      var div = L.DomUtil.create('div', 'zeren-legend leaflet-control');
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      if (spec.title) { L.DomUtil.create('div', 'zeren-legend-title', div).textContent = spec.title; }
+      (spec.lines || []).forEach(function (t) {
+        L.DomUtil.create('div', 'zeren-legend-line', div).textContent = t;
+      });
+      (spec.items || []).forEach(function (item) {
+        var row = L.DomUtil.create('div', 'zeren-legend-item', div);
+        swatch(row, item);
+        L.DomUtil.create('span', 'zeren-legend-label', row).textContent = item.label;
+      });
+      (spec.notes || []).forEach(function (t) {
+        L.DomUtil.create('div', 'zeren-legend-note', div).textContent = t;
+      });
+      return div;
+    };
+    ctl.addTo(map);
+    return ctl;
+  };
+
+  // ---- page set-up: notice (attribution, approval number), clicks back in WGS84 -----------------
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+
+  Z.toWgs84 = function (map, latlng) {
+    if (map.zerenGcj02) {
+      var w = Z.gcj02ToWgs84(latlng.lng, latlng.lat);
+      return { lon: w[0], lat: w[1] };
+    }
+    return { lon: latlng.lng, lat: latlng.lat };
+  };
+
+  Z.init = function (map, spec) {
+    spec = spec || {};
+    map.zerenGcj02 = !!spec.gcj02;
+    Z.maps.push(map);
+    if (spec.attribution && map.attributionControl) {
+      map.attributionControl.addAttribution(escapeHtml(spec.attribution));
+    }
+    if (spec.approval) {
+      var ctl = L.control({ position: 'bottomleft' });
+      ctl.onAdd = function () {
+        var div = L.DomUtil.create('div', 'zeren-notice leaflet-control');
+        div.textContent = spec.approval;
+        return div;
+      };
+      ctl.addTo(map);
+    }
+    map.on('click', function (e) {
+      var w = Z.toWgs84(map, e.latlng);
+      var detail = { lon: w.lon, lat: w.lat, displayLon: e.latlng.lng, displayLat: e.latlng.lat };
+      map.zerenLastClick = detail;
+      map.fire('zeren:click', detail);
+      if (typeof global.CustomEvent === 'function') {
+        document.dispatchEvent(new global.CustomEvent('zeren:click', { detail: detail }));
+      }
+    });
+    return map;
+  };
+
+  global.Zeren = Z;
+}(window));
