@@ -20,6 +20,7 @@ from geo.errors import GeoInputError
 from geo.hierarchy import derive_parent_codes, parent_kind
 from geo.kinds import ALL_KINDS, KIND_LABELS
 from layers.errors import ValidationError, ZerenError
+from layers.schema import planner_problems
 from layers.store import DEFAULT_STORE, open_store
 
 EXIT_OK = 0
@@ -83,18 +84,21 @@ def _is_demo_store(path) -> bool:
 
 
 # -- import --------------------------------------------------------------------------------------
+def _existing_store(location):
+    """The store to check an import against, or None when there is none yet: a new store is made only
+    once there is something to write, so a refused import leaves no empty store behind."""
+    try:
+        return open_store(location)
+    except ZerenError:
+        if _is_file_store(location) and Path(location).exists() and Path(location).stat().st_size:
+            raise  # a file that is there but is no Zeren store is an error, even in a dry run
+        return None
+
+
 def cmd_import_layer(args) -> int:
     from layers.importer import read_zone_layer
 
-    if args.dry_run:
-        try:
-            store = open_store(args.store)
-        except ZerenError:
-            if _is_file_store(args.store) and Path(args.store).exists() and Path(args.store).stat().st_size:
-                raise  # a file that is there but is no Zeren store is an error, even in a dry run
-            store = None  # a dry run needs no store; with one, codes and parents are checked against it
-    else:
-        store = open_store(args.store, create=True)
+    store = _existing_store(args.store)  # with one, codes and parents are checked against it
     existing = store.zones(as_of=None) if store is not None else None
     bounds = tuple(existing.total_bounds) if existing is not None and len(existing) else None
     zones, report = read_zone_layer(args.file, layer=args.layer, crs=args.crs, code_field=args.code_field,
@@ -122,6 +126,8 @@ def cmd_import_layer(args) -> int:
     if not len(zones):
         raise CommandError(f"{args.file}: no feature to import")
     valid_from = args.valid_from or dt.date(args.edition, 1, 1)
+    if store is None:
+        store = open_store(args.store, create=True)
     written = store.replace_zones(zones, kind=args.kind, edition=args.edition, valid_from=valid_from,
                                   report=report.as_dict(), source=str(args.file))
     print(f"已导入 / imported: {written} {args.kind} zone(s), edition {args.edition}, valid from {valid_from}, "
@@ -134,6 +140,10 @@ def cmd_import_planners(args) -> int:
 
     frame = read_csv_records(args.file, ["id", "name", "organization", "disciplines", "public_contact",
                                          "private_contact"])
+    problems = planner_problems(frame)  # before a new store would be made for them
+    if problems:
+        raise CommandError(f"{args.file}: " + str(ValidationError(
+            f"{len(problems)} problem(s) in the planners; nothing was written", problems)))
     try:
         counts = open_store(args.store, create=True).upsert_planners(frame, actor=args.actor, source=str(args.file))
     except ValidationError as exc:

@@ -422,8 +422,8 @@ class Store:
                 geoms[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
         blobs = self._engine.encode(geoms) if len(geoms) else []
         rows = [
-            (kind, str(r["code"]), str(r["name"]), r.get("name_en"), r.get("parent_code"), int(edition),
-             valid_from.isoformat(), None, None if pd.isna(r.get("population")) else int(r["population"]),
+            (kind, str(r["code"]), str(r["name"]), _text(r.get("name_en")), _text(r.get("parent_code")),
+             int(edition), valid_from.isoformat(), None, None if pd.isna(r.get("population")) else int(r["population"]),
              attrs_json(r.get("attrs")), blob)
             for r, blob in zip(zones.drop(columns="geometry").to_dict("records"), blobs)
         ]
@@ -461,6 +461,8 @@ class Store:
         frame = self._read("SELECT id, name, organization, disciplines, public_contact, private_contact "
                            "FROM planners ORDER BY id")
         frame["disciplines"] = [split_disciplines(d) for d in frame["disciplines"]]
+        for col in ("organization", "public_contact", "private_contact"):  # NULL reads back as None, not NaN
+            frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         return frame
 
     def planner(self, planner_id: str) -> dict:
@@ -821,7 +823,7 @@ def _planner_values(record: dict) -> list:
 
 
 def _text(value):
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
         return None
     text = str(value).strip()
     return text or None
