@@ -30,6 +30,7 @@ import shapely
 from geo.crs import metric_crs, project_geometries
 from geo.errors import GeoInputError
 from geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
+from geo.pointgrid import PointGrid
 from geo.validity import active_mask, as_timestamp
 
 NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
@@ -84,6 +85,11 @@ class ZoneIndex:
 
     def __len__(self) -> int:
         return len(self.geoms)
+
+    @cached_property
+    def point_grid(self) -> PointGrid:
+        """Grid for bulk point queries, built on the first large one (~0.15 s for 3,000 zones, ~0.8 s for 30,000)."""
+        return PointGrid(self.geoms, workers=_WORKERS)
 
     @cached_property
     def metric_geoms(self) -> np.ndarray:
@@ -174,16 +180,10 @@ class Assignment:
 
 def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """Candidate (site, zone) pairs that really match, using the fastest plan for the input."""
-    if points_only and len(sites) >= _PARALLEL_MIN_SITES:
-        # Many points: a tree over the points queried with the prepared zone polygons is the fastest
-        # plan; the two halves of the zones run on both cores (shapely releases the GIL).
-        tree = shapely.STRtree(sites)
-        chunks = np.array_split(np.arange(len(index)), _WORKERS)
-        with ThreadPoolExecutor(_WORKERS) as pool:
-            parts = list(pool.map(lambda ch: tree.query(index.geoms[ch], predicate="covers"), chunks))
-        zone = np.concatenate([ch[p[0]] for ch, p in zip(chunks, parts)])
-        site = np.concatenate([p[1] for p in parts])
-        return site, zone
+    if points_only and (len(sites) >= _PARALLEL_MIN_SITES or "point_grid" in vars(index)):
+        # The precomputed grid answers most points from their cell and sends only those near a border
+        # to the exact join: the same pairs as a tree over the points queried with "covers".
+        return index.point_grid.query(sites)
     predicate = "covered_by" if points_only else "intersects"
     site, zone = index.tree.query(sites, predicate=predicate)
     return site, zone
