@@ -1,0 +1,251 @@
+"""The Zeren web API: ``create_app(settings)`` builds the FastAPI app.
+
+The lifespan opens the store once and builds the :class:`~layers.catalogue.Catalogue` (the zone index,
+planners, appointments) once into ``app.state.zeren``; the routers stay thin and call geo/ and layers/.
+Each worker also checks the store every ``reload_seconds`` and reloads what other workers or the CLI
+changed, so several workers on one store agree within seconds (and at once for the worker that wrote).
+
+Run it with ``zeren serve`` (uvicorn, uvloop, httptools), or ``uvicorn --factory api.app:app_from_env``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+import anyio
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.middleware import Middleware
+
+from api import errors
+from api.auth import TokenRegistry
+from api.deps import AppState
+from api.errors import PayloadTooLarge, error_body
+from api.settings import Settings
+
+log = logging.getLogger("zeren.api")
+VERSION = "0.1.0"
+
+DESCRIPTION = """\
+**Zeren 责任** answers, for any site and any date, *who is the responsible planner here (责任规划师), and whom
+must a project also consult?* It keeps the zones (districts, subdistricts, communities, villages, life
+circles, historic and key areas), the planners, their appointments and projects.
+
+* Reads are public: `/lookup`, `/assign`, `/zones`, `/planners`, `/appointments`, `/projects`, `/ogc`.
+* Writes need `Authorization: Bearer <token>` (`zeren token new`); `zeren serve --demo` prints a demo admin token.
+* GeoJSON follows RFC 7946: lon/lat WGS84. Give points in another CRS with `crs=` (`cgcs2000`, `gcj02` for
+  AMap/Tencent, `bd09` for Baidu, `EPSG:n`).
+* Errors are `{"detail", "error", "problems"}` with 400/401/403/404/409/413/422/503.
+
+The examples work on the demo city (Chengdu): try `GET /lookup?lon=104.0530&lat=30.6695`.
+"""
+
+TAGS = [
+    {"name": "lookup", "description": "Who is responsible for a point, or for many sites at once."},
+    {"name": "zones", "description": "Territories: districts, subdistricts, communities, overlays."},
+    {"name": "planners", "description": "Responsible planners (public fields; private contacts for admins)."},
+    {"name": "appointments", "description": "Who holds which zone, when. Ended, never deleted."},
+    {"name": "projects", "description": "Projects with their frozen assignment and workflow 调研-评估-咨询-实施-反馈."},
+    {"name": "audit", "description": "The append-only audit log (admins)."},
+    {"name": "ogc", "description": "OGC API - Features (Part 1 Core, GeoJSON): for QGIS, GDAL and other GIS."},
+    {"name": "service", "description": "Health and links."},
+]
+
+
+# -- middleware (pure ASGI: nothing on the hot path that BaseHTTPMiddleware would add) ---------------
+class BodyLimitMiddleware:
+    """413 for bodies over ``max_bytes``: by Content-Length before reading, and by counting streamed bytes."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app = app
+        self.max_bytes = int(max_bytes)
+
+    async def _reject(self, send, text: str, status: int = 413) -> None:
+        body = _json_bytes(error_body(text, "PayloadTooLarge" if status == 413 else "BadRequest"))
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.max_bytes
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    return await self._reject(send, "Content-Length is not a number", 400)
+                if declared > limit:
+                    return await self._reject(send, f"the body ({declared:,} bytes) is over the {limit:,}-byte cap; "
+                                                    f"split it into smaller requests")
+        state = {"received": 0, "exceeded": False, "started": False, "replaced": False}
+
+        async def limited_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    state["exceeded"] = True
+                    raise PayloadTooLarge(f"the body is over the {limit:,}-byte cap; split it into smaller requests")
+            return message
+
+        async def guarded_send(message):
+            if state["replaced"]:
+                return
+            if message["type"] == "http.response.start":
+                if state["exceeded"] and message.get("status") != 413:
+                    state["replaced"] = True
+                    state["started"] = True
+                    return await self._reject(send, f"the body is over the {limit:,}-byte cap; split it into "
+                                                    f"smaller requests")
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except PayloadTooLarge as exc:
+            if state["started"]:
+                raise
+            await self._reject(send, str(exc))
+
+
+class SecurityHeadersMiddleware:
+    """``Content-Security-Policy: frame-ancestors ...`` (who may embed our pages) and ``nosniff`` everywhere."""
+
+    def __init__(self, app, csp: str):
+        self.app = app
+        self.headers = [(b"content-security-policy", csp.encode("latin-1")),
+                        (b"x-content-type-options", b"nosniff")]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", ())}
+                extra = [(k, v) for k, v in self.headers if k not in present]
+                if extra:
+                    message = dict(message, headers=list(message.get("headers", ())) + extra)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _json_bytes(value) -> bytes:
+    import json
+
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+# -- lifespan ---------------------------------------------------------------------------------------
+def _open(settings: Settings, tokens: TokenRegistry) -> AppState:
+    from layers.catalogue import Catalogue
+    from layers.store import open_store
+
+    store = open_store(settings.store)
+    marks = store.change_marks()
+    catalogue = Catalogue(store)
+    from api.routers.lookup import warm
+
+    warm(catalogue)
+    return AppState(settings=settings, store=store, catalogue=catalogue, tokens=tokens, marks=marks,
+                    reload_lock=threading.Lock())
+
+
+async def _watch(state: AppState, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            what = await anyio.to_thread.run_sync(state.refresh)
+            if what:
+                log.info("reloaded %s after a change in the store", what)
+        except Exception as exc:  # keep serving what we have; say why we could not refresh
+            log.warning("could not check the store for changes: %s", exc)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings: Settings = app.state.settings
+    state = await anyio.to_thread.run_sync(_open, settings, app.state.tokens)
+    app.state.zeren = state
+    watcher = asyncio.create_task(_watch(state, settings.reload_seconds)) if settings.reload_seconds > 0 else None
+    try:
+        yield
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+            try:
+                await watcher
+            except (asyncio.CancelledError, Exception):
+                pass
+        state.store.close()
+
+
+# -- the factory ------------------------------------------------------------------------------------
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for ``settings`` (``Settings.from_env()`` when not given). Tokens are read now, so a bad
+    tokens file stops the start with a message instead of failing requests later."""
+    from api.routers import appointments, assign, audit, health, lookup, ogc, planners, projects, zones
+
+    settings = settings if settings is not None else Settings.from_env()
+    tokens = TokenRegistry.from_settings(settings)
+    middleware = [Middleware(SecurityHeadersMiddleware, csp=settings.csp),
+                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
+    if settings.cors_origins:
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                     allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
+                                     allow_headers=["Authorization", "Content-Type"],
+                                     expose_headers=["Location"], max_age=600))
+    app = FastAPI(title=settings.title, version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
+                  lifespan=lifespan, middleware=middleware)
+    app.state.settings = settings
+    app.state.tokens = tokens
+    errors.install(app)
+    for module in (health, lookup, assign, zones, planners, appointments, projects, audit, ogc):
+        app.include_router(module.router)
+    _polish_openapi(app)
+    return app
+
+
+def _polish_openapi(app: FastAPI) -> None:
+    """Two touches on the generated OpenAPI: each parameter's first schema example is copied up to the
+    parameter (``example``, where Swagger UI's "Try it out" picks it; every example works on the demo city),
+    and error answers are documented as ``application/json`` even on routes that answer GeoJSON."""
+    plain = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = plain()
+        for ops in schema.get("paths", {}).values():
+            for op in ops.values():
+                if not isinstance(op, dict):
+                    continue
+                for param in op.get("parameters", []):
+                    examples = (param.get("schema") or {}).get("examples")
+                    if "example" not in param and "examples" not in param and examples:
+                        param["example"] = examples[0]
+                for status, answer in op.get("responses", {}).items():
+                    content = answer.get("content") or {}
+                    if status[0] in "45" and "application/geo+json" in content:
+                        content.setdefault("application/json", content.pop("application/geo+json"))
+                    for media in content.values():  # our 422s have the one error shape, not FastAPI's
+                        if media.get("schema", {}).get("$ref", "").endswith("/HTTPValidationError"):
+                            media["schema"] = {"$ref": "#/components/schemas/ErrorBody"}
+        schemas = schema.get("components", {}).get("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers (``--factory api.app:app_from_env``): settings from the environment."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,60 @@
+"""`zeren map coverage|gaps|site|planner|project ... --out FILE.html`: standalone pages that open offline."""
+from __future__ import annotations
+
+import argparse
+import os
+
+from api import pages
+from api.cli import EXIT_OK, CommandError, _catalogue, _date, _store_arg
+from geo.kinds import ALL_KINDS
+from maps import BASEMAPS, MapSettings, write_standalone
+
+
+def register(sub) -> None:
+    p = sub.add_parser("map", help="write a map page (HTML that opens offline)")
+    which = p.add_subparsers(dest="map", required=True, metavar="MAP")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--out", required=True, help="the .html file to write")
+    common.add_argument("--as-of", type=_date)
+    common.add_argument("--basemap", default=os.environ.get("ZEREN_BASEMAP", "none"), choices=BASEMAPS,
+                        help="none (offline), osm, tianditu (needs ZEREN_TIANDITU_KEY), amap, tencent")
+    common.add_argument("--assets", choices=("inline", "relative"), default="inline",
+                        help="inline the JS/CSS into the page (default) or copy them beside it")
+    _store_arg(common)
+
+    m = which.add_parser("coverage", parents=[common], help="zones coloured by their lead planner, gaps hatched")
+    m.add_argument("--kind", default="subdistrict", choices=ALL_KINDS)
+    m.add_argument("--within", help="a district (or other zone) code")
+    m = which.add_parser("gaps", parents=[common], help="uncovered ground and units without a planner")
+    m.add_argument("--kind", default="subdistrict", choices=ALL_KINDS)
+    m.add_argument("--within")
+    m = which.add_parser("site", parents=[common], help="one site, its zones, lead and consultations")
+    m.add_argument("--lon", type=float, required=True)
+    m.add_argument("--lat", type=float, required=True)
+    m.add_argument("--crs", default="wgs84")
+    m = which.add_parser("planner", parents=[common], help="one planner's zones and projects")
+    m.add_argument("planner_id")
+    m = which.add_parser("project", parents=[common], help="one project and the planners it was assigned")
+    m.add_argument("project_id", type=int)
+    p.set_defaults(func=cmd_map)
+
+
+def cmd_map(args) -> int:
+    if not args.out.lower().endswith((".html", ".htm")):
+        raise CommandError(f"{args.out}: a map is written as .html")
+    settings = MapSettings(basemap=args.basemap, tianditu_key=os.environ.get("ZEREN_TIANDITU_KEY"),
+                           approval_number=os.environ.get("ZEREN_APPROVAL_NUMBER"))
+    catalogue = _catalogue(args)
+    if args.map == "coverage":
+        m = pages.coverage_page(catalogue, kind=args.kind, within=args.within, as_of=args.as_of, settings=settings)
+    elif args.map == "gaps":
+        m = pages.gaps_page(catalogue, kind=args.kind, within=args.within, as_of=args.as_of, settings=settings)
+    elif args.map == "site":
+        m = pages.site_page(catalogue, args.lon, args.lat, crs=args.crs, as_of=args.as_of, settings=settings)
+    elif args.map == "planner":
+        m = pages.planner_page(catalogue, args.planner_id, as_of=args.as_of, settings=settings)
+    else:
+        m = pages.project_page(catalogue, args.project_id, settings=settings)
+    path = write_standalone(m, args.out, assets=args.assets)
+    print(f"地图已写入 / map written: {path} ({path.stat().st_size / 1024:.0f} KB)")
+    return EXIT_OK

@@ -1,0 +1,196 @@
+"""What the routers get from the app: the store, the catalogue, the settings, the caller, and the
+parsing of the parameters many endpoints share (as-of dates, CRSs, pages, bounding boxes)."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import threading
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.auth import Principal, TokenRegistry
+from api.settings import Settings
+from geo.crs import InputCRS, parse_crs
+from geo.errors import GeoInputError
+from layers.catalogue import Catalogue
+from layers.errors import ValidationError
+from layers.store import Store
+
+EARLIEST_DATE = dt.date(1900, 1, 1)
+LATEST_DATE = dt.date(2199, 12, 31)
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="zeren"'}
+
+bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
+                    description="A token made by `zeren token new` (`Authorization: Bearer zrn_...`). "
+                                "Reads are public; every write needs one.")
+
+
+@dataclass
+class AppState:
+    """What the lifespan puts on ``app.state.zeren``."""
+
+    settings: Settings
+    store: Store
+    catalogue: Catalogue
+    tokens: TokenRegistry
+    marks: dict
+    reload_lock: threading.Lock
+
+    def reload_people(self) -> None:
+        """Reload planners/appointments after a write (serialised: the last reload reads the latest state)."""
+        with self.reload_lock:
+            marks = self.store.change_marks()
+            self.catalogue.reload_people()
+            self.marks = marks
+
+    def refresh(self) -> str | None:
+        """Reload what changed in the store since the last look (writes by other workers, CLI imports)."""
+        with self.reload_lock:
+            marks = self.store.change_marks()
+            if marks == self.marks:
+                return None
+            what = "people"
+            if marks["zones"] != self.marks.get("zones"):
+                self.catalogue.reload_zones()
+                what = "zones"
+            self.catalogue.reload_people()
+            self.marks = marks
+        from api.routers.lookup import warm
+
+        warm(self.catalogue)
+        return what
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.zeren
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.zeren.settings
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.zeren.store
+
+
+def get_catalogue(request: Request) -> Catalogue:
+    return request.app.state.zeren.catalogue
+
+
+# -- the caller -----------------------------------------------------------------------------------
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
+    """The caller, None when no token was sent; a token that is sent must be valid (401 otherwise)."""
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    if credentials is None:
+        raise HTTPException(401, "the Authorization header must be `Bearer <token>`", headers=WWW_AUTHENTICATE)
+    principal = request.app.state.zeren.tokens.authenticate(credentials.credentials)
+    if principal is None:
+        raise HTTPException(401, "the token is not valid (unknown or revoked); ask an admin for a new one",
+                            headers=WWW_AUTHENTICATE)
+    return principal
+
+
+def optional_principal(request: Request,
+                       credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+                       ) -> Principal | None:
+    return authenticate(request, credentials)
+
+
+def require_writer(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise HTTPException(401, "this change needs a token: send `Authorization: Bearer <token>`",
+                            headers=WWW_AUTHENTICATE)
+    return principal
+
+
+def require_admin(principal: Annotated[Principal, Depends(require_writer)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(403, f"only an admin may do this; this token is for planner {principal.planner_id}")
+    return principal
+
+
+Caller = Annotated[Principal | None, Depends(optional_principal)]
+Writer = Annotated[Principal, Depends(require_writer)]
+Admin = Annotated[Principal, Depends(require_admin)]
+
+
+# -- shared parameters ----------------------------------------------------------------------------
+def parse_as_of(value: str | None, field: str = "as_of") -> dt.date | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        day = dt.date.fromisoformat(text)
+        if len(text) != 10:
+            raise ValueError
+    except ValueError:
+        raise ValidationError(f"{field}: {value[:40]!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-06-30") \
+            from None
+    if not EARLIEST_DATE <= day <= LATEST_DATE:
+        raise ValidationError(f"{field}: {day} is out of range; give a date between {EARLIEST_DATE} and {LATEST_DATE}")
+    return day
+
+
+@functools.lru_cache(maxsize=256)
+def _crs_cached(text: str) -> InputCRS:
+    return parse_crs(text)
+
+
+def parse_input_crs(value: str | None) -> InputCRS:
+    """The CRS a client's coordinates are in (parsed once per distinct string, then cached)."""
+    text = (value or "wgs84").strip()
+    if len(text) > 2000:
+        raise GeoInputError("crs: too long; give an EPSG code or one of wgs84, cgcs2000, gcj02, bd09")
+    return _crs_cached(text)
+
+
+def parse_bbox(value: str | None, field: str = "bbox") -> tuple[float, float, float, float] | None:
+    """``minlon,minlat,maxlon,maxlat`` in WGS84 (6 numbers = 3D, the heights ignored)."""
+    if value is None or not value.strip():
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValidationError(f"{field}: {value[:80]!r} is not minlon,minlat,maxlon,maxlat (four numbers)") from None
+    if len(numbers) == 6:
+        numbers = [numbers[0], numbers[1], numbers[3], numbers[4]]
+    if len(numbers) != 4 or not all(math.isfinite(n) for n in numbers):
+        raise ValidationError(f"{field}: give four finite numbers minlon,minlat,maxlon,maxlat")
+    minx, miny, maxx, maxy = numbers
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise ValidationError(f"{field}: lon must be within [-180, 180] and lat within [-90, 90] "
+                              f"(order: minlon,minlat,maxlon,maxlat)")
+    if miny > maxy:
+        raise ValidationError(f"{field}: minlat {miny} is above maxlat {maxy} (order: minlon,minlat,maxlon,maxlat)")
+    if minx > maxx:
+        raise ValidationError(f"{field}: minlon {minx} is east of maxlon {maxx}; boxes across the antimeridian "
+                              f"are not supported")
+    return minx, miny, maxx, maxy
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int
+    offset: int
+
+
+def page(request: Request,
+         limit: Annotated[int | None, Query(ge=1, le=10_000_000, description="Items per page; over the server's "
+                                                                             "page-size cap (1,000 by default) the "
+                                                                             "cap is used.", examples=[10])] = None,
+         offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.", examples=[0])] = 0) -> Page:
+    settings = request.app.state.zeren.settings
+    if limit is None:
+        limit = settings.default_page_size
+    # Over the cap, the cap is used (as OGC API - Features asks); the answer's links and counts show it.
+    return Page(limit=min(limit, settings.max_page_size), offset=offset)
+
+
+Paging = Annotated[Page, Depends(page)]

@@ -1,0 +1,1 @@
+"""The API's routers: thin, each calling geo/ and layers/ (see api/app.py)."""

@@ -1,0 +1,272 @@
+"""Reading GeoJSON from clients strictly, and writing it (RFC 7946: lon/lat WGS84, no ``crs`` member).
+
+Reading refuses, with a message naming the feature and what to do: JSON with NaN/Infinity, objects that
+are not GeoJSON, unknown geometry types, positions that are not 2 or 3 finite numbers, empty geometries,
+lines of fewer than 2 positions, rings of fewer than 4 positions or not closed. Self-intersecting polygons
+(bow ties) are repaired with ``shapely.make_valid`` and reported as repaired.
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import shapely
+
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from api.errors import BadRequest
+from geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
+from geo.errors import GeoInputError
+
+GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
+_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
+MAX_POSITIONS = 1_000_000
+
+
+class GeoJSONError(GeoInputError):
+    """Valid JSON that is not usable GeoJSON."""
+
+
+def _no_constants(name: str):
+    raise BadRequest(f"the body holds {name}, which is not valid JSON (RFC 8259); send null or a finite number")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate-free guarantees needed beyond that."""
+    if not body or not body.strip():
+        raise BadRequest("the body is empty; send JSON (Content-Type: application/json)")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the body is not UTF-8 text; send JSON encoded as UTF-8") from None
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise BadRequest("the body is nested too deeply") from None
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _positions(coords, depth: int, where: str) -> Any:
+    """Check nesting and numbers; returns the coordinates as nested lists of (x, y)."""
+    if depth == 0:
+        if not isinstance(coords, list) or len(coords) not in (2, 3) or not all(_number(v) for v in coords):
+            raise GeoJSONError(f"{where}: a position is [lon, lat] (2 or 3 finite numbers), got {_short(coords)}")
+        return (float(coords[0]), float(coords[1]))
+    if not isinstance(coords, list):
+        raise GeoJSONError(f"{where}: coordinates must be nested arrays, got {_short(coords)}")
+    return [_positions(c, depth - 1, where) for c in coords]
+
+
+def _short(value) -> str:
+    text = json.dumps(value, allow_nan=True)[:60] if not isinstance(value, str) else repr(value[:60])
+    return text
+
+
+def _ring(ring: list, where: str) -> list:
+    if len(ring) < 4:
+        raise GeoJSONError(f"{where}: a polygon ring needs at least 4 positions (the first repeated at the end), "
+                           f"got {len(ring)}")
+    if ring[0] != ring[-1]:
+        raise GeoJSONError(f"{where}: the ring is not closed: its last position {list(ring[-1])} must repeat the "
+                           f"first {list(ring[0])} (RFC 7946 §3.1.6)")
+    return ring
+
+
+def _line(line: list, where: str) -> list:
+    if len(line) < 2:
+        raise GeoJSONError(f"{where}: a line needs at least 2 positions, got {len(line)}")
+    return line
+
+
+def _polygon(rings: list, where: str) -> shapely.Polygon:
+    if not rings:
+        raise GeoJSONError(f"{where}: empty polygon (no rings)")
+    rings = [_ring(r, f"{where}, ring {i}") for i, r in enumerate(rings)]
+    return shapely.Polygon(rings[0], rings[1:])
+
+
+def geometry_from_geojson(obj: Any, where: str = "geometry") -> shapely.Geometry:
+    """A shapely geometry (2D) from a GeoJSON geometry object; GeoJSONError when it is not usable."""
+    if not isinstance(obj, dict):
+        raise GeoJSONError(f"{where}: expected a GeoJSON geometry object, got {type(obj).__name__}")
+    gtype = obj.get("type")
+    if gtype == "GeometryCollection":
+        raise GeoJSONError(f"{where}: GeometryCollection is not supported; send its members as separate features")
+    if gtype not in GEOMETRY_TYPES:
+        raise GeoJSONError(f"{where}: type {_short(gtype)} is not a GeoJSON geometry type; use one of "
+                           f"{', '.join(GEOMETRY_TYPES)}")
+    if "coordinates" not in obj:
+        raise GeoJSONError(f"{where}: a {gtype} needs 'coordinates'")
+    coords = _positions(obj["coordinates"], _DEPTH[gtype], where)
+    if _DEPTH[gtype] and not coords:
+        raise GeoJSONError(f"{where}: empty {gtype} (no coordinates); send a geometry with coordinates, or "
+                           f"leave the feature out")
+    if gtype == "Point":
+        return shapely.Point(coords)
+    if gtype == "MultiPoint":
+        return shapely.MultiPoint(coords)
+    if gtype == "LineString":
+        return shapely.LineString(_line(coords, where))
+    if gtype == "MultiLineString":
+        if any(not part for part in coords):
+            raise GeoJSONError(f"{where}: a MultiLineString has an empty part")
+        return shapely.MultiLineString([_line(part, f"{where}, line {i}") for i, part in enumerate(coords)])
+    if gtype == "Polygon":
+        return _polygon(coords, where)
+    if any(not part for part in coords):
+        raise GeoJSONError(f"{where}: a MultiPolygon has an empty part")
+    return shapely.MultiPolygon([_polygon(part, f"{where}, polygon {i}") for i, part in enumerate(coords)])
+
+
+def repair(geom: shapely.Geometry, where: str = "geometry") -> tuple[shapely.Geometry, bool]:
+    """An invalid polygon (bow tie, self-touching ring) made valid; (geometry, whether it was repaired)."""
+    if shapely.is_valid(geom):
+        return geom, False
+    dim = shapely.get_dimensions(geom)
+    fixed = shapely.make_valid(geom)
+    if dim == 2:
+        parts = [p for p in shapely.get_parts(fixed) if shapely.get_dimensions(p) == 2] if fixed.geom_type in (
+            "GeometryCollection", "MultiPolygon") else ([fixed] if shapely.get_dimensions(fixed) == 2 else [])
+        polys = [q for p in parts for q in shapely.get_parts(p)]
+        fixed = shapely.MultiPolygon(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
+    if fixed.is_empty or (dim == 2 and shapely.area(fixed) == 0):
+        raise GeoJSONError(f"{where}: the polygon has no area (all its points on a line); send a real polygon")
+    if dim < 2 and fixed.geom_type == "GeometryCollection":
+        raise GeoJSONError(f"{where}: the geometry is not valid and cannot be repaired into one part type")
+    return fixed, True
+
+
+def check_lonlat(geoms: np.ndarray, bounds, where: list[str]) -> list[str | None]:
+    """Per geometry: None when every position is a valid lon/lat, else what is wrong (with a swap hint)."""
+    out: list[str | None] = [None] * len(geoms)
+    if not len(geoms):
+        return out
+    xy, owner = shapely.get_coordinates(geoms, return_index=True)
+    if not len(xy):
+        return out
+    found = lonlat_problems(xy[:, 0], xy[:, 1], bounds)
+    bad = np.flatnonzero(found != "ok")
+    for i in bad[::-1]:  # the first bad position of each geometry wins
+        lon, lat = xy[i]
+        problem = str(found[i])
+        if problem == "swapped":
+            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] looks like [lat, lon]; GeoJSON is "
+                    f"[lon, lat]: did you swap them? [{lat:.10g}, {lon:.10g}] would be valid")
+        elif problem == "out_of_range":
+            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] is out of range (lon within "
+                    f"[-180, 180], lat within [-90, 90]); is the crs parameter right?")
+        else:
+            text = f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] cannot be converted to WGS84 lon/lat"
+        out[owner[i]] = text
+    return out
+
+
+def to_wgs84(geoms: np.ndarray, crs: InputCRS, bounds, where: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    """Geometries given in ``crs`` as WGS84, and per geometry the problem that makes it unusable (or None)."""
+    problems: list[str | None] = [None] * len(geoms)
+    if crs.crs.is_geographic:
+        problems = check_lonlat(geoms, None, where)
+    ok = np.array([p is None for p in problems], dtype=bool)
+    wgs = np.array(geoms, dtype=object)
+    if ok.any():
+        wgs[ok] = geometries_to_wgs84(geoms[ok], crs)
+    after = check_lonlat(wgs[ok], bounds, [w for w, k in zip(where, ok) if k])
+    for i, p in zip(np.flatnonzero(ok), after):
+        problems[i] = p
+    return wgs, problems
+
+
+def rounded(geoms, precision: int = 7) -> np.ndarray:
+    """Geometries with coordinates rounded to ``precision`` decimals (7 ≈ 1 cm in lon/lat)."""
+    return shapely.transform(np.asarray(geoms, dtype=object), lambda xy: np.round(xy, precision))
+
+
+def geojson_texts(geoms, precision: int = 7) -> list[str]:
+    """GeoJSON geometry texts (``null`` for missing or empty geometries), vectorised."""
+    arr = np.asarray(geoms, dtype=object)
+    if not len(arr):
+        return []
+    empty = shapely.is_missing(arr) | shapely.is_empty(np.where(shapely.is_missing(arr), shapely.Point(), arr))
+    out = np.full(len(arr), "null", dtype=object)
+    if (~empty).any():
+        out[~empty] = shapely.to_geojson(rounded(arr[~empty], precision))
+    return out.tolist()
+
+
+def geometry_to_geojson(geom, precision: int = 7) -> dict | None:
+    """A shapely geometry as a GeoJSON geometry dict (lon/lat, rounded)."""
+    text = geojson_texts([geom], precision)[0]
+    return None if text == "null" else json.loads(text)
+
+
+def dumps(value) -> str:
+    """Compact JSON (UTF-8 text kept as it is); NaN is refused rather than sent as invalid JSON."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
+
+
+def _default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def feature_text(fid, geometry_text: str, properties: dict, extra: dict | None = None) -> str:
+    """One GeoJSON Feature as text, the geometry spliced in as it is (no re-parsing)."""
+    more = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in (extra or {}).items())
+    return (f'{{"type":"Feature","id":{dumps(fid)},"geometry":{geometry_text},'
+            f'"properties":{dumps(properties)}{more}}}')
+
+
+def collection_text(feature_texts: list[str], members: dict) -> str:
+    """A FeatureCollection as text: ``members`` (numberMatched, links...) then the features."""
+    head = "".join(f",{dumps(k)}:{dumps(v)}" for k, v in members.items())
+    return '{"type":"FeatureCollection"' + head + ',"features":[' + ",".join(feature_texts) + "]}"
+
+
+class GeoJSONResponse(JSONResponse):
+    """``application/geo+json`` (RFC 7946), documented with the route's model in the OpenAPI; text made by
+    :func:`collection_text` / :func:`feature_text` is sent as it is."""
+
+    media_type = "application/geo+json"
+
+    def render(self, content) -> bytes:
+        if isinstance(content, bytes):
+            return content
+        if isinstance(content, str):
+            return content.encode("utf-8")
+        return super().render(content)
+
+
+class _StrictRequest(Request):
+    async def json(self):
+        if not hasattr(self, "_json"):
+            try:
+                self._json = parse_json(await self.body())
+            except BadRequest as exc:
+                raise HTTPException(400, str(exc)) from None
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """Routes whose JSON bodies are read strictly: UTF-8, no NaN/Infinity (400 with the reason)."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request):
+            return await handler(_StrictRequest(request.scope, request.receive))
+
+        return strict_handler

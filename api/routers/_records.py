@@ -1,0 +1,169 @@
+"""Shared shaping of records for the routers: zones, planners, appointments, page links."""
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+
+import numpy as np
+import pandas as pd
+from fastapi import Request
+
+from api.routers._geojson import geojson_texts
+from geo.validity import as_timestamp
+
+PUBLIC_PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact")
+
+
+def plain(value):
+    """A JSON-able Python value from pandas/numpy cells (NaN/NaT/NA -> None, dates -> ISO text)."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, pd.Timestamp):
+        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return None if not np.isfinite(value) else float(value)
+    return value
+
+
+def day_text(value) -> str | None:
+    """A date cell as YYYY-MM-DD (None when missing)."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return None
+    return pd.Timestamp(value).date().isoformat()
+
+
+# -- planners ---------------------------------------------------------------------------------------
+def planner_out(row: dict, include_private: bool) -> dict:
+    out = {f: plain(row.get(f)) for f in PUBLIC_PLANNER_FIELDS}
+    out["disciplines"] = [str(d) for d in (row.get("disciplines") or [])] \
+        if not isinstance(row.get("disciplines"), float) else []
+    if include_private:
+        out["private_contact"] = plain(row.get("private_contact"))
+    return out
+
+
+# -- appointments -----------------------------------------------------------------------------------
+def appointment_out(row: dict, as_of=None, book=None) -> dict:
+    ts = as_timestamp(as_of)
+    start, end = row.get("start"), row.get("end")
+    start_ts = None if start is None or start is pd.NaT else pd.Timestamp(start)
+    end_ts = None if end is None or end is pd.NaT or (isinstance(end, float) and end != end) else pd.Timestamp(end)
+    active = (start_ts is None or start_ts <= ts) and (end_ts is None or end_ts > ts)
+    out = {"id": int(row["id"]), "planner_id": str(row["planner_id"]), "zone_kind": str(row["zone_kind"]),
+           "zone_code": str(row["zone_code"]), "role": str(row["role"]), "start": day_text(start),
+           "end": day_text(end), "active": bool(active)}
+    if book is not None:
+        out["planner"] = book.get(row["planner_id"])
+    return out
+
+
+# -- zones ------------------------------------------------------------------------------------------
+def zone_ref(index, pos: int) -> dict:
+    zones = index.zones
+    name_en = zones["name_en"].iat[pos] if "name_en" in zones else None
+    return {"kind": str(index.kind[pos]), "code": str(index.code[pos]), "name": str(zones["name"].iat[pos]),
+            "name_en": plain(name_en)}
+
+
+def zone_properties(index, pos: int) -> dict:
+    z = index.zones
+    population = z["population"].iat[pos]
+    attrs = z["attrs"].iat[pos] if "attrs" in z else {}
+    return {
+        "kind": str(index.kind[pos]), "code": str(index.code[pos]), "name": str(z["name"].iat[pos]),
+        "name_en": plain(z["name_en"].iat[pos]), "parent_code": plain(z["parent_code"].iat[pos]),
+        "edition": int(z["edition"].iat[pos]), "valid_from": day_text(z["valid_from"].iat[pos]),
+        "valid_to": day_text(z["valid_to"].iat[pos]),
+        "population": None if pd.isna(population) else int(population),
+        "attrs": plain(attrs) if isinstance(attrs, dict) else {},
+    }
+
+
+class _GeometryTexts:
+    """GeoJSON texts of an index's zones, computed on first use and kept for the index's lifetime."""
+
+    def __init__(self, index):
+        self.index = index
+        self.texts = np.full(len(index), None, dtype=object)
+        self.lock = threading.Lock()
+
+    def get(self, positions) -> list[str]:
+        positions = np.asarray(positions, dtype=np.int64)
+        missing = positions[[t is None for t in self.texts[positions]]] if len(positions) else positions
+        if len(missing):
+            missing = np.unique(missing)
+            texts = geojson_texts(self.index.geoms[missing])
+            with self.lock:
+                self.texts[missing] = texts
+        return self.texts[positions].tolist()
+
+
+_TEXTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_TEXTS_LOCK = threading.Lock()
+
+
+def geometry_texts(index, positions) -> list[str]:
+    with _TEXTS_LOCK:
+        cache = _TEXTS.get(index)
+        if cache is None:
+            cache = _TEXTS[index] = _GeometryTexts(index)
+    return cache.get(positions)
+
+
+def sorted_positions(index, mask: np.ndarray) -> np.ndarray:
+    """Positions where ``mask``, in a stable order: kind (as in geo.kinds.ALL_KINDS), code, edition."""
+    from geo.kinds import ALL_KINDS
+
+    pos = np.flatnonzero(mask)
+    if not len(pos):
+        return pos
+    kind_order = {k: i for i, k in enumerate(ALL_KINDS)}
+    kinds = np.array([kind_order.get(k, len(ALL_KINDS)) for k in index.kind[pos]])
+    editions = index.zones["edition"].to_numpy()[pos].astype(np.int64)
+    order = np.lexsort((editions, index.code[pos].astype(str), kinds))
+    return pos[order]
+
+
+# -- pages ------------------------------------------------------------------------------------------
+def base_url(request: Request) -> str:
+    public = request.app.state.zeren.settings.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
+def url_with(request: Request, path: str | None = None, **params) -> str:
+    """The request's URL (or ``path``) with query parameters replaced (None removes one)."""
+    query = dict(request.query_params)
+    for k, v in params.items():
+        if v is None:
+            query.pop(k, None)
+        else:
+            query[k] = str(v)
+    from urllib.parse import urlencode
+
+    target = path if path is not None else request.url.path
+    text = urlencode(query)
+    return base_url(request) + target + (f"?{text}" if text else "")
+
+
+def page_links(request: Request, limit: int, offset: int, total: int, media_type: str = "application/json") -> list:
+    links = [{"href": url_with(request, limit=limit, offset=offset), "rel": "self", "type": media_type}]
+    if offset + limit < total:
+        links.append({"href": url_with(request, limit=limit, offset=offset + limit), "rel": "next",
+                      "type": media_type})
+    if offset > 0:
+        links.append({"href": url_with(request, limit=limit, offset=max(0, offset - limit)), "rel": "prev",
+                      "type": media_type})
+    return links

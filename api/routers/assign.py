@@ -1,0 +1,229 @@
+"""``POST /assign``: many sites at once (a GeoJSON Feature or FeatureCollection, up to the feature cap).
+
+Each feature comes back with the columns of ``zeren assign`` added to its properties. A feature that
+cannot be assigned (no or bad geometry, coordinates out of range...) gets an ``error`` property and a null
+geometry; it does not fail the batch. The work runs in a worker thread, so lookups keep flowing meanwhile.
+"""
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import anyio
+import numpy as np
+import shapely
+from fastapi import APIRouter, Query, Request, Response
+
+from api.deps import parse_as_of, parse_input_crs
+from api.errors import TooManyFeatures
+from api.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
+from api.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
+                                  geometry_from_geojson, parse_json, repair, to_wgs84)
+from geo.answer import assignment_columns
+from geo.errors import GeoInputError
+from geo.validity import as_timestamp
+
+router = APIRouter(tags=["lookup"])
+
+EXAMPLE = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "id": "a", "properties": {"name": "宽窄巷子"},
+     "geometry": {"type": "Point", "coordinates": [DEMO_LON, DEMO_LAT]}},
+    {"type": "Feature", "id": "b", "properties": {"name": "院落"}, "geometry": DEMO_POLYGON},
+]}
+REQUEST_SCHEMA = {
+    "description": "A GeoJSON Feature or FeatureCollection (RFC 7946), coordinates in `crs` (default WGS84 lon/lat).",
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"type": "string", "enum": ["Feature", "FeatureCollection"]},
+                   "features": {"type": "array", "items": {"type": "object"}},
+                   "geometry": {"type": ["object", "null"]},
+                   "properties": {"type": ["object", "null"]}},
+}
+COLUMNS = ("covered", "lead_planner_id", "lead_zone_kind", "lead_zone_code", "split", "planners", "consultations",
+           "zones", "nearest_zone_code", "nearest_planner_id", "nearest_distance_m")
+
+
+def _features(data: Any, max_features: int) -> list:
+    if not isinstance(data, dict):
+        raise GeoJSONError(f"expected a GeoJSON Feature or FeatureCollection object, got a JSON "
+                           f"{type(data).__name__}")
+    kind = data.get("type")
+    if kind == "Feature":
+        return [data]
+    if kind == "FeatureCollection":
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise GeoJSONError("a FeatureCollection needs 'features': an array of Feature objects")
+        if len(features) > max_features:
+            raise TooManyFeatures(f"{len(features):,} features is over the cap of {max_features:,} per request; "
+                                  f"send them in batches of {max_features:,}")
+        return features
+    if kind in ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon"):
+        raise GeoJSONError(f"got a bare {kind} geometry; wrap it in a Feature: "
+                           f'{{"type": "Feature", "properties": {{}}, "geometry": {{...}}}}')
+    raise GeoJSONError(f"'type' is {str(kind)[:40]!r}; expected 'Feature' or 'FeatureCollection' (GeoJSON)")
+
+
+def _read(features: list) -> tuple[np.ndarray, list, list, list, list]:
+    """Geometries (None where unusable), properties, ids, per-feature problems, whether repaired."""
+    n = len(features)
+    geoms = np.full(n, None, dtype=object)
+    props: list = [None] * n
+    ids: list = [None] * n
+    problems: list = [None] * n
+    repaired: list = [False] * n
+    for i, f in enumerate(features):
+        where = f"feature {i}"
+        if not isinstance(f, dict) or f.get("type") != "Feature":
+            problems[i] = f"{where}: not a GeoJSON Feature (an object with \"type\": \"Feature\")"
+            continue
+        fid = f.get("id")
+        ids[i] = fid if isinstance(fid, (str, int, float)) and not isinstance(fid, bool) else None
+        p = f.get("properties")
+        if p is not None and not isinstance(p, dict):
+            problems[i] = f"{where}: 'properties' must be an object or null"
+            continue
+        props[i] = p or {}
+        g = f.get("geometry")
+        if g is None:
+            problems[i] = f"{where}: no geometry (null); give the site's Point, LineString or Polygon"
+            continue
+        try:
+            if isinstance(g, dict) and g.get("type") == "Point" and isinstance(g.get("coordinates"), list) \
+                    and len(g["coordinates"]) == 2:
+                geoms[i] = g["coordinates"]  # points are built at once below
+                continue
+            geom = geometry_from_geojson(g, f"{where}, geometry")
+            geoms[i], repaired[i] = repair(geom, f"{where}, geometry")
+        except GeoJSONError as exc:
+            problems[i] = str(exc)
+    # points in one go (checked like any other position)
+    pts = [i for i in range(n) if isinstance(geoms[i], list)]
+    if pts:
+        coords = [geoms[i] for i in pts]
+        ok = [all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in c) for c in coords]
+        good = [i for i, k in zip(pts, ok) if k]
+        for i, k in zip(pts, ok):
+            if not k:
+                geoms[i] = None
+                problems[i] = f"feature {i}, geometry: a position is [lon, lat] (2 finite numbers)"
+        if good:
+            xy = np.array([geoms[i] for i in good], dtype=float)
+            finite = np.isfinite(xy).all(axis=1)
+            made = shapely.points(xy)
+            for i, pt, fin in zip(good, made, finite):
+                geoms[i] = pt if fin else None
+                if not fin:
+                    problems[i] = f"feature {i}, geometry: coordinates must be finite numbers"
+    return geoms, props, ids, problems, repaired
+
+
+def _check_crs_member(data: Any, crs) -> None:
+    """RFC 7946 dropped the ``crs`` member; a body that still carries one must agree with the ``crs``
+    parameter, rather than have its coordinates silently read in another CRS."""
+    member = data.get("crs") if isinstance(data, dict) else None
+    if member is None:
+        return
+    name = member.get("properties", {}).get("name") if isinstance(member, dict) and isinstance(
+        member.get("properties"), dict) else None
+    try:
+        declared = parse_input_crs(str(name)) if name else None
+    except GeoInputError:  # an unknown name: it cannot agree
+        declared = None
+    if declared is not None and declared.shift == crs.shift and declared.crs.equals(crs.crs, ignore_axis_order=True):
+        return
+    shown = str(name)[:80] if name else "an unreadable one"
+    raise GeoJSONError(f"the body's 'crs' member names {shown}, but the coordinates are read in {crs.label}: "
+                       f"GeoJSON is WGS84 lon/lat (RFC 7946); give the CRS as the crs query parameter "
+                       f"(e.g. ?crs=EPSG:4490) and drop the member")
+
+
+def assign_collection(catalogue, data: Any, crs_text: str, as_of, max_features: int) -> str:
+    features = _features(data, max_features)
+    crs = parse_input_crs(crs_text)
+    _check_crs_member(data, crs)
+    geoms, props, ids, problems, repaired = _read(features)
+    usable = np.array([g is not None for g in geoms], dtype=bool)
+    wgs = np.full(len(geoms), None, dtype=object)
+    if usable.any():
+        where = [f"feature {i}, geometry" for i in np.flatnonzero(usable)]
+        converted, found = to_wgs84(geoms[usable], crs, catalogue.index.bounds, where)
+        wgs[usable] = converted
+        for i, p in zip(np.flatnonzero(usable), found):
+            if p is not None:
+                problems[i] = p
+                wgs[i] = None
+    good = np.flatnonzero([w is not None and p is None for w, p in zip(wgs, problems)])
+    lists: dict = {}
+    geometries: list = []
+    if len(good) and len(catalogue.index):
+        columns = assignment_columns(catalogue.assign(wgs[good], as_of))
+        lists = {c: columns[c].tolist() for c in COLUMNS}
+        lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
+    elif len(good):  # a store without zones yet: nobody answers for anything
+        lists = {c: [[] if c in ("planners", "consultations", "zones") else (False if c in ("covered", "split")
+                                                                               else None)] * len(good)
+                 for c in COLUMNS}
+    if len(good):
+        geometries = _geometries(wgs[good])
+    out = []
+    k = 0
+    for i in range(len(features)):
+        base = dict(props[i] or {})
+        if k < len(good) and good[k] == i:
+            for c in COLUMNS:
+                base[c] = lists[c][k]
+            if repaired[i]:
+                base["repaired"] = True
+            out.append({"type": "Feature", "id": ids[i], "geometry": geometries[k], "properties": base})
+            k += 1
+        else:
+            base["error"] = problems[i] or f"feature {i}: cannot be assigned"
+            out.append({"type": "Feature", "id": ids[i], "geometry": None, "properties": base})
+    return dumps({"type": "FeatureCollection", "as_of": as_timestamp(as_of).date().isoformat(),
+                  "assigned": int(len(good)), "errors": int(len(features) - len(good)), "features": out})
+
+
+def _geometries(geoms: np.ndarray) -> list:
+    """GeoJSON geometry dicts: points built directly, other types through shapely's GeoJSON writer."""
+    out: list = [None] * len(geoms)
+    points = shapely.get_type_id(geoms) == 0
+    if points.any():
+        xy = np.round(shapely.get_coordinates(geoms[points]), 7).tolist()
+        for i, c in zip(np.flatnonzero(points).tolist(), xy):
+            out[i] = {"type": "Point", "coordinates": c}
+    for i, text in zip(np.flatnonzero(~points).tolist(), geojson_texts(geoms[~points])):
+        out[i] = json.loads(text)
+    return out
+
+
+@router.post(
+    "/assign", response_class=GeoJSONResponse, response_model=AssignedCollection,
+    summary="Assign many sites (points, lines, polygons) at once",
+    responses=errors(400, 413, 422),
+    description="Send a GeoJSON Feature or FeatureCollection (up to 10,000 features by default). Every feature "
+                "comes back with the columns of `zeren assign` in its properties (covered, lead_planner_id, "
+                "lead_zone_kind, lead_zone_code, split, planners, consultations, zones, nearest_*) and its geometry "
+                "in WGS84. A feature that cannot be assigned gets an `error` property and does not fail the batch. "
+                "Invalid polygons (bow ties) are repaired and marked `repaired`.",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": REQUEST_SCHEMA, "example": EXAMPLE},
+        "application/geo+json": {"schema": REQUEST_SCHEMA, "example": EXAMPLE}}}})
+async def assign_sites(
+    request: Request,
+    crs: Annotated[str, Query(max_length=2000, examples=["wgs84"],
+                              description="CRS of the coordinates: `wgs84` (default), `cgcs2000`, `gcj02`, `bd09` or "
+                                          "`EPSG:n`.")] = "wgs84",
+    as_of: Annotated[str | None, Query(max_length=40, description="Date of the answer, YYYY-MM-DD (default today).",
+                                       examples=["2025-06-30"], json_schema_extra={"format": "date"})] = None,
+) -> Response:
+    body = await request.body()
+    zs = request.app.state.zeren
+    day = parse_as_of(as_of)
+    parse_input_crs(crs)  # an unknown CRS fails the request before any work
+
+    def work() -> str:
+        return assign_collection(zs.catalogue, parse_json(body), crs, day, zs.settings.max_features)
+
+    text = await anyio.to_thread.run_sync(work)
+    return Response(text.encode("utf-8"), media_type="application/geo+json")
