@@ -16,6 +16,8 @@ import pandas as pd
 import shapely
 
 from geo.crs import metric_crs, project_geometries
+from geo.kinds import LIFE_CIRCLE
+from geo.lifecircle import life_circles
 from layers.importer import ImportReport, read_zone_layer
 from layers.errors import StoreError
 from layers.store import Store, open_store
@@ -30,6 +32,8 @@ ACTOR = "demo"
 UNCOVERED_DISTRICTS = ("510121", "510129")  # 金堂县, 大邑县
 # Districts without a district-level lead: sites there fall back to nothing and get a "nearest" answer.
 NO_DISTRICT_LEAD = ("510121", "510129", "510131", "510132")
+# districts whose subdistricts get a 15-minute life circle each
+LIFE_CIRCLE_DISTRICTS = ("510104", "510105", "510106", "510107", "510108")
 # subdistricts whose lead changed on 2025-07-01 (as-of answers differ before and after)
 HANDOVER_DATE = dt.date(2025, 7, 1)
 
@@ -144,6 +148,20 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
         appointments.append((lead, o[0], o[1], "lead", EDITION_START, None))
         adviser = planner(team, "law;sociology")
         appointments.append((adviser, o[0], o[1], "consultant", EDITION_START, None))
+
+    # 15-minute life circles (GB 50180-2018 straight-line radius) around the subdistricts of the
+    # central districts; every third has its own lead, the rest reach a planner through their subdistrict.
+    central = subdistricts[subdistricts["parent_code"].isin(LIFE_CIRCLE_DISTRICTS)].sort_values("code")
+    centres = gpd.GeoDataFrame({"code": "LC-" + central["code"], "name": central["name"] + "15分钟社区生活圈"},
+                               geometry=central.geometry.representative_point().to_numpy(), crs="EPSG:4326")
+    circles = life_circles(centres, minutes=15).circles
+    report = ImportReport(source="demo", crs="EPSG:4326", read=len(circles))
+    store.replace_zones(circles.drop(columns="kind"), kind=LIFE_CIRCLE, edition=EDITION, valid_from=EDITION_START,
+                        report=report.as_dict(), source="demo life circles (GB 50180-2018 radius)")
+    circle_team = planner("社区生活圈规划团队", "planning;sociology")
+    for i, code in enumerate(circles["code"].sort_values()):
+        if i % 3 == 0:
+            appointments.append((circle_team, LIFE_CIRCLE, code, "lead", EDITION_START, None))
 
     store.upsert_planners(pd.DataFrame(planners), actor=ACTOR, source="demo")
     store.add_appointments(pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role",
