@@ -28,6 +28,16 @@ KIND_LABELS: dict[str, tuple[str, str]] = {
     "renewal_area": ("城市更新片区", "urban-renewal area"),
 }
 
+# The workflow the responsible planners use for a project: 调研-评估-咨询-实施-反馈.
+PROJECT_STATUSES: tuple[str, ...] = ("survey", "assessment", "consultation", "implementation", "feedback")
+PROJECT_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "survey": ("调研", "survey"),
+    "assessment": ("评估", "assessment"),
+    "consultation": ("咨询", "consultation"),
+    "implementation": ("实施", "implementation"),
+    "feedback": ("反馈", "feedback"),
+}
+
 ROLE_LABELS: dict[str, tuple[str, str]] = {
     "lead": ("责任规划师", "lead planner"),
     "member": ("团队成员", "team member"),

@@ -13,15 +13,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.kinds import ALL_KINDS, ROLES
+from geo.kinds import ALL_KINDS, PROJECT_STATUS_LABELS, PROJECT_STATUSES, ROLES  # noqa: F401 (re-exported)
 
 ZONE_COLUMNS = ["kind", "code", "name", "name_en", "parent_code", "edition", "valid_from", "valid_to",
                 "population", "attrs"]
 PLANNER_COLUMNS = ["id", "name", "organization", "disciplines", "public_contact", "private_contact"]
 APPOINTMENT_COLUMNS = ["id", "planner_id", "zone_kind", "zone_code", "role", "start", "end"]
-PROJECT_STATUSES = ("survey", "assessment", "consultation", "implementation", "feedback")
-PROJECT_STATUS_LABELS = {"survey": "调研", "assessment": "评估", "consultation": "咨询",
-                         "implementation": "实施", "feedback": "反馈"}
 DISCIPLINES = ("planning", "architecture", "landscape", "transport", "municipal", "land", "heritage",
                "sociology", "law", "operations", "ecology", "economics", "public_art", "other")
 

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from geo.coverage import REASON_LABELS
 from geo.crs import metric_crs
-from geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, ROLE_LABELS
+from geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STATUS_LABELS, ROLE_LABELS
 from maps import palette
 from maps.assets import use_offline_assets
 from maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
@@ -31,18 +32,8 @@ log = logging.getLogger("zeren.maps")
 
 __all__ = ["coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer", "STATUS_LABELS"]
 
-STATUS_LABELS: dict[str, tuple[str, str]] = {
-    "survey": ("调研", "survey"),
-    "assessment": ("评估", "assessment"),
-    "consultation": ("咨询", "consultation"),
-    "implementation": ("实施", "implementation"),
-    "feedback": ("反馈", "feedback"),
-}
-GAP_REASON_LABELS: dict[str, tuple[str, str]] = {
-    "unit_without_planner": ("无责任规划师的单元", "unit without a planner"),
-    "sliver": ("单元间缝隙", "sliver between units"),
-    "outside_units": ("单元以外区域", "ground outside every unit"),
-}
+STATUS_LABELS = PROJECT_STATUS_LABELS
+GAP_REASON_LABELS = REASON_LABELS
 
 PUBLIC_PLANNER_FIELDS = ("name", "organization", "public_contact")
 

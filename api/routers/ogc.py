@@ -214,7 +214,7 @@ def _lead_properties(catalogue, index, pos: int, resp) -> dict:
 
 def _project_properties(row: dict) -> dict:
     return {"name": plain(row["name"]), "type": plain(row.get("type")), "scale": plain(row.get("scale")),
-            "status": row["status"], "status_label": PROJECT_STATUS_LABELS.get(row["status"], row["status"]),
+            "status": row["status"], "status_label": PROJECT_STATUS_LABELS.get(row["status"], (row["status"],))[0],
             "created_at": str(row["created_at"]), "as_of": day_text(row["as_of"]),
             "lead_planner_id": plain(row.get("lead_planner_id")), "lead_zone_kind": plain(row.get("lead_zone_kind")),
             "lead_zone_code": plain(row.get("lead_zone_code")),

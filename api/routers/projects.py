@@ -28,7 +28,7 @@ LIST_FIELDS = ("name", "type", "scale", "description", "status")
 
 def _properties(row: dict, detail: bool) -> dict:
     props = {f: plain(row.get(f)) for f in LIST_FIELDS}
-    props["status_label"] = PROJECT_STATUS_LABELS.get(row["status"], row["status"])
+    props["status_label"] = PROJECT_STATUS_LABELS.get(row["status"], (row["status"],))[0]
     props["created_at"] = str(row["created_at"])
     props["as_of"] = day_text(row["as_of"])
     props["lead_planner_id"] = plain(row.get("lead_planner_id"))

@@ -2,6 +2,7 @@
 (tests that write), fixed test tokens, and a live uvicorn server in a subprocess."""
 from __future__ import annotations
 
+from datetime import date
 import shutil
 from pathlib import Path
 
@@ -33,6 +34,21 @@ def demo_path(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
     build_demo(path).close()
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_counts(demo_path) -> dict[str, int]:
+    """Zones in force today per kind, counted from the demo store itself (not hard-coded)."""
+    from layers.store import open_store
+
+    store = open_store(demo_path)
+    try:
+        counts = store.zones(as_of=date.today()).value_counts("kind").to_dict()
+        counts["all"] = sum(counts.values())
+        counts["projects"] = len(store.projects())
+        return counts
+    finally:
+        store.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from tests.api._live import LiveServer
 from tests.api.conftest import TOKENS
 
 
-def test_landing_conformance_collections(client):
+def test_landing_conformance_collections(client, demo_counts):
     landing = client.get("/ogc").json()
     rels = {link["rel"] for link in landing["links"]}
     assert {"self", "service-desc", "service-doc", "conformance", "data"} <= rels
@@ -16,13 +16,15 @@ def test_landing_conformance_collections(client):
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson" in conf
     ids = [c["id"] for c in client.get("/ogc/collections").json()["collections"]]
-    assert ids == ["subdistrict", "district", "historic_area", "key_area", "renewal_area", "zone_leads", "projects"]
+    kinds = [k for k in ("community", "village", "subdistrict", "district", "life_circle", "historic_area", "key_area",
+                         "renewal_area") if k in demo_counts]
+    assert sorted(ids) == sorted(kinds + ["zone_leads", "projects"])
     one = client.get("/ogc/collections/district").json()
     assert one["extent"]["spatial"]["bbox"][0][0] == pytest.approx(102.98, abs=0.1)
     assert any(link["rel"] == "items" for link in one["links"])
 
 
-def test_items_paging_and_filters(client):
+def test_items_paging_and_filters(client, demo_counts):
     r = client.get("/ogc/collections/subdistrict/items", params={"limit": 50})
     assert r.status_code == 200 and r.headers["content-type"] == "application/geo+json"
     page = r.json()
@@ -42,7 +44,7 @@ def test_items_paging_and_filters(client):
     assert client.get("/ogc/collections/district/items",
                       params={"datetime": "2025-01-01T00:00:00Z"}).json()["numberMatched"] == 20
     big = client.get("/ogc/collections/zone_leads/items", params={"limit": 100000}).json()
-    assert big["numberReturned"] == 267  # clamped to the cap (1,000), not an error
+    assert big["numberReturned"] == demo_counts["all"]  # clamped to the cap (1,000), not an error
     lead = client.get("/ogc/collections/zone_leads/items/subdistrict.510105002").json()
     assert lead["properties"]["lead_planner_id"] == "P006"
     assert "private_contact" not in str(lead)
@@ -57,14 +59,13 @@ def test_invalid_parameters_are_400_or_422(client, params):
     assert r.status_code in (400, 422), r.text
 
 
-def test_gdal_reads_every_collection_from_a_live_server(demo_path):
+def test_gdal_reads_every_collection_from_a_live_server(demo_path, demo_counts):
     with LiveServer(demo_path, tokens=TOKENS) as server:
         url = f"OAPIF:{server.url}/ogc"
         layers = {name for name, _ in pyogrio.list_layers(url)}
-        assert layers == {"subdistrict", "district", "historic_area", "key_area", "renewal_area", "zone_leads",
-                          "projects"}
-        expected = {"subdistrict": 241, "district": 20, "historic_area": 3, "key_area": 2, "renewal_area": 1,
-                    "zone_leads": 267, "projects": 6}
+        expected = {k: v for k, v in demo_counts.items() if k != "all"}
+        expected["zone_leads"] = demo_counts["all"]
+        assert layers == set(expected)
         for name in sorted(layers):
             frame = pyogrio.read_dataframe(url, layer=name)
             assert len(frame) == expected[name], name

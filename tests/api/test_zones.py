@@ -44,10 +44,10 @@ def test_zone_list_bad_parameters(client, params):
     assert r.status_code == 422, r.text
 
 
-def test_page_size_is_capped(client):
+def test_page_size_is_capped(client, demo_counts):
     r = client.get("/zones", params={"limit": 5000})
     assert r.status_code == 200
-    assert r.json()["numberReturned"] == 267  # every zone, under the 1,000 cap
+    assert r.json()["numberReturned"] == demo_counts["all"] < 1000  # every zone, under the 1,000 cap
     r = client.get("/planners", params={"limit": 100_000})
     assert r.status_code == 200 and r.json()["limit"] == 1000
 
