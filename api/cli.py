@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.answer import assignment_columns, lists_as_json
+from geo.answer import assignment_columns
 from geo.crs import geometries_to_wgs84, lonlat_problems
 from geo.errors import GeoInputError
 from geo.hierarchy import derive_parent_codes, parent_kind
@@ -22,6 +22,7 @@ from geo.kinds import ALL_KINDS, KIND_LABELS
 from layers.errors import ValidationError, ZerenError
 from layers.schema import planner_problems
 from layers.store import DEFAULT_STORE, open_store
+from layers.writers import output_path, write_layers
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -232,6 +233,7 @@ def _site_problems(geoms: np.ndarray, bounds) -> np.ndarray:
 def cmd_assign(args) -> int:
     from layers.importer import read_table
 
+    out_path = output_path(args.out)
     frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
     catalogue = _catalogue(args)
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
@@ -272,8 +274,10 @@ def cmd_assign(args) -> int:
         raise CommandError(f"{args.sites}: input already has column(s) {', '.join(clashes)} that assign adds; "
                            f"rename them first")
     out = frame.reset_index(drop=True).join(added.reset_index(drop=True))
-    out.attrs["geometry_columns"] = frame.attrs.get("geometry_columns", [])  # join does not keep attrs
-    _write_sites(out, Path(args.out), crs_is_wgs84=crs.crs.equals("EPSG:4326") and not crs.shift, wgs=wgs)
+    # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
+    out = gpd.GeoDataFrame(out.drop(columns="geometry"), geometry=gpd.GeoSeries(wgs, crs="EPSG:4326"))
+    write_layers(out_path, {"assigned": out},
+                 csv_wkt_column=None if frame.attrs.get("geometry_columns") else "wkt")
     covered = int(out["covered"].sum())
     print(f"已分配 / assigned: {len(good)} site(s); 有责任规划师 / covered: {covered}; "
           f"无 / uncovered: {len(good) - covered}; 错误 / errors: {len(bad)} -> {args.out}")
@@ -284,25 +288,6 @@ def _progress(total: int):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="site", desc="assign", file=sys.stderr)
-
-
-def _write_sites(out: gpd.GeoDataFrame, path: Path, *, crs_is_wgs84: bool, wgs: np.ndarray) -> None:
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        table = lists_as_json(pd.DataFrame(out.drop(columns="geometry")))
-        if not out.attrs.get("geometry_columns"):
-            table["wkt"] = shapely.to_wkt(wgs, rounding_precision=8)
-        table.to_csv(path, index=False, encoding="utf-8")
-        return
-    # GeoJSON is WGS84 lon/lat by definition (RFC 7946): write the converted geometries
-    geo = gpd.GeoDataFrame(lists_as_json(pd.DataFrame(out.drop(columns="geometry"))),
-                           geometry=gpd.GeoSeries(wgs, crs="EPSG:4326"), crs="EPSG:4326")
-    if suffix in (".geojson", ".json"):
-        geo.to_file(path, driver="GeoJSON")
-    elif suffix == ".gpkg":
-        geo.to_file(path, driver="GPKG", layer="assigned")
-    else:
-        raise CommandError(f"{path}: write .geojson, .gpkg or .csv")
 
 
 # -- the parser ----------------------------------------------------------------------------------

@@ -17,9 +17,7 @@ import math
 import os
 import sys
 import unicodedata
-from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -28,8 +26,9 @@ from geo.errors import GeoInputError
 from geo.kinds import KIND_LABELS
 from layers.errors import ZerenError
 from layers.store import DEFAULT_STORE
+from layers.writers import output_path, write_layers
 
-GEO_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG"}
+GEO_SUFFIXES = (".geojson", ".json", ".gpkg")
 WEIGHT_LABELS = {"area": ("面积", "area"), "population": ("人口", "population"), "zones": ("单元数", "zones"),
                  "projects": ("在办项目", "open projects")}
 
@@ -225,28 +224,6 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 # -- writing -------------------------------------------------------------------------------------
-def _out_path(text: str, suffixes) -> Path:
-    path = Path(text)
-    if path.suffix.lower() not in suffixes:
-        raise CoverageCommandError(f"{path}: unsupported output format {path.suffix or '(none)'}; "
-                                   f"use {', '.join(sorted(suffixes))}")
-    if not path.parent.exists():
-        raise CoverageCommandError(f"{path}: the folder {path.parent} does not exist")
-    return path
-
-
-def write_layers(path: Path, layers: dict[str, gpd.GeoDataFrame]) -> None:
-    """GeoJSON (the first layer) or GeoPackage (every layer, each replaced), written with pyogrio."""
-    driver = GEO_SUFFIXES[path.suffix.lower()]
-    if driver == "GeoJSON" and path.exists():
-        path.unlink()
-    for i, (name, frame) in enumerate(layers.items()):
-        if driver == "GeoJSON" and i:
-            break
-        extra = {"geometry_type": "Polygon"} if frame.empty else {}
-        frame.to_file(path, driver=driver, layer=name if driver == "GPKG" else None, engine="pyogrio", **extra)
-
-
 # -- handlers ------------------------------------------------------------------------------------
 def _open(args):
     from layers.store import open_store
@@ -274,7 +251,7 @@ def _run(handler, args) -> int:
 def cmd_gaps(args) -> int:
     """Handler of ``zeren gaps``."""
     def run(args):
-        out = _out_path(args.out, GEO_SUFFIXES)
+        out = output_path(args.out, GEO_SUFFIXES)
         store = _open(args)
         result = coverage.coverage_gaps(store.zones(), store.appointments(), kind=args.kind, within=args.within,
                                         as_of=_as_of(args.as_of), sliver_m2=args.sliver_m2)
@@ -288,7 +265,7 @@ def cmd_gaps(args) -> int:
 def cmd_overlaps(args) -> int:
     """Handler of ``zeren overlaps``."""
     def run(args):
-        out = _out_path(args.out, GEO_SUFFIXES)
+        out = output_path(args.out, GEO_SUFFIXES)
         store = _open(args)
         result = coverage.find_overlaps(store.zones(), store.appointments(), kind=args.kind,
                                         as_of=_as_of(args.as_of), tolerance_m2=args.tolerance_m2)
@@ -302,7 +279,7 @@ def cmd_overlaps(args) -> int:
 def cmd_coverage(args) -> int:
     """Handler of ``zeren coverage``."""
     def run(args):
-        out = _out_path(args.out, {".csv", ".json"}) if args.out else None
+        out = output_path(args.out, (".csv", ".json")) if args.out else None
         store = _open(args)
         result = coverage.coverage_summary(store.zones(), store.appointments(), kind=args.kind, by=args.by,
                                            as_of=_as_of(args.as_of))

@@ -17,7 +17,6 @@ import json
 import sys
 from pathlib import Path
 
-import geopandas as gpd
 import pandas as pd
 
 from geo.errors import GeoInputError
@@ -31,9 +30,9 @@ from geo.lifecircle import (
 )
 from geo.lifecircle.health import DEFAULT_SEARCH_M
 from layers.facilities import load_categories, load_osm_map, read_points, read_pois
-from layers.network import LayerReadError, read_network, read_vector
+from layers.network import read_network, read_vector
+from layers.writers import output_path, write_frame
 
-OUT_SUFFIXES = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".json": "GeoJSON", ".csv": "CSV", ".shp": "ESRI Shapefile"}
 
 
 def _error(message: str) -> int:
@@ -41,34 +40,11 @@ def _error(message: str) -> int:
     return 2
 
 
-def _out_path(text: str) -> Path:
-    path = Path(text)
-    if path.suffix.lower() not in OUT_SUFFIXES:
-        raise LayerReadError(f"不支持的输出格式 / unsupported output format {path.suffix or '(none)'} for {path}: "
-                             f"use {', '.join(OUT_SUFFIXES)}")
-    if not path.parent.exists():
-        raise LayerReadError(f"输出目录不存在 / output folder does not exist: {path.parent}")
-    return path
-
-
-def write_frame(frame: gpd.GeoDataFrame, path: Path, layer: str) -> None:
-    """Write by suffix; CSV gets the geometry as WKT, GeoPackage a named layer (replaced if present)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        table = pd.DataFrame(frame.drop(columns=frame.geometry.name))
-        table["geometry_wkt"] = frame.geometry.to_wkt()
-        table.to_csv(path, index=False, encoding="utf-8")
-        return
-    if suffix != ".gpkg" and path.exists():
-        path.unlink()
-    frame.to_file(path, driver=OUT_SUFFIXES[suffix], layer=layer if suffix == ".gpkg" else None, engine="pyogrio")
-
-
 def cmd_generate(args) -> int:
     """Handler of ``life-circles generate``."""
     try:
-        out = _out_path(args.out)
-        streets_out = _out_path(args.streets_out) if args.streets_out else None
+        out = output_path(args.out)
+        streets_out = output_path(args.streets_out) if args.streets_out else None
         centres = read_points(args.centres, crs=args.crs, layer=args.layer, what="centres file")
         network = read_network(args.network, layer=args.network_layer) if args.network else None
         clip = read_vector(args.clip, layer=args.clip_layer, what="clip file") if args.clip else None
@@ -84,9 +60,9 @@ def cmd_generate(args) -> int:
     if len(result.circles) == 0:
         return _error("没有生成任何生活圈 / no life circle could be made from these centres")
     try:
-        write_frame(result.circles, out, "life_circles")
+        write_frame(result.circles, out, "life_circles", csv_wkt_column="geometry_wkt")
         if streets_out is not None and result.streets is not None:
-            write_frame(result.streets, streets_out, "reached_streets")
+            write_frame(result.streets, streets_out, "reached_streets", csv_wkt_column="geometry_wkt")
     except OSError as exc:
         return _error(f"无法写入 / cannot write output: {exc}")
     method = result.circles["method"].iloc[0]
@@ -98,7 +74,7 @@ def cmd_generate(args) -> int:
 def cmd_check(args) -> int:
     """Handler of ``life-circles check``."""
     try:
-        out = _out_path(args.out)
+        out = output_path(args.out)
         circles = read_vector(args.circles, layer=args.layer, crs=args.crs, what="circles file")
         mapping = load_osm_map(args.osm_map) if args.osm_map else None
         pois = read_pois(args.pois, category_col=args.category_col, crs=args.crs, layer=args.pois_layer,
@@ -109,7 +85,7 @@ def cmd_check(args) -> int:
     except (GeoInputError, ValueError) as exc:
         return _error(str(exc))
     try:
-        write_frame(result.circles, out, "life_circle_check")
+        write_frame(result.circles, out, "life_circle_check", csv_wkt_column="geometry_wkt")
         if args.summary_out:
             Path(args.summary_out).write_text(json.dumps(result.summary, ensure_ascii=False, indent=2), "utf-8")
     except OSError as exc:
