@@ -18,6 +18,8 @@ import anyio
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import StaticFiles
 
 from api import errors
 from api.auth import TokenRegistry
@@ -33,7 +35,8 @@ DESCRIPTION = """\
 must a project also consult?* It keeps the zones (districts, subdistricts, communities, villages, life
 circles, historic and key areas), the planners, their appointments and projects.
 
-* Reads are public: `/lookup`, `/assign`, `/zones`, `/planners`, `/appointments`, `/projects`, `/ogc`.
+* Reads are public: `/lookup`, `/assign`, `/zones`, `/planners`, `/appointments`, `/projects`, `/ogc`,
+  `/coverage`, `/life-circles`, and the map pages under `/maps` (made for an `<iframe>`).
 * Writes need `Authorization: Bearer <token>` (`zeren token new`); `zeren serve --demo` prints a demo admin token.
 * GeoJSON follows RFC 7946: lon/lat WGS84. Give points in another CRS with `crs=` (`cgcs2000`, `gcj02` for
   AMap/Tencent, `bd09` for Baidu, `EPSG:n`).
@@ -49,6 +52,11 @@ TAGS = [
     {"name": "appointments", "description": "Who holds which zone, when. Ended, never deleted."},
     {"name": "projects", "description": "Projects with their frozen assignment and workflow 调研-评估-咨询-实施-反馈."},
     {"name": "audit", "description": "The append-only audit log (admins)."},
+    {"name": "coverage", "description": "Is every unit covered by a responsible planner, once? Gaps, overlaps, "
+                                        "coverage per district, planner workload."},
+    {"name": "life circles", "description": "15-minute community life circles (15分钟社区生活圈): make them, check "
+                                            "their daily services and who covers them."},
+    {"name": "maps", "description": "Map pages (HTML, Leaflet, no CDN) to show in an `<iframe>`; index at `/maps`."},
     {"name": "ogc", "description": "OGC API - Features (Part 1 Core, GeoJSON): for QGIS, GDAL and other GIS."},
     {"name": "service", "description": "Health and links."},
 ]
@@ -190,11 +198,17 @@ async def lifespan(app: FastAPI):
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (``Settings.from_env()`` when not given). Tokens are read now, so a bad
     tokens file stops the start with a message instead of failing requests later."""
-    from api.routers import appointments, assign, audit, health, lookup, ogc, planners, projects, zones
+    import maps
+    from api.routers import (appointments, assign, audit, coverage, health, life_circles, lookup, ogc, planners,
+                             projects, zones)
+    from api.routers import maps as map_pages
+    from api.settings import MAP_ASSET_PREFIX
 
     settings = settings if settings is not None else Settings.from_env()
     tokens = TokenRegistry.from_settings(settings)
     middleware = [Middleware(SecurityHeadersMiddleware, csp=settings.csp),
+                  # map pages, their large layers and big GeoJSON answers; small answers (lookups) stay plain
+                  Middleware(GZipMiddleware, minimum_size=8192, compresslevel=6),
                   Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -206,8 +220,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = tokens
     errors.install(app)
-    for module in (health, lookup, assign, zones, planners, appointments, projects, audit, ogc):
+    for module in (health, lookup, assign, zones, planners, appointments, projects, audit, coverage, life_circles,
+                   map_pages, ogc):
         app.include_router(module.router)
+    app.mount(MAP_ASSET_PREFIX.rstrip("/"), StaticFiles(directory=maps.asset_dir()), name="maps-static")
     _polish_openapi(app)
     return app
 

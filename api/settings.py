@@ -17,6 +17,21 @@ Environment variables (all optional):
 ``ZEREN_PUBLIC_URL``        base URL used in links (OGC API ``next`` links...) when behind a proxy
 ``ZEREN_RELOAD_SECONDS``    how often each worker checks the store for changes made elsewhere (default 2;
                             0 disables)
+``ZEREN_BASEMAP``           basemap of the ``/maps`` pages: ``none`` (default: no tile requests, works on an
+                            intranet), ``osm``, ``tianditu`` (needs ``ZEREN_TIANDITU_KEY``), ``amap``,
+                            ``tencent`` or ``custom`` (needs ``ZEREN_TILE_URL``)
+``ZEREN_TIANDITU_KEY``      Tianditu (天地图) browser key for ``ZEREN_BASEMAP=tianditu``
+``ZEREN_TILE_URL``          tile URL template for ``ZEREN_BASEMAP=custom``, e.g. an intranet tile server
+                            ``https://tiles.example.cn/{z}/{x}/{y}.png``
+``ZEREN_MAP_ATTRIBUTION``   text shown in the maps' attribution corner (data sources, licences)
+``ZEREN_APPROVAL_NUMBER``   map approval number (审图号, e.g. ``GS(2024)1234号``) shown on every map page
+``ZEREN_MAP_MAX_INLINE_FEATURES`` zone layers with more features than this (default 5,000) are not put inside
+                            the page: the page loads them from ``/maps/zones/{kind}.geojson``
+``ZEREN_NETWORK_FILE``      walking network (street lines: GeoPackage/GeoJSON, or OSM .osm/.pbf) for
+                            ``POST /life-circles/generate`` and ``GET /life-circles/check``; without it
+                            life circles are GB 50180-2018 straight-line radii
+``ZEREN_POIS_FILE``         facilities (OSM .osm/.pbf, or points with a ``category`` column) checked by
+                            ``GET /life-circles/check``
 =========================== ===========================================================================
 """
 from __future__ import annotations
@@ -30,6 +45,12 @@ DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_FEATURES = 10_000
 DEFAULT_MAX_PAGE_SIZE = 1_000
 DEFAULT_PAGE_SIZE = 100
+
+
+MAP_ASSET_PREFIX = "/static/maps/"  # where the app mounts maps.asset_dir()
+MAP_VARIABLES = (("basemap", "ZEREN_BASEMAP"), ("tianditu_key", "ZEREN_TIANDITU_KEY"), ("tile_url", "ZEREN_TILE_URL"),
+                 ("map_attribution", "ZEREN_MAP_ATTRIBUTION"), ("approval_number", "ZEREN_APPROVAL_NUMBER"))
+LIFE_CIRCLE_VARIABLES = (("network_file", "ZEREN_NETWORK_FILE"), ("pois_file", "ZEREN_POIS_FILE"))
 
 
 class SettingsError(ValueError):
@@ -51,6 +72,16 @@ class Settings:
     public_url: str | None = None
     reload_seconds: float = 2.0
     title: str = "Zeren 责任 API"
+    # the /maps pages
+    basemap: str = "none"
+    tianditu_key: str | None = None
+    tile_url: str | None = None
+    map_attribution: str | None = None
+    approval_number: str | None = None
+    map_max_inline_features: int = 5000
+    # life circles
+    network_file: str | None = None
+    pois_file: str | None = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -66,6 +97,11 @@ class Settings:
         for source in self.frame_ancestors:
             if any(c in source for c in ";,\r\n"):
                 raise SettingsError(f"ZEREN_FRAME_ANCESTORS: {source!r} is not one CSP source")
+        self.map_settings()  # a basemap without its key or URL stops the start, with the variable named
+        for name, var in (("network_file", "ZEREN_NETWORK_FILE"), ("pois_file", "ZEREN_POIS_FILE")):
+            path = getattr(self, name)
+            if path is not None and not os.path.isfile(path):
+                raise SettingsError(f"{var}={path!r}: no such file; give the path of an existing file or unset it")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Settings":
@@ -87,14 +123,15 @@ class Settings:
                 raise SettingsError(f"{name}={value!r} is not a number") from None
 
         for key, var in (("store", "ZEREN_STORE"), ("tokens_file", "ZEREN_TOKENS_FILE"), ("tokens", "ZEREN_TOKENS"),
-                         ("public_url", "ZEREN_PUBLIC_URL")):
+                         ("public_url", "ZEREN_PUBLIC_URL"), *MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
             if text(var) is not None:
                 values[key] = text(var)
         for key, var, kind in (("max_body_bytes", "ZEREN_MAX_BODY_BYTES", int),
                                ("max_features", "ZEREN_MAX_FEATURES", int),
                                ("max_page_size", "ZEREN_MAX_PAGE_SIZE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
-                               ("reload_seconds", "ZEREN_RELOAD_SECONDS", float)):
+                               ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
+                               ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int)):
             value = number(var, kind)
             if value is not None:
                 values[key] = value
@@ -122,7 +159,11 @@ class Settings:
             "ZEREN_CORS_ORIGINS": ",".join(self.cors_origins),
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),
             "ZEREN_RELOAD_SECONDS": str(self.reload_seconds),
+            "ZEREN_MAP_MAX_INLINE_FEATURES": str(self.map_max_inline_features),
         }
+        for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
+            if getattr(self, key) is not None:
+                env[var] = str(getattr(self, key))
         tokens = format_token_entries(parse_token_entries(self.tokens or "", "ZEREN_TOKENS") + list(self.extra_tokens))
         if tokens:
             env["ZEREN_TOKENS"] = tokens
@@ -134,6 +175,28 @@ class Settings:
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **changes)
+
+    def map_settings(self, **changes):
+        """The :class:`maps.MapSettings` of the ``/maps`` pages (``changes`` on top, e.g. ``geojson_url``)."""
+        from maps.settings import BASEMAPS, MapSettings
+
+        if self.basemap not in BASEMAPS:
+            raise SettingsError(f"ZEREN_BASEMAP={self.basemap!r} is not a basemap; use one of {', '.join(BASEMAPS)}")
+        if self.basemap == "tianditu" and not self.tianditu_key:
+            raise SettingsError("ZEREN_BASEMAP=tianditu needs ZEREN_TIANDITU_KEY (a Tianditu browser key)")
+        if self.basemap == "custom" and not self.tile_url:
+            raise SettingsError("ZEREN_BASEMAP=custom needs ZEREN_TILE_URL, e.g. "
+                                "https://tiles.example.cn/{z}/{x}/{y}.png")
+        if self.map_max_inline_features < 1:
+            raise SettingsError("ZEREN_MAP_MAX_INLINE_FEATURES must be at least 1")
+        values = dict(basemap=self.basemap, tianditu_key=self.tianditu_key, tile_url=self.tile_url,
+                      attribution=self.map_attribution, approval_number=self.approval_number,
+                      asset_url_prefix=MAP_ASSET_PREFIX, max_inline_features=self.map_max_inline_features)
+        values.update(changes)
+        try:
+            return MapSettings(**values)
+        except ValueError as exc:
+            raise SettingsError(f"map settings: {exc}") from None
 
     @property
     def csp(self) -> str:
