@@ -19,8 +19,7 @@ from api.deps import parse_as_of
 from api.models import errors
 from api.routers._geojson import GeoJSONResponse, dumps, geojson_texts
 from geo import coverage
-from geo.hierarchy import PARENT_KIND
-from geo.kinds import ALL_KINDS, BASE_KINDS
+from geo.kinds import ALL_KINDS
 from geo.validity import as_timestamp
 from layers.errors import ValidationError
 
@@ -114,20 +113,6 @@ def require_zones_in_force(index, day):
         raise ValidationError(f"as_of: no zone edition is in force on {as_timestamp(day).date()}; the stored "
                               f"editions run from {first} to {last}")
     return day
-
-
-def _check_by(kind: str, by: str) -> None:
-    """Rows of base units group them by a coarser base kind (subdistricts by district, not the reverse)."""
-    if kind not in BASE_KINDS or by not in BASE_KINDS:
-        return
-    parents, k = [], kind
-    while k in PARENT_KIND:
-        k = PARENT_KIND[k]
-        parents.append(k)
-    if by not in parents:
-        hint = f"use by={' or by='.join(parents)}" if parents else f"{kind} is the coarsest kind: nothing holds it"
-        raise ValidationError(f"by: {by} is not a parent kind of {kind}; the rows group units by a coarser kind "
-                              f"({hint})")
 
 
 def _geo_answer(text: str) -> Response:
@@ -233,7 +218,6 @@ def summary(
         description="Parent kind of the rows (default district).", examples=["district"])] = "district",
     as_of: AsOf = None,
 ) -> dict[str, Any]:
-    _check_by(kind, by)
     result = coverage.coverage_summary(_zones(request), _appointments(request), kind=kind, by=by,
                                        as_of=parse_as_of(as_of))
     return summary_json(result)

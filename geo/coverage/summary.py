@@ -11,7 +11,9 @@ from pyproj import CRS
 
 from geo.coverage import _prep
 from geo.coverage.gaps import uncovered_ground
-from geo.kinds import LIFE_CIRCLE
+from geo.errors import GeoInputError
+from geo.hierarchy import PARENT_KIND
+from geo.kinds import BASE_KINDS, LIFE_CIRCLE
 
 SUMMARY_COLUMNS = ["code", "name", "units_total", "units_with_lead", "units_with_lead_pct", "area_m2",
                    "covered_area_m2", "area_covered_pct", "population", "population_covered",
@@ -104,6 +106,21 @@ def _lead_of(codes: np.ndarray, appointments: pd.DataFrame, kind: str, ts: pd.Ti
     return values[found]  # -1 (not found) picks the trailing None
 
 
+def _check_by(kind: str, by: str) -> None:
+    """Rows of base units group them by their own kind or a coarser one (subdistricts by district, not the
+    reverse: a finer grouping has no answer, GEOS would only fail on it)."""
+    if kind not in BASE_KINDS or by not in BASE_KINDS or by == kind:
+        return
+    parents, k = [], kind
+    while k in PARENT_KIND:
+        k = PARENT_KIND[k]
+        parents.append(k)
+    if by not in parents:
+        hint = f"use by={' or by='.join(parents)}" if parents else f"{kind} is the coarsest kind: nothing holds it"
+        raise GeoInputError(f"by: {by} is not a parent kind of {kind}; the rows group units by a coarser kind "
+                            f"({hint})")
+
+
 def coverage_summary(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: str = "subdistrict",
                      by: str = "district", as_of=None, crs=None) -> CoverageSummary:
     """Per ``by`` unit: ``kind`` units with a lead, area and population covered, life circles with a
@@ -111,6 +128,7 @@ def coverage_summary(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kin
     the base kind). Covered ground is the parent minus the gaps of ``coverage_gaps``'s construction."""
     _prep.check_kind(kind)
     _prep.check_kind(by, "parent kind")
+    _check_by(kind, by)
     ts = _prep.as_of_timestamp(as_of)
     zones = _prep.check_zones(zones)
     appointments = _prep.check_appointments(appointments)

@@ -5,6 +5,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from geo.errors import GeoInputError
 import shapely
 from pyproj import Transformer
 
@@ -100,3 +101,8 @@ def test_summary_by_subdistrict(zones, appointments, subdistricts, led_codes):
     assert set(table.index[table["units_with_lead"] == 1]) == set(led_codes)
     led_pct = table.loc[led_codes, "area_covered_pct"]
     assert (led_pct > 99.99).all()
+
+
+def test_summary_by_a_finer_kind_is_refused_clearly(zones, appointments):
+    with pytest.raises(GeoInputError, match="not a parent kind of district"):
+        coverage_summary(zones, appointments, kind="district", by="subdistrict", as_of=AS_OF)
