@@ -16,6 +16,9 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from swagger_ui_bundle import swagger_ui_path
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -195,6 +198,21 @@ async def lifespan(app: FastAPI):
 
 
 # -- the factory ------------------------------------------------------------------------------------
+SWAGGER_PREFIX = "/static/swagger"
+
+
+def _install_offline_docs(app: FastAPI) -> None:
+    """``/docs`` with Swagger UI served by Zeren itself (pinned swagger-ui-bundle-v2), so it works offline."""
+    app.mount(SWAGGER_PREFIX, StaticFiles(directory=str(swagger_ui_path)), name="swagger-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title=f"{app.title} — API docs / 接口文档",
+                                   swagger_js_url=f"{SWAGGER_PREFIX}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_PREFIX}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_PREFIX}/favicon-32x32.png")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (``Settings.from_env()`` when not given). Tokens are read now, so a bad
     tokens file stops the start with a message instead of failing requests later."""
@@ -215,8 +233,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                      allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
                                      allow_headers=["Authorization", "Content-Type"],
                                      expose_headers=["Location"], max_age=600))
+    # docs_url/redoc_url off: FastAPI's pages load Swagger UI from a CDN, which intranets cannot reach
     app = FastAPI(title=settings.title, version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
-                  lifespan=lifespan, middleware=middleware)
+                  lifespan=lifespan, middleware=middleware, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.tokens = tokens
     errors.install(app)
@@ -224,6 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    map_pages, ogc):
         app.include_router(module.router)
     app.mount(MAP_ASSET_PREFIX.rstrip("/"), StaticFiles(directory=maps.asset_dir()), name="maps-static")
+    _install_offline_docs(app)
     _polish_openapi(app)
     return app
 
