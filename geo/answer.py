@@ -1,5 +1,8 @@
 """Turn an :class:`geo.assign.Assignment` into the answers people read: one JSON-able dict per site,
-or columns added to a frame of sites. The shapes here are the ones the CLI and the API return."""
+or columns added to a frame of sites. The shapes here are the ones the CLI and the API return.
+
+``site_answer`` is on the API's hot path (``GET /lookup``): it reads the index's precomputed zone references
+and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
 import json
@@ -38,58 +41,71 @@ def _plain(value):
 
 
 def zone_ref(result: Assignment, pos: int) -> dict:
-    zones = result.index.zones
-    name_en = zones["name_en"].iat[pos] if "name_en" in zones else None
-    return {
-        "kind": str(result.index.kind[pos]),
-        "code": str(result.index.code[pos]),
-        "name": str(zones["name"].iat[pos]),
-        "name_en": None if pd.isna(name_en) else str(name_en),
-    }
+    """{kind, code, name, name_en} of the zone at ``pos`` (a new dict)."""
+    return result.index.zone_ref(pos)
 
 
-def _labels(zone: dict) -> tuple[str, str]:
-    """How a zone is named in a sentence: (Chinese, English)."""
+def zone_labels(zone: dict) -> tuple[str, str]:
+    """How a zone (a ``zone_ref`` dict) is named in a sentence: (Chinese, English)."""
     kind_zh, kind_en = KIND_LABELS.get(zone["kind"], (zone["kind"], zone["kind"]))
     return f"{kind_zh}「{zone['name']}」", f"{kind_en} {zone['name_en'] or zone['name']} ({zone['code']})"
 
 
+def role_reason(zone: dict, role) -> str:
+    """Why a planner is listed: their role on the zone."""
+    role_zh, role_en = ROLE_LABELS.get(role, (role, role))
+    zh, en = zone_labels(zone)
+    return f"{zh}的{role_zh} / {role_en} of {en}"
+
+
+def consultation_reason(zone: dict) -> str:
+    """Why a planner must be consulted: the site lies in a zone whose kind obliges it."""
+    zh, en = zone_labels(zone)
+    return f"项目位于{zh}内，须征询其规划师 / site lies in {en}: consultation required"
+
+
 def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
-    """The full answer for site ``i``."""
-    mine = np.flatnonzero(result.pair_site == i)
-    mine = mine[np.argsort(result.index.lead_rank[result.pair_zone[mine]], kind="stable")]  # most specific kind first, then by code
-    zones = [dict(zone_ref(result, z), share=round(float(s), 6))
-             for z, s in zip(result.pair_zone[mine], result.pair_share[mine])]
+    """The full answer for site ``i``.
+
+    Zones: every matched zone, the most specific kind first, then by code. Planners: every active appointment
+    on a matched zone, zone by zone in the order the pairs were found, appointments by role then planner id.
+    Consultations: the same for the zones whose kind obliges consultation. Nearest: for an uncovered site,
+    the nearest zone with a lead (when the assignment computed it).
+    """
+    index, resp = result.index, result.resp
+    refs = index.zone_refs
+    mine = result.pair_site == i
+    pair_zone = result.pair_zone[mine]  # in the order the pairs were found
+    pair_share = result.pair_share[mine]
+    by_rank = np.argsort(index.lead_rank[pair_zone], kind="stable")  # most specific kind first, then by code
+    zones = [dict(refs[z], share=round(s, 6))
+             for z, s in zip(pair_zone[by_rank].tolist(), pair_share[by_rank].tolist())]
+    lz = int(result.lead_zone[i])
     lead = None
-    if result.lead_zone[i] >= 0:
-        lz = int(result.lead_zone[i])
-        lead = {"planner": book.get(result.resp.lead_planner[lz]), "zone": zone_ref(result, lz)}
+    if lz >= 0:
+        lead = {"planner": book.get(resp.lead_planner[lz]), "zone": dict(refs[lz])}
 
-    ps, pz, pp, pr = result.planner_pairs()
-    mine = ps == i
-    planners = []
-    for z, p, r in zip(pz[mine], pp[mine], pr[mine]):
-        zone = zone_ref(result, int(z))
-        role_zh, role_en = ROLE_LABELS.get(r, (r, r))
-        zh, en = _labels(zone)
-        planners.append({"planner": book.get(p), "role": str(r), "zone": zone,
-                         "reason": f"{zh}的{role_zh} / {role_en} of {en}"})
-
-    cs, cz, cp = result.consultation_pairs()
-    consultations = []
-    for z, p in zip(cz[cs == i], cp[cs == i]):
-        zone = zone_ref(result, int(z))
-        zh, en = _labels(zone)
-        consultations.append({"planner": book.get(p), "zone": zone,
-                              "reason": f"项目位于{zh}内，须征询其规划师 / site lies in {en}: consultation required"})
+    offsets, appt_planner, appt_role, consult = resp.appt_offsets, resp.appt_planner, resp.appt_role, resp.consult_zone
+    planners, consultations = [], []
+    held = [(z, int(offsets[z]), int(offsets[z + 1])) for z in pair_zone.tolist()]
+    for z, start, stop in held:
+        for k in range(start, stop):
+            role = appt_role[k]
+            planners.append({"planner": book.get(appt_planner[k]), "role": str(role), "zone": dict(refs[z]),
+                             "reason": role_reason(refs[z], role)})
+    for z, start, stop in held:
+        if consult[z]:
+            for k in range(start, stop):
+                consultations.append({"planner": book.get(appt_planner[k]), "zone": dict(refs[z]),
+                                      "reason": consultation_reason(refs[z])})
 
     nearest = None
     if result.nearest_zone is not None and result.nearest_zone[i] >= 0:
         nz = int(result.nearest_zone[i])
-        nearest = {"zone": zone_ref(result, nz), "planner": book.get(result.resp.lead_planner[nz]),
+        nearest = {"zone": dict(refs[nz]), "planner": book.get(resp.lead_planner[nz]),
                    "distance_m": round(float(result.nearest_distance_m[i]), 1)}
     return {
-        "covered": bool(result.lead_zone[i] >= 0),
+        "covered": lz >= 0,
         "lead": lead,
         "planners": planners,
         "consultations": consultations,
@@ -104,16 +120,15 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
     n = result.n_sites
     idx = result.index
     lead_zone = result.lead_zone
-    covered = lead_zone >= 0
-    safe = np.maximum(lead_zone, 0)
+
     def text(values):  # object dtype keeps None as None (pandas would turn it into NaN in a string column)
         return pd.Series(values, dtype=object)
 
     out = pd.DataFrame({
-        "covered": covered,
-        "lead_planner_id": text(np.where(covered, result.resp.lead_planner[safe], None)),
-        "lead_zone_kind": text(np.where(covered, idx.kind[safe], None)),
-        "lead_zone_code": text(np.where(covered, idx.code[safe], None)),
+        "covered": lead_zone >= 0,
+        "lead_planner_id": text(_at(result.resp.lead_planner, lead_zone)),
+        "lead_zone_kind": text(_at(idx.kind, lead_zone)),
+        "lead_zone_code": text(_at(idx.code, lead_zone)),
         "split": result.split,
     })
     ps, pz, pp, pr = result.planner_pairs()
@@ -126,11 +141,18 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
         {"kind": k, "code": c, "share": round(float(s), 6)}
         for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
     nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
-    has_near = nz >= 0
-    out["nearest_zone_code"] = text(np.where(has_near, idx.code[np.maximum(nz, 0)], None))
-    out["nearest_planner_id"] = text(np.where(has_near, result.resp.lead_planner[np.maximum(nz, 0)], None))
+    out["nearest_zone_code"] = text(_at(idx.code, nz))
+    out["nearest_planner_id"] = text(_at(result.resp.lead_planner, nz))
     dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
     out["nearest_distance_m"] = np.round(dist, 1)
+    return out
+
+
+def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """``values[positions]`` as objects, None where the position is -1 (works when ``values`` is empty)."""
+    out = np.full(len(positions), None, dtype=object)
+    ok = positions >= 0
+    out[ok] = values[positions[ok]]
     return out
 
 

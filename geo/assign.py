@@ -15,9 +15,25 @@ Rules (documented in the README, tested in tests/geo/test_assign.py):
 * a site is ``split`` when, at the level that gives its lead (or the most specific matched level when
   there is no lead), no zone holds ``split_threshold`` of it;
 * an uncovered site gets the nearest zone that has a lead, with its distance in metres.
+
+What is worked out once and kept: per :class:`ZoneIndex`, the zone references answers quote
+(``zone_refs``), the projection to the metric CRS and the zones in it (on first use); per
+:class:`Responsibility` (one date), the tree of the zones that have a lead in the metric CRS, which the
+nearest-zone search of uncovered sites queries (``lead_tree``, on first use). So one point costs a tree
+query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
+
+Threads: an index and its responsibilities are read-only once built and may be shared between threads.
+Shapely releases the GIL inside GEOS, and GEOS does not promise that *prepared* geometries are safe to use
+from several threads at once (libgeos/geos#825: their lazily built indexes and intersectors keep state). The
+zones are prepared, so every predicate evaluated with the zones as the prepared side (the shares' "covers",
+the point grid) runs under ``ZoneIndex.prepared_lock``. Tree queries (``tree.query`` with a predicate)
+prepare the *query* geometry, a private copy per call, and use the zones unprepared; the metric zones are
+never prepared; shapely builds an STRtree when it is made, so concurrent queries only read it. Those need no
+lock, and neither does a single-point lookup, which never takes the point grid (``_GRID_MIN_SITES``).
 """
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -27,7 +43,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.crs import metric_crs, project_geometries
+from geo.crs import geometry_projector, metric_crs
 from geo.errors import GeoInputError
 from geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
 from geo.pointgrid import PointGrid
@@ -38,6 +54,10 @@ NO_LEAD = np.iinfo(np.int64).max
 NEAREST_TIE_M = 1.0
 _WORKERS = 2
 _PARALLEL_MIN_SITES = 50_000
+# Once the point grid is built, batches of at least this many points use it; smaller ones (a lookup) take the
+# tree, which needs no lock and is as fast for a handful of points (2,000 zones: 8 us against 27 us for one
+# point, 100 us against 26 us for 16).
+_GRID_MIN_SITES = 16
 
 
 @dataclass(frozen=True)
@@ -52,6 +72,17 @@ class Responsibility:
     appt_planner: np.ndarray
     appt_role: np.ndarray
     consult_zone: np.ndarray  # bool per zone: its kind obliges consultation
+    index: ZoneIndex = field(repr=False, compare=False)  # the index these arrays are aligned on
+
+    @cached_property
+    def lead_tree(self) -> tuple[np.ndarray, shapely.STRtree | None]:
+        """(candidates, tree): the positions of the zones that have a lead on this date and an STRtree of them
+        in the index's metric CRS (None when no zone has a lead). Built on first use, then kept as long as
+        this Responsibility is (the nearest-zone search of every uncovered site queries it)."""
+        candidates = np.flatnonzero(self.lead_key != NO_LEAD)
+        if not len(candidates):
+            return candidates, None
+        return candidates, shapely.STRtree(self.index.metric_geoms[candidates])
 
 
 class ZoneIndex:
@@ -67,6 +98,11 @@ class ZoneIndex:
         geoms = self.zones.geometry.to_numpy()
         self.geoms = np.asarray(geoms, dtype=object)
         shapely.prepare(self.geoms)
+        # Held around every use of the prepared zones (see the module's docstring, "Threads"). Code outside this
+        # module that evaluates a predicate with zones of this index as the first argument (``index.geoms`` or
+        # ``index.zones.geometry``: the same, prepared, objects), or queries a tree with a zone as the query
+        # geometry, must hold it too, or use the zones the other way round.
+        self.prepared_lock = threading.Lock()
         self.tree = shapely.STRtree(self.geoms)
         self.kind = self.zones["kind"].to_numpy(dtype=object)
         self.code = self.zones["code"].astype(str).to_numpy(dtype=object)
@@ -82,6 +118,22 @@ class ZoneIndex:
         self._valid_to = pd.to_datetime(self.zones["valid_to"]).to_numpy()
         self.bounds = tuple(shapely.total_bounds(self.geoms)) if len(self.geoms) else None
         self.metric_crs = metric_crs(self.bounds) if self.bounds else None
+        self.zone_refs = self._zone_refs()
+
+    def _zone_refs(self) -> tuple[dict, ...]:
+        names = self.zones["name"].to_numpy(dtype=object)
+        if "name_en" in self.zones:
+            name_en = self.zones["name_en"].to_numpy(dtype=object)
+            missing = self.zones["name_en"].isna().to_numpy(dtype=bool)
+        else:
+            name_en, missing = np.full(len(self.zones), None, dtype=object), np.ones(len(self.zones), dtype=bool)
+        return tuple({"kind": str(k), "code": str(c), "name": str(n), "name_en": None if m else str(e)}
+                     for k, c, n, e, m in zip(self.kind.tolist(), self.code.tolist(), names.tolist(),
+                                              name_en.tolist(), missing.tolist()))
+
+    def zone_ref(self, pos: int) -> dict:
+        """How answers name the zone at ``pos``: {kind, code, name, name_en} (a new dict: callers may change it)."""
+        return dict(self.zone_refs[pos])
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -92,9 +144,14 @@ class ZoneIndex:
         return PointGrid(self.geoms, workers=_WORKERS)
 
     @cached_property
+    def to_metric(self):
+        """Geometries in EPSG:4326 -> the same in the metric CRS (a function, the CRS work done once)."""
+        return geometry_projector("EPSG:4326", self.metric_crs)
+
+    @cached_property
     def metric_geoms(self) -> np.ndarray:
         """Zones in the metric CRS, projected on first use (only nearest-zone distances need them)."""
-        return project_geometries(self.geoms, "EPSG:4326", self.metric_crs)
+        return self.to_metric(self.geoms)
 
     def active(self, as_of) -> np.ndarray:
         ts = np.datetime64(as_timestamp(as_of).to_datetime64())
@@ -129,6 +186,7 @@ class ZoneIndex:
             appt_offsets=offsets, appt_planner=held["planner_id"].to_numpy(dtype=object),
             appt_role=held["role"].to_numpy(dtype=object),
             consult_zone=np.isin(self.kind, list(consultation_kinds)),
+            index=self,
         )
 
 
@@ -180,10 +238,14 @@ class Assignment:
 
 def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tuple[np.ndarray, np.ndarray]:
     """Candidate (site, zone) pairs that really match, using the fastest plan for the input."""
-    if points_only and (len(sites) >= _PARALLEL_MIN_SITES or "point_grid" in vars(index)):
+    n = len(sites)
+    if points_only and (n >= _PARALLEL_MIN_SITES or (n >= _GRID_MIN_SITES and "point_grid" in vars(index))):
         # The precomputed grid answers most points from their cell and sends only those near a border
-        # to the exact join: the same pairs as a tree over the points queried with "covers".
-        return index.point_grid.query(sites)
+        # to the exact join: the same pairs as a tree over the points queried with "covers". It evaluates
+        # the prepared zones (and builds itself with them on first use): one thread at a time.
+        with index.prepared_lock:
+            return index.point_grid.query(sites)
+    # the tree prepares each site for the predicate and reads the zones unprepared: no lock needed
     predicate = "covered_by" if points_only else "intersects"
     site, zone = index.tree.query(sites, predicate=predicate)
     return site, zone
@@ -192,6 +254,9 @@ def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tupl
 def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: float = 0.9,
            with_nearest: bool = True) -> Assignment:
     """Assign sites (an array of shapely geometries in EPSG:4326) to zones and planners."""
+    if resp.index is not index:
+        raise GeoInputError("the responsibility was computed for another zone index (were the zones reloaded?); "
+                            "use resp.index, or compute it again with index.responsibility(...)")
     sites = np.asarray(sites, dtype=object)
     if sites.ndim != 1:
         raise GeoInputError("sites must be a one-dimensional array of geometries")
@@ -199,7 +264,7 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
         raise GeoInputError("sites contain missing or empty geometries; drop or fix them first")
     n = len(sites)
     type_ids = shapely.get_type_id(sites) if n else np.zeros(0, np.int64)
-    points_only = bool(n) and bool(np.isin(type_ids, (0, 4)).all())
+    points_only = bool(n) and bool(((type_ids == 0) | (type_ids == 4)).all())  # Point, MultiPoint
 
     # phase 1: candidate pairs from the index, restricted to zones in force (in no particular order)
     site, zone = _query_pairs(index, sites, points_only)
@@ -244,16 +309,17 @@ def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> np.ndarray:
     same and projecting small pieces is much cheaper than projecting every zone.
     """
     share = np.ones(len(site))
-    partial = ~shapely.covers(index.geoms[zone], sites[site])
+    with index.prepared_lock:  # "covers" with the zones first evaluates their prepared geometries
+        partial = ~shapely.covers(index.geoms[zone], sites[site])
     dims = np.select([np.isin(type_ids, (3, 6)), np.isin(type_ids, (1, 2, 5))], [2, 1], 0)
     measurable = partial & (dims[site] > 0)
     if not measurable.any():
         return share
     ps, pz = site[measurable], zone[measurable]
     pieces = _parallel(lambda a, b: shapely.intersection(a, b), index.geoms[pz], sites[ps])
-    metric_pieces = project_geometries(pieces, "EPSG:4326", index.metric_crs)
+    metric_pieces = index.to_metric(pieces)
     uniq_sites = np.unique(ps)
-    metric_sites = project_geometries(sites[uniq_sites], "EPSG:4326", index.metric_crs)
+    metric_sites = index.to_metric(sites[uniq_sites])
     site_dim = dims[ps]
     whole = np.empty(len(sites))
     whole[uniq_sites] = np.where(dims[uniq_sites] == 2, shapely.area(metric_sites), shapely.length(metric_sites))
@@ -297,11 +363,12 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     nearest = np.full(n, -1, dtype=np.int64)
     distance = np.full(n, np.nan)
     todo = np.flatnonzero(lead_zone < 0)
-    candidates = np.flatnonzero(resp.lead_key != NO_LEAD)
-    if not len(todo) or not len(candidates):
+    if not len(todo):
         return nearest, distance
-    tree = shapely.STRtree(index.metric_geoms[candidates])
-    metric_sites = project_geometries(sites[todo], "EPSG:4326", index.metric_crs)
+    candidates, tree = resp.lead_tree  # built once per date
+    if tree is None:
+        return nearest, distance
+    metric_sites = index.to_metric(sites[todo])
     (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
     closest = np.full(len(todo), np.inf)
     np.minimum.at(closest, s, d)
@@ -310,7 +377,7 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
     order = np.lexsort((index.lead_rank[candidates[z]], s))
     s, z = s[order], z[order]
-    first = np.r_[True, s[1:] != s[:-1]]
+    first = np.concatenate(([True], s[1:] != s[:-1]))
     nearest[todo[s[first]]] = candidates[z[first]]
     distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[candidates[z[first]]])
     return nearest, distance

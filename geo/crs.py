@@ -34,6 +34,7 @@ __all__ = [
     "geometries_to_wgs84",
     "geometries_from_wgs84",
     "project_geometries",
+    "geometry_projector",
     "wgs84_to_gcj02",
     "gcj02_to_wgs84",
     "gcj02_to_bd09",
@@ -78,6 +79,12 @@ class InputCRS:
 
     def __str__(self) -> str:
         return self.label
+
+    @functools.cached_property
+    def is_lonlat_wgs84(self) -> bool:
+        """True when coordinates in this CRS are WGS84 lon/lat as they are (WGS84 or CGCS2000 lon/lat in any axis
+        order, no web-map shift): ``to_wgs84_xy`` returns them unchanged. Worked out once per instance."""
+        return self.shift is None and _to_wgs84_transformer(self.crs.to_wkt()) is None
 
 
 def _unknown(value: Any, why: str = "") -> UnknownCRSError:
@@ -234,15 +241,24 @@ def geometries_from_wgs84(geoms: Any, target: InputCRS | Any) -> np.ndarray:
     return _transform_geometries(geoms, lambda x, y: from_wgs84_xy(x, y, target))
 
 
-def project_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
-    """Shapely geometries reprojected from ``src`` to ``dst`` (pyproj-readable CRSs; no GCJ-02/BD-09 here:
-    this is for moving between WGS84 and the metric CRS that areas and distances are measured in)."""
+def geometry_projector(src: Any, dst: Any) -> Callable[[Any], np.ndarray]:
+    """``project_geometries`` from ``src`` to ``dst`` as a function of the geometries alone, with the CRS work
+    (parsing, WKT, the transformer) done once: for callers that project small batches many times."""
     transformer = _transformer(CRS.from_user_input(src).to_wkt(), CRS.from_user_input(dst).to_wkt())
 
     def on_coords(xy: np.ndarray) -> np.ndarray:
         return np.column_stack(transformer.transform(xy[:, 0], xy[:, 1]))
 
-    return shapely.transform(_as_geometry_array(geoms), on_coords, include_z=False)
+    def project(geoms: Any) -> np.ndarray:
+        return shapely.transform(_as_geometry_array(geoms), on_coords, include_z=False)
+
+    return project
+
+
+def project_geometries(geoms: Any, src: Any, dst: Any) -> np.ndarray:
+    """Shapely geometries reprojected from ``src`` to ``dst`` (pyproj-readable CRSs; no GCJ-02/BD-09 here:
+    this is for moving between WGS84 and the metric CRS that areas and distances are measured in)."""
+    return geometry_projector(src, dst)(geoms)
 
 
 # --- GCJ-02 / BD-09 -------------------------------------------------------------------------------

@@ -29,11 +29,20 @@ def active_mask(start: pd.Series, end: pd.Series, when: dt.date | str | pd.Times
 
 
 def windows_overlap(start_a, end_a, start_b, end_b) -> np.ndarray:
-    """Element-wise: do the half-open windows [start_a, end_a) and [start_b, end_b) share a day?"""
-    far_past = pd.Timestamp.min
-    far_future = pd.Timestamp.max
-    sa = pd.to_datetime(pd.Series(start_a)).fillna(far_past).to_numpy()
-    ea = pd.to_datetime(pd.Series(end_a)).fillna(far_future).to_numpy()
-    sb = pd.to_datetime(pd.Series(start_b)).fillna(far_past).to_numpy()
-    eb = pd.to_datetime(pd.Series(end_b)).fillna(far_future).to_numpy()
-    return (sa < eb) & (sb < ea)
+    """Element-wise: do the half-open windows [start_a, end_a) and [start_b, end_b) share a day?
+
+    A missing start is open to the past, a missing end open to the future. Works at any datetime64 resolution
+    (ns, us, ms, s, even mixed): the open ends are compared as "missing", not filled with a sentinel date that
+    one resolution or another cannot hold.
+    """
+    arrays = [_datetimes(v) for v in (start_a, end_a, start_b, end_b)]
+    n = np.broadcast_shapes(*[(len(a),) for a in arrays])[0]  # length-1 inputs broadcast, as numpy's would
+    sa, ea, sb, eb = (a if len(a) == n else a[np.zeros(n, dtype=np.intp)] for a in arrays)
+    a_starts_before_b_ends = sa.isna() | eb.isna() | np.asarray(sa < eb, dtype=bool)
+    b_starts_before_a_ends = sb.isna() | ea.isna() | np.asarray(sb < ea, dtype=bool)
+    return np.asarray(a_starts_before_b_ends & b_starts_before_a_ends, dtype=bool)
+
+
+def _datetimes(values):
+    """A datetime array of ``values`` (Series, array, list, scalar) in its own resolution, positions kept."""
+    return pd.to_datetime(pd.Series(values)).array
