@@ -95,13 +95,13 @@ class ZoneIndex:
         if zones.crs is None or not zones.crs.equals("EPSG:4326"):
             raise GeoInputError("the zone index needs zones in EPSG:4326")
         self.zones = zones.reset_index(drop=True)
-        geoms = self.zones.geometry.to_numpy()
-        self.geoms = np.asarray(geoms, dtype=object)
+        # The index prepares its own copies of the zones: the frame handed out (``zones``, and every frame
+        # taken from it) keeps unprepared objects that other threads may use freely.
+        self.geoms = shapely.from_wkb(shapely.to_wkb(self.zones.geometry.to_numpy()))
         shapely.prepare(self.geoms)
         # Held around every use of the prepared zones (see the module's docstring, "Threads"). Code outside this
-        # module that evaluates a predicate with zones of this index as the first argument (``index.geoms`` or
-        # ``index.zones.geometry``: the same, prepared, objects), or queries a tree with a zone as the query
-        # geometry, must hold it too, or use the zones the other way round.
+        # module that evaluates a predicate with ``index.geoms`` as the first argument, or queries a tree with
+        # one of them as the query geometry, must hold it too.
         self.prepared_lock = threading.Lock()
         self.tree = shapely.STRtree(self.geoms)
         self.kind = self.zones["kind"].to_numpy(dtype=object)

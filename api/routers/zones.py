@@ -112,13 +112,13 @@ def _children(index, pos: int, active: np.ndarray) -> list[dict]:
 
 def _overlays(index, pos: int, active: np.ndarray) -> list[dict]:
     """For a base zone: overlays and life circles across it; for the others: the base zones they lie across."""
-    geom = index.geoms[pos]
+    geom = index.zones.geometry.iat[pos]  # the frame's unprepared copy: safe from any thread
     hits = index.tree.query(geom, predicate="intersects")
     hits = hits[active[hits] & (hits != pos)]
     base = np.isin(index.kind[hits], BASE_KINDS)
     hits = hits[~base] if index.kind[pos] in BASE_KINDS else hits[base]
     if len(hits):
-        hits = hits[~shapely.touches(index.geoms[hits], geom)]
+        hits = hits[~shapely.touches(index.zones.geometry.to_numpy()[hits], geom)]
     mask = np.zeros(len(index), dtype=bool)
     mask[hits] = True
     return [zone_ref(index, int(p)) for p in sorted_positions(index, mask)]
