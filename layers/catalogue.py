@@ -22,6 +22,7 @@ import shapely
 from geo.answer import PlannerBook, site_answer
 from geo.assign import Assignment, Responsibility, ZoneIndex, assign
 from geo.crs import InputCRS, check_lonlat, parse_crs, to_wgs84_xy
+from geo.live_index import LiveIndex
 from geo.validity import as_timestamp
 from layers.store import Store
 
@@ -46,6 +47,7 @@ class Catalogue:
         self.store = store
         self._lock = threading.Lock()
         self._generation = 0  # bumped (under the lock) by every reload
+        self._projects: LiveIndex | None = None  # built on the first bbox question, then kept up to date in place
         self.reload_zones()
         self.reload_people()
 
@@ -67,6 +69,7 @@ class Catalogue:
             self.consultation_kinds = kinds
             self.public_book = PlannerBook(planners)
             self.private_book = PlannerBook(planners, include_private=True)
+            self._projects = None  # another process may have added projects: rebuild on the next question
             self._generation += 1
             self._responsibility = OrderedDict()
 
@@ -127,6 +130,27 @@ class Catalogue:
         answer["site"] = site.as_dict()
         answer["as_of"] = day.date().isoformat()
         return answer
+
+    def projects_in(self, bbox: tuple[float, float, float, float]) -> list[int]:
+        """Ids of the projects whose geometry meets ``bbox`` (lon/lat), ascending.
+
+        Projects arrive one request at a time, so their index is an rtree updated in place
+        (:meth:`project_added`) rather than an STRtree rebuilt on every write.
+        """
+        with self._lock:
+            index = self._projects
+        if index is None:
+            projects = self.store.projects()
+            index = LiveIndex(projects["id"].to_numpy(), projects.geometry.to_numpy())
+            with self._lock:
+                self._projects = index
+        return index.query(bbox)
+
+    def project_added(self, project_id: int, geometry) -> None:
+        with self._lock:
+            index = self._projects
+        if index is not None:
+            index.insert(int(project_id), geometry)
 
     def zone_frame(self, as_of=None, kind: str | None = None):
         """Zones in force on ``as_of`` (optionally one kind), with their positions in the index."""

@@ -83,6 +83,7 @@ def create_project(
     project_id = zs.store.create_project(name=body.name, geometry=site, type=body.type, scale=body.scale,
                                          description=body.description, as_of=day, assignment=answer,
                                          actor=admin.actor)
+    catalogue.project_added(project_id, site)
     response = _geo(_detail_text(zs.store, project_id, {"repaired": True} if repaired else None))
     response.status_code = 201
     response.headers["Location"] = f"/projects/{project_id}"
@@ -102,9 +103,10 @@ def list_projects(
                                       examples=["104.0,30.6,104.1,30.7"])] = None,
 ) -> Response:
     box = parse_bbox(bbox)
-    frame = request.app.state.zeren.store.find_projects(status=status, planner_id=planner_id)
+    zs = request.app.state.zeren
+    frame = zs.store.find_projects(status=status, planner_id=planner_id)
     if box is not None and len(frame):
-        frame = frame[shapely.intersects(frame.geometry.to_numpy(), shapely.box(*box))]
+        frame = frame[frame["id"].isin(zs.catalogue.projects_in(box))]
     total = len(frame)
     page = frame.iloc[paging.offset:paging.offset + paging.limit]
     texts = geojson_texts(page.geometry.to_numpy())
