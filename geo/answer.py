@@ -5,7 +5,6 @@ or columns added to a frame of sites. The shapes here are the ones the CLI and t
 and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pandas as pd
@@ -161,10 +160,3 @@ def _group_lists(n: int, site: np.ndarray, items: list) -> list:
     for s, item in zip(site.tolist(), items):
         lists[s].append(item)
     return lists
-
-
-def lists_as_json(frame: pd.DataFrame, columns=("planners", "consultations", "zones")) -> pd.DataFrame:
-    out = frame.copy()
-    for c in columns:
-        out[c] = [json.dumps(v, ensure_ascii=False) for v in out[c]]
-    return out
