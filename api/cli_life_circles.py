@@ -32,6 +32,7 @@ from geo.lifecircle.health import DEFAULT_SEARCH_M
 from layers.facilities import load_categories, load_osm_map, read_points, read_pois
 from layers.network import read_network, read_vector
 from layers.writers import output_path, write_frame
+from maps import life_circle_map, write_standalone
 
 
 
@@ -88,6 +89,8 @@ def cmd_check(args) -> int:
         write_frame(result.circles, out, "life_circle_check", csv_wkt_column="geometry_wkt")
         if args.summary_out:
             Path(args.summary_out).write_text(json.dumps(result.summary, ensure_ascii=False, indent=2), "utf-8")
+        if args.map:
+            write_standalone(life_circle_map(result.circles), args.map)
     except OSError as exc:
         return _error(f"无法写入 / cannot write output: {exc}")
     print(result.summary_text())
@@ -138,6 +141,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     chk.add_argument("--network-layer", help="layer of the network file in a GeoPackage")
     chk.add_argument("--out", required=True, metavar="FILE", help="output .gpkg/.geojson/.csv")
     chk.add_argument("--summary-out", metavar="FILE", help="also write the summary as JSON")
+    chk.add_argument("--map", metavar="FILE.html", help="also write a map of the circles coloured by score")
     chk.set_defaults(func=cmd_check)
     return top
 

@@ -30,7 +30,8 @@ from maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
 
-__all__ = ["coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer", "STATUS_LABELS"]
+__all__ = ["coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer", "life_circle_map",
+           "STATUS_LABELS"]
 
 STATUS_LABELS = PROJECT_STATUS_LABELS
 GAP_REASON_LABELS = REASON_LABELS
@@ -945,3 +946,13 @@ def life_circle_layer(circles: gpd.GeoDataFrame, *, score: str = "score", radius
 
 def decode_rows(columns: Mapping[str, list], n: int) -> list[dict]:
     return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+
+
+def life_circle_map(circles: gpd.GeoDataFrame, *, score: str = "score", title: str | None = None,
+                    settings: MapSettings = MapSettings()) -> folium.Map:
+    """A page of life circles coloured by their health-check ``score`` (生活圈体检)."""
+    circles = as_wgs84_frame(circles, "circles")
+    m = _new_map(settings, _bounds(np.asarray(circles.geometry.to_numpy(), dtype=object)),
+                 title or "生活圈体检 / life-circle health check")
+    life_circle_layer(circles, score=score, settings=settings).add_to(m)
+    return _finish(m, None, collapsed=False)

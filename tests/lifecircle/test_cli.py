@@ -33,14 +33,17 @@ def test_generate_and_check_on_helsinki(tmp_path, capsys):
 
     table = tmp_path / "check.csv"
     summary = tmp_path / "summary.json"
+    page = tmp_path / "check.html"
     rc = main(["check", str(out), "--pois", str(HELSINKI), "--network", str(HELSINKI), "--out", str(table),
-               "--summary-out", str(summary)])
+               "--summary-out", str(summary), "--map", str(page)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     assert "幼儿园" in captured.out and "kindergarten" in captured.out
     result = pd.read_csv(table)
     assert result["code"].tolist() == ["K1", "K2"] and "geometry_wkt" in result.columns
     assert json.loads(summary.read_text("utf-8"))["n_circles"] == 2
+    html = page.read_text("utf-8")  # the circles coloured by score, on a page that opens offline
+    assert "Kaisaniemi" in html and "评分 / score" in html and 'src="http' not in html
 
 
 def test_generate_buffer_without_network(tmp_path):
