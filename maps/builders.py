@@ -714,7 +714,14 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
         zsel = zones.loc[sel].reset_index(drop=True)
     else:
         zsel = None
-    bounds = _bounds(site_display, to_display_crs(zsel.geometry.values, settings.gcj02) if zsel is not None else None)
+    # fit the view to what the answer is about (lead, consultation or nearest zones), not to every zone
+    # drawn: a district around a small site would leave the site a speck at the edge
+    focus = None
+    if zsel is not None and len(zsel):
+        focus_keys = {lead_key, *consult, nearest_key if not covered else None} - {None}
+        in_focus = np.array([k in focus_keys for k in zip(zsel["kind"].astype(str), zsel["code"].astype(str))])
+        focus = zsel.geometry.values[in_focus] if in_focus.any() else zsel.geometry.values
+    bounds = _bounds(site_display, to_display_crs(focus, settings.gcj02) if focus is not None else None)
     m = _new_map(settings, bounds, title or _bi("选址查询", "site check"))
 
     items: list[dict] = []
