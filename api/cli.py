@@ -344,23 +344,12 @@ def build_parser() -> argparse.ArgumentParser:
     _store_arg(p)
     p.set_defaults(func=cmd_assign)
 
-    for module in _feature_modules():
+    # imported here, not at the top: these modules use this one's helpers (store argument, dates, errors)
+    from api import cli_coverage, cli_life_circles, cli_maps, cli_serve
+
+    for module in (cli_serve, cli_coverage, cli_maps, cli_life_circles):
         module.register(sub)
     return parser
-
-
-def _feature_modules():
-    import importlib
-
-    names = ("api.cli_serve", "api.cli_coverage", "api.cli_maps", "api.cli_life_circles")
-    found = []
-    for name in names:
-        try:
-            found.append(importlib.import_module(name))
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-    return found
 
 
 def main(argv: list[str] | None = None) -> int:
