@@ -1,6 +1,6 @@
 """The schema of Zeren's records, and the checks every write goes through (CLI import and API alike).
 
-In memory the frames have the shapes described in CONTRACT.md; in the store, dates are ISO text
+In memory the frames have the shapes described in layers/CONTRACT.md; in the store, dates are ISO text
 (GeoPackage) or DATE (PostGIS) and geometries are MultiPolygons in EPSG:4326.
 """
 from __future__ import annotations

@@ -363,7 +363,7 @@ class Store:
 
     # -- zones ------------------------------------------------------------------------------------
     def zones(self, kind: str | None = None, as_of=None, edition: int | None = None) -> gpd.GeoDataFrame:
-        """Zones as a frame (see CONTRACT.md); all editions unless ``as_of`` or ``edition`` narrows it."""
+        """Zones as a frame (see layers/CONTRACT.md); all editions unless ``as_of`` or ``edition`` narrows it."""
         where, params = [], []
         if kind is not None:
             where.append("kind = ?")

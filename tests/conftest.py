@@ -1,7 +1,7 @@
 """Shared fixtures for services the tests need: a PostGIS server and headless Chromium.
 
-PostGIS: `scripts/postgis.sh install && scripts/postgis.sh start DIR` prints a URL; export it as
-ZEREN_TEST_PG_URL. Chromium: `scripts/chromium.sh install`. Without them the tests that need them are
+PostGIS: `.ci/postgis.sh install && .ci/postgis.sh start DIR` prints a URL; export it as
+ZEREN_TEST_PG_URL. Chromium: `.ci/chromium.sh install`. Without them the tests that need them are
 skipped (pytest's -ra lists why), except when ZEREN_REQUIRE_POSTGIS=1 / ZEREN_REQUIRE_BROWSER=1 (set by
 .ci/run): then they fail, so CI can never pass by skipping them.
 
@@ -28,11 +28,11 @@ REQUIRE_BROWSER_ENV = "ZEREN_REQUIRE_BROWSER"
 CHROMIUM_ENV = "ZEREN_CHROMIUM"  # optional explicit path of the browser executable
 
 PG_SKIP_MESSAGE = (
-    "PostGIS tests need ZEREN_TEST_PG_URL (run scripts/postgis.sh install && "
-    "scripts/postgis.sh start DIR) — skipped, not passed"
+    "PostGIS tests need ZEREN_TEST_PG_URL (run .ci/postgis.sh install && "
+    ".ci/postgis.sh start DIR) — skipped, not passed"
 )
 BROWSER_SKIP_MESSAGE = (
-    "browser tests need headless Chromium (run scripts/chromium.sh install) — skipped, not passed"
+    "browser tests need headless Chromium (run .ci/chromium.sh install) — skipped, not passed"
 )
 
 _PG_FIXTURES = {"pg_url", "pg_url_clean", "_pg_template"}

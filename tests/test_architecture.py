@@ -1,4 +1,4 @@
-"""The house rules that keep the layers apart (see CONTRACT.md)."""
+"""The house rules that keep the layers apart (see layers/CONTRACT.md)."""
 import ast
 import subprocess
 import sys

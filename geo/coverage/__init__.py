@@ -1,7 +1,7 @@
 """Coverage analysis of the responsible-planner system: which units lack a planner, where the uncovered
 ground is, where zones or appointments collide, and how evenly the work is spread.
 
-Pure functions over the frames of CONTRACT.md; results are dataclasses of (Geo)DataFrames with
+Pure functions over the frames of layers/CONTRACT.md; results are dataclasses of (Geo)DataFrames with
 unit-bearing column names (``area_m2``, ``area_km2``, ``*_pct``), sorted by code. Areas are measured in
 the metric CRS of the data (geo.crs.metric_crs); geometries stay EPSG:4326. Zone editions and
 appointments are taken as of a date, start inclusive and end exclusive (geo.validity).

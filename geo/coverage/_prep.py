@@ -40,7 +40,7 @@ def check_columns(frame: pd.DataFrame, required, what: str) -> None:
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise GeoInputError(f"the {what} frame lacks column(s) {', '.join(missing)}; "
-                            f"expected at least {', '.join(required)} (see CONTRACT.md)")
+                            f"expected at least {', '.join(required)} (see layers/CONTRACT.md)")
 
 
 def check_zones(zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

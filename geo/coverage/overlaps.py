@@ -130,7 +130,7 @@ def lead_conflicts(appointments: pd.DataFrame, *, kind: str | None = None, on=No
         "zone_kind": leads["zone_kind"].astype(str).to_numpy(object),
         "zone_code": leads["zone_code"].astype(str).to_numpy(object),
         "appointment": ids.to_numpy(), "planner": leads["planner_id"].astype(str).to_numpy(object),
-        # nanosecond resolution, as CONTRACT.md says the frames hold
+        # nanosecond resolution, as layers/CONTRACT.md says the frames hold
         "start": pd.to_datetime(leads["start"]).astype("datetime64[ns]").to_numpy(),
         "end": pd.to_datetime(leads["end"]).astype("datetime64[ns]").to_numpy(),
     })

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # PostgreSQL + PostGIS for Zeren's tests and local development (Debian packages).
 #
-#   scripts/postgis.sh install            install postgresql-N + postgresql-N-postgis-3 when missing
-#   scripts/postgis.sh start DIR [PORT]   throwaway cluster in DIR on 127.0.0.1:PORT (default 54329);
+#   .ci/postgis.sh install            install postgresql-N + postgresql-N-postgis-3 when missing
+#   .ci/postgis.sh start DIR [PORT]   throwaway cluster in DIR on 127.0.0.1:PORT (default 54329);
 #                                         prints postgresql://postgres@127.0.0.1:PORT/zeren_test as the
 #                                         last line of stdout (everything else goes to stderr)
-#   scripts/postgis.sh stop DIR           stop the cluster in DIR (no-op when it is not running)
-#   scripts/postgis.sh status DIR         exit 0 when the cluster in DIR is running
+#   .ci/postgis.sh stop DIR           stop the cluster in DIR (no-op when it is not running)
+#   .ci/postgis.sh status DIR         exit 0 when the cluster in DIR is running
 #
 # The cluster trusts every connection from 127.0.0.1 and listens nowhere else (no Unix socket); fsync is
 # off. It is for tests only. Starting again with the same DIR reuses the running server (or restarts it
@@ -47,7 +47,7 @@ pick_major() {
         [ -n "$first" ] || first=$m
         if has_postgis "$m"; then echo "$m"; return; fi
     done
-    [ -n "$first" ] || die "PostgreSQL is not installed; run: scripts/postgis.sh install"
+    [ -n "$first" ] || die "PostgreSQL is not installed; run: .ci/postgis.sh install"
     echo "$first"
 }
 
@@ -184,7 +184,7 @@ bin_for_dir() {  # binaries matching an existing cluster's version, else pick_ma
 write_config() {
     local dir=$1 port=$2
     cat >"$dir/zeren.conf" <<EOF
-# Written by scripts/postgis.sh on every start: a throwaway test cluster.
+# Written by .ci/postgis.sh on every start: a throwaway test cluster.
 listen_addresses = '127.0.0.1'
 port = $port
 unix_socket_directories = ''
@@ -196,7 +196,7 @@ log_min_messages = warning
 log_line_prefix = '%m [%p] %d '
 EOF
     cat >"$dir/pg_hba.conf" <<'EOF'
-# Written by scripts/postgis.sh: trust on loopback (127.0.0.1) only; a throwaway test cluster.
+# Written by .ci/postgis.sh: trust on loopback (127.0.0.1) only; a throwaway test cluster.
 # TYPE  DATABASE  USER  ADDRESS       METHOD
 host    all       all   127.0.0.1/32  trust
 EOF
@@ -219,7 +219,7 @@ cmd_start() {
     [[ "$port" =~ ^[0-9]+$ ]] || die "bad port: $port"
 
     if [ "$(id -u)" = 0 ]; then
-        id postgres >/dev/null 2>&1 || die "no postgres user; run: scripts/postgis.sh install"
+        id postgres >/dev/null 2>&1 || die "no postgres user; run: .ci/postgis.sh install"
     fi
     mkdir -p -- "$dir"
     [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
@@ -264,7 +264,7 @@ cmd_start() {
         psql_at "$bin" "$port" postgres -c "CREATE DATABASE $DB_NAME" >&2
     fi
     psql_at "$bin" "$port" "$DB_NAME" -c "CREATE EXTENSION IF NOT EXISTS postgis" >&2 \
-        || die "CREATE EXTENSION postgis failed (is postgresql-N-postgis-3 installed? run: scripts/postgis.sh install)"
+        || die "CREATE EXTENSION postgis failed (is postgresql-N-postgis-3 installed? run: .ci/postgis.sh install)"
     echo "postgresql://postgres@127.0.0.1:$port/$DB_NAME"
 }
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Headless Chromium for Zeren's browser tests and screenshots (Debian packages).
 #
-#   scripts/chromium.sh install   install Debian's chromium plus fonts (fonts-noto-cjk so Chinese labels
+#   .ci/chromium.sh install   install Debian's chromium plus fonts (fonts-noto-cjk so Chinese labels
 #                                 render, fonts-liberation for Latin text) when missing; idempotent
-#   scripts/chromium.sh check     take a headless screenshot of a local file to prove the browser runs
+#   .ci/chromium.sh check     take a headless screenshot of a local file to prove the browser runs
 #
 # Flags that work here (root, no GPU, no network but the package mirrors):
 #   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -56,7 +56,7 @@ cmd_install() {
 cmd_check() {
     local bin tmp rc=0
     bin=$(browser)
-    [ -n "$bin" ] || die "chromium is not installed; run: scripts/chromium.sh install"
+    [ -n "$bin" ] || die "chromium is not installed; run: .ci/chromium.sh install"
     tmp=$(mktemp -d)
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT
