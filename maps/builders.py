@@ -456,7 +456,7 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
                  settings: MapSettings = MapSettings()) -> folium.Map:
     """Zones of one kind coloured by their lead planner, units without a planner hatched red.
 
-    ``zones``: zones frame (CONTRACT.md); the layer drawn is ``kind`` (default: the most specific base
+    ``zones``: zones frame (layers/CONTRACT.md); the layer drawn is ``kind`` (default: the most specific base
     kind present). ``leads``: DataFrame[zone_kind, zone_code, planner_id] (``geo.appointments.leads_as_of``).
     ``overlays``: overlay zones (historic_area, key_area, ...) drawn as outlines; default: the overlay
     rows of ``zones``. ``gaps`` / ``overlaps``: frames from ``geo.coverage`` (geometry, optional

@@ -13,7 +13,7 @@ import shapely
 
 def synthetic_zones(n: int, *, bounds=(103.75, 30.45, 104.35, 30.85), edge_points: int = 6,
                     kind: str = "community", seed: int = 0) -> gpd.GeoDataFrame:
-    """About ``n`` zones tiling ``bounds`` (lon/lat) as a zones frame (see CONTRACT.md)."""
+    """About ``n`` zones tiling ``bounds`` (lon/lat) as a zones frame (see layers/CONTRACT.md)."""
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = bounds
     aspect = (maxx - minx) * np.cos(np.radians((miny + maxy) / 2)) / (maxy - miny)

@@ -10,12 +10,26 @@ The lead can point :func:`inspect_page` at the real API server's page URL too.
 from __future__ import annotations
 
 import contextlib
+import os
 import functools
 import http.server
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+import pytest
+
+
+def require_playwright() -> None:
+    """Skip the calling test module when playwright is missing, or fail when CI requires browser tests."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:  # pragma: no cover - depends on the test extras
+        if os.environ.get("ZEREN_REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes", "on"}:
+            raise  # CI requires the browser tests: a missing playwright must fail, not skip
+        pytest.skip("browser tests drive Chromium with the playwright package (pip install playwright; "
+                    "no `playwright install`: the system Chromium is used)", allow_module_level=True)
 
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -73,14 +87,14 @@ def serve_directory(root: str | Path):
         thread.join(timeout=5)
 
 
-_COUNT_JS = """() => {
+COUNT_JS = """() => {
   const counts = {};
   document.querySelectorAll('path[data-zeren-layer]').forEach(p => {
     const k = p.getAttribute('data-zeren-layer'); counts[k] = (counts[k] || 0) + 1; });
   return {polygons: document.querySelectorAll('path.leaflet-interactive').length, layers: counts};
 }"""
 
-_POINT_JS = """([lon, lat]) => {
+POINT_JS = """([lon, lat]) => {
   const map = Zeren.maps[0];
   const p = map.latLngToContainerPoint([lat, lon]);
   const r = map.getContainer().getBoundingClientRect();
@@ -117,7 +131,7 @@ def inspect_page(url: str, chromium_path: str, *, hover_lonlat: tuple[float, flo
                 """() => Object.values(Zeren.layers).every(l => !l.zerenLoading || l.getLayers().length > 0)""",
                 timeout=timeout_ms)
             page.wait_for_timeout(300)
-            counts = page.evaluate(_COUNT_JS)
+            counts = page.evaluate(COUNT_JS)
             report.polygon_count = int(counts["polygons"])
             report.layer_counts = {k: int(v) for k, v in counts["layers"].items()}
             legend = page.query_selector(".zeren-legend")
@@ -130,7 +144,7 @@ def inspect_page(url: str, chromium_path: str, *, hover_lonlat: tuple[float, flo
                     page.evaluate("([lon, lat, z]) => { Zeren.maps[0].setView([lat, lon], z, {animate: false}); }",
                                   [hover_lonlat[0], hover_lonlat[1], hover_zoom])
                     page.wait_for_timeout(300)
-                x, y = page.evaluate(_POINT_JS, list(hover_lonlat))
+                x, y = page.evaluate(POINT_JS, list(hover_lonlat))
                 page.mouse.move(x - 3, y - 3)
                 page.mouse.move(x, y)
                 try:

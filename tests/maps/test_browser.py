@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
@@ -11,13 +10,9 @@ from maps import MapSettings, asset_dir, coverage_map, gap_map, planner_map, sit
 from maps.synthetic import synthetic_planners_and_leads, synthetic_zones
 from tests.maps.conftest import XSS
 
-try:
-    import playwright.sync_api  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the test extras
-    if os.environ.get("ZEREN_REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise  # CI requires the browser tests: a missing playwright must fail, not skip
-    pytest.skip("browser tests drive Chromium with the playwright package (pip install playwright; "
-                "no `playwright install`: the system Chromium is used)", allow_module_level=True)
+from tests.maps.browser import require_playwright  # noqa: E402
+
+require_playwright()
 
 from tests.maps.browser import evaluate, inspect_page, serve_directory  # noqa: E402
 

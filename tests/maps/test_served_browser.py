@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,20 +14,16 @@ import numpy as np
 import pytest
 import shapely
 
-try:
-    import playwright.sync_api  # noqa: F401
-except ImportError:  # pragma: no cover - depends on the test extras
-    if os.environ.get("ZEREN_REQUIRE_BROWSER", "").strip().lower() in {"1", "true", "yes", "on"}:
-        raise  # CI requires the browser tests: a missing playwright must fail, not skip
-    pytest.skip("browser tests drive Chromium with the playwright package (pip install playwright; "
-                "no `playwright install`: the system Chromium is used)", allow_module_level=True)
+from tests.maps.browser import require_playwright  # noqa: E402
+
+require_playwright()
 
 from api.auth import TokenEntry, hash_token  # noqa: E402
 from layers.catalogue import Catalogue  # noqa: E402
 from layers.demo import build_demo  # noqa: E402
 from layers.store import open_store  # noqa: E402
 from tests.api._live import LiveServer  # noqa: E402
-from tests.maps.browser import _COUNT_JS, _POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402
+from tests.maps.browser import COUNT_JS, POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402
 
 ADMIN = "zrn_served-browser-admin-0123456789abcdefghijklmnop"
 XSS = "<img src=x onerror=alert(1)>"
@@ -128,7 +123,7 @@ def open_map(page, url: str, timeout_ms: int = 30_000) -> dict:
         "() => Object.values(Zeren.layers).every(l => !l.zerenLoading || l.getLayers().length > 0)",
         timeout=timeout_ms)
     page.wait_for_timeout(300)
-    return page.evaluate(_COUNT_JS)
+    return page.evaluate(COUNT_JS)
 
 
 def hover(page, lon: float, lat: float, zoom: int | None = None) -> str | None:
@@ -137,7 +132,7 @@ def hover(page, lon: float, lat: float, zoom: int | None = None) -> str | None:
         page.evaluate("([lon, lat, z]) => { Zeren.maps[0].setView([lat, lon], z, {animate: false}); }",
                       [lon, lat, zoom])
         page.wait_for_timeout(300)
-    x, y = page.evaluate(_POINT_JS, [lon, lat])
+    x, y = page.evaluate(POINT_JS, [lon, lat])
     page.mouse.move(x - 3, y - 3)
     page.mouse.move(x, y)
     try:
