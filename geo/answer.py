@@ -67,7 +67,8 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
     """The full answer for site ``i``.
 
     Zones: every matched zone, the most specific kind first, then by code. Planners: every active appointment
-    on a matched zone, zone by zone in the order the pairs were found, appointments by role then planner id.
+    on a matched zone, zone by zone in the zones' order, appointments by role then planner id (so the answer
+    does not depend on which index plan found the pairs).
     Consultations: the same for the zones whose kind obliges consultation. Nearest: for an uncovered site,
     the nearest zone with a lead (when the assignment computed it).
     """
@@ -86,7 +87,7 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
 
     offsets, appt_planner, appt_role, consult = resp.appt_offsets, resp.appt_planner, resp.appt_role, resp.consult_zone
     planners, consultations = [], []
-    held = [(z, int(offsets[z]), int(offsets[z + 1])) for z in pair_zone.tolist()]
+    held = [(z, int(offsets[z]), int(offsets[z + 1])) for z in pair_zone[by_rank].tolist()]
     for z, start, stop in held:
         for k in range(start, stop):
             role = appt_role[k]
@@ -131,12 +132,12 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
         "split": result.split,
     })
     ps, pz, pp, pr = result.planner_pairs()
-    out["planners"] = _group_lists(n, ps, [{"planner_id": p, "role": r, "zone_kind": k, "zone_code": c}
+    out["planners"] = _group_lists(n, ps, idx.lead_rank[pz], [{"planner_id": p, "role": r, "zone_kind": k, "zone_code": c}
                                            for p, r, k, c in zip(pp, pr, idx.kind[pz], idx.code[pz])])
     cs, cz, cp = result.consultation_pairs()
-    out["consultations"] = _group_lists(n, cs, [{"planner_id": p, "zone_kind": k, "zone_code": c}
+    out["consultations"] = _group_lists(n, cs, idx.lead_rank[cz], [{"planner_id": p, "zone_kind": k, "zone_code": c}
                                                 for p, k, c in zip(cp, idx.kind[cz], idx.code[cz])])
-    out["zones"] = _group_lists(n, result.pair_site, [
+    out["zones"] = _group_lists(n, result.pair_site, idx.lead_rank[result.pair_zone], [
         {"kind": k, "code": c, "share": round(float(s), 6)}
         for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
     nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
@@ -155,8 +156,9 @@ def _at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return out
 
 
-def _group_lists(n: int, site: np.ndarray, items: list) -> list:
+def _group_lists(n: int, site: np.ndarray, rank: np.ndarray, items: list) -> list:
+    """Items per site, in the order of site_answer: zone by zone, most specific kind first (stable within)."""
     lists: list[list] = [[] for _ in range(n)]
-    for s, item in zip(site.tolist(), items):
-        lists[s].append(item)
+    for j in np.lexsort((rank, site)).tolist():
+        lists[int(site[j])].append(items[j])
     return lists

@@ -66,7 +66,8 @@ def site_answer(result, i: int, book, sites) -> dict:
         lead = {"planner": book.get(result.resp.lead_planner[lz]), "zone": zone_ref(index, lz)}
     ps, pz, pp, pr = result.planner_pairs()
     planners = []
-    for z, p, r in zip(pz[ps == i], pp[ps == i], pr[ps == i]):
+    o = np.argsort(index.lead_rank[pz[ps == i]], kind="stable")  # zone by zone, most specific kind first
+    for z, p, r in zip(pz[ps == i][o], pp[ps == i][o], pr[ps == i][o]):
         zone = zone_ref(index, int(z))
         role_zh, role_en = ROLE_LABELS.get(r, (r, r))
         zh, en = labels(zone)
@@ -74,7 +75,8 @@ def site_answer(result, i: int, book, sites) -> dict:
                          "reason": f"{zh}的{role_zh} / {role_en} of {en}"})
     cs, cz, cp = result.consultation_pairs()
     consultations = []
-    for z, p in zip(cz[cs == i], cp[cs == i]):
+    o = np.argsort(index.lead_rank[cz[cs == i]], kind="stable")
+    for z, p in zip(cz[cs == i][o], cp[cs == i][o]):
         zone = zone_ref(index, int(z))
         zh, en = labels(zone)
         consultations.append({"planner": book.get(p), "zone": zone,
