@@ -360,6 +360,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ZerenError, GeoInputError, FileNotFoundError, ValueError) as exc:
         print(f"zeren: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader went away (`zeren lookup ... | head`): stop quietly, as other command-line tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
