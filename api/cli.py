@@ -33,19 +33,19 @@ class CommandError(Exception):
     """A bad command line or input: printed as it is, exit 2."""
 
 
-def _store_arg(parser: argparse.ArgumentParser) -> None:
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", default=os.environ.get("ZEREN_STORE", DEFAULT_STORE),
                         help="GeoPackage file or postgresql:// URL (env ZEREN_STORE; default ./zeren.gpkg)")
 
 
-def _date(text: str) -> dt.date:
+def parse_date_arg(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
 
 
-def _catalogue(args):
+def load_catalogue(args):
     from layers.catalogue import Catalogue
 
     return Catalogue(open_store(args.store))
@@ -207,7 +207,7 @@ def format_answer(answer: dict) -> str:
 
 
 def cmd_lookup(args) -> int:
-    answer = _catalogue(args).lookup(args.lon, args.lat, args.crs, args.as_of)
+    answer = load_catalogue(args).lookup(args.lon, args.lat, args.crs, args.as_of)
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
     else:
@@ -235,7 +235,7 @@ def cmd_assign(args) -> int:
 
     out_path = output_path(args.out)
     frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
-    catalogue = _catalogue(args)
+    catalogue = load_catalogue(args)
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
     usable = ~(pd.isna(geoms) | shapely.is_empty(geoms))
     wgs = geoms.copy()
@@ -296,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("demo", help="build the demo city (Chengdu) into a store")
-    _store_arg(p)
+    add_store_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing store file")
     p.set_defaults(func=cmd_demo)
 
@@ -309,10 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parent-field", default="parent_code")
     p.add_argument("--crs", help="CRS when the file has none (or to override it): EPSG:n, wgs84, cgcs2000, gcj02, bd09")
     p.add_argument("--edition", type=int, default=dt.date.today().year, help="boundary edition (a year)")
-    p.add_argument("--valid-from", type=_date, help="first day the edition is in force (default: 1 January)")
+    p.add_argument("--valid-from", type=parse_date_arg, help="first day the edition is in force (default: 1 January)")
     p.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
     p.add_argument("--skip-rejected", action="store_true", help="import the good features even if some are rejected")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_import_layer)
 
     for name, func, what in (("import-planners", cmd_import_planners,
@@ -322,16 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"import a CSV ({what})")
         p.add_argument("file", type=Path)
         p.add_argument("--actor", default=os.environ.get("USER", "cli"), help="who is importing (for the audit log)")
-        _store_arg(p)
+        add_store_argument(p)
         p.set_defaults(func=func)
 
     p = sub.add_parser("lookup", help="who is responsible for this point?")
     p.add_argument("--lon", type=float, required=True, help="longitude (or x in --crs)")
     p.add_argument("--lat", type=float, required=True, help="latitude (or y in --crs)")
     p.add_argument("--crs", default="wgs84", help="wgs84 (default), cgcs2000, gcj02 (AMap/Tencent), bd09 (Baidu), EPSG:n")
-    p.add_argument("--as-of", type=_date, help="date of the answer (default today)")
+    p.add_argument("--as-of", type=parse_date_arg, help="date of the answer (default today)")
     p.add_argument("--json", action="store_true", help="print JSON")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("assign", help="assign many sites (points, lines, polygons) to planners")
@@ -339,9 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .geojson, .gpkg or .csv")
     p.add_argument("--layer")
     p.add_argument("--crs", help="CRS when the file has none: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
-    p.add_argument("--as-of", type=_date)
+    p.add_argument("--as-of", type=parse_date_arg)
     p.add_argument("--skip-bad", action="store_true", help="write unusable sites with an 'error' column")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_assign)
 
     # imported here, not at the top: these modules use this one's helpers (store argument, dates, errors)

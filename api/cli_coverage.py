@@ -14,7 +14,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import os
 import sys
 import unicodedata
 
@@ -25,8 +24,9 @@ from geo import coverage
 from geo.errors import GeoInputError
 from geo.kinds import KIND_LABELS
 from layers.errors import ZerenError
-from layers.store import DEFAULT_STORE
 from layers.writers import output_path, write_layers
+from api.cli import add_store_argument
+from api.jsonable import jsonable, records
 
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg")
 WEIGHT_LABELS = {"area": ("面积", "area"), "population": ("人口", "population"), "zones": ("单元数", "zones"),
@@ -192,38 +192,16 @@ def workload_report(result: coverage.WorkloadResult) -> str:
 
 def summary_json(result: coverage.CoverageSummary) -> dict:
     return {"kind": result.kind, "by": result.by, "as_of": result.as_of.date().isoformat(),
-            "message": result.message or None, "rows": _records(result.table), "totals": _clean(result.totals)}
+            "message": result.message or None, "rows": records(result.table), "totals": jsonable(result.totals)}
 
 
 def workload_json(result: coverage.WorkloadResult) -> dict:
     imb = result.imbalance
-    return {"as_of": result.as_of.date().isoformat(), "planners": _records(result.planners),
-            "imbalance": _clean({k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(imb).items()}),
-            "unmatched_appointments": _records(result.unmatched)}
+    return {"as_of": result.as_of.date().isoformat(), "planners": records(result.planners),
+            "imbalance": jsonable({k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(imb).items()}),
+            "unmatched_appointments": records(result.unmatched)}
 
 
-def _clean(value):
-    """JSON-safe: NaN, inf and NA become null; numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, (pd.Timestamp, dt.date)):
-        return value.isoformat()
-    return value
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    return [_clean(r) for r in frame.astype(object).to_dict("records")]
-
-
-# -- writing -------------------------------------------------------------------------------------
 # -- handlers ------------------------------------------------------------------------------------
 def _open(args):
     from layers.store import open_store
@@ -309,11 +287,6 @@ def cmd_workload(args) -> int:
     return _run(run, args)
 
 
-def _store_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default=os.environ.get("ZEREN_STORE", DEFAULT_STORE),
-                        help="GeoPackage file or postgresql:// URL (env ZEREN_STORE; default ./zeren.gpkg)")
-
-
 def register(subparsers) -> None:
     """Add ``gaps``, ``overlaps``, ``coverage`` and ``workload`` to the ``zeren`` parser."""
     p = subparsers.add_parser("gaps", help="units without a lead planner, and the uncovered ground")
@@ -323,7 +296,7 @@ def register(subparsers) -> None:
     p.add_argument("--sliver-m2", type=float, default=1000.0,
                    help="bare ground pieces smaller than this are counted, not written (default 1000)")
     p.add_argument("--out", required=True, help="output .geojson (gaps) or .gpkg (gaps + units_without_planner)")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_gaps)
 
     p = subparsers.add_parser("overlaps", help="overlapping zones of one kind, and conflicting lead appointments")
@@ -331,7 +304,7 @@ def register(subparsers) -> None:
     p.add_argument("--tolerance-m2", type=float, default=1.0, help="ignore overlaps up to this area (default 1)")
     p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
     p.add_argument("--out", required=True, help="output .geojson or .gpkg of the overlap polygons")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_overlaps)
 
     p = subparsers.add_parser("coverage", help="coverage per district: units, area, population, life circles")
@@ -340,7 +313,7 @@ def register(subparsers) -> None:
     p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", help="also write the table: .csv or .json")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_coverage)
 
     p = subparsers.add_parser("workload", help="zones, area, population and projects per planner; imbalance")
@@ -348,7 +321,7 @@ def register(subparsers) -> None:
     p.add_argument("--weight", default="area", choices=list(coverage.WEIGHTS),
                    help="what the imbalance figures weigh (default area)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    _store_arg(p)
+    add_store_argument(p)
     p.set_defaults(func=cmd_workload)
 
 

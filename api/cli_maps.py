@@ -5,7 +5,7 @@ import argparse
 import os
 
 from api import pages
-from api.cli import EXIT_OK, CommandError, _catalogue, _date, _store_arg
+from api.cli import EXIT_OK, CommandError, load_catalogue, parse_date_arg, add_store_argument
 from geo.kinds import ALL_KINDS
 from maps import BASEMAPS, MapSettings, write_standalone
 
@@ -15,12 +15,12 @@ def register(sub) -> None:
     which = p.add_subparsers(dest="map", required=True, metavar="MAP")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--out", required=True, help="the .html file to write")
-    common.add_argument("--as-of", type=_date)
+    common.add_argument("--as-of", type=parse_date_arg)
     common.add_argument("--basemap", default=os.environ.get("ZEREN_BASEMAP", "none"), choices=BASEMAPS,
                         help="none (offline), osm, tianditu (needs ZEREN_TIANDITU_KEY), amap, tencent")
     common.add_argument("--assets", choices=("inline", "relative"), default="inline",
                         help="inline the JS/CSS into the page (default) or copy them beside it")
-    _store_arg(common)
+    add_store_argument(common)
 
     m = which.add_parser("coverage", parents=[common], help="zones coloured by their lead planner, gaps hatched")
     m.add_argument("--kind", default="subdistrict", choices=ALL_KINDS)
@@ -44,7 +44,7 @@ def cmd_map(args) -> int:
         raise CommandError(f"{args.out}: a map is written as .html")
     settings = MapSettings(basemap=args.basemap, tianditu_key=os.environ.get("ZEREN_TIANDITU_KEY"),
                            approval_number=os.environ.get("ZEREN_APPROVAL_NUMBER"))
-    catalogue = _catalogue(args)
+    catalogue = load_catalogue(args)
     if args.map == "coverage":
         m = pages.coverage_page(catalogue, kind=args.kind, within=args.within, as_of=args.as_of, settings=settings)
     elif args.map == "gaps":

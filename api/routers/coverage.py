@@ -14,7 +14,8 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.cli_coverage import _clean, _records, summary_json, workload_json
+from api.cli_coverage import summary_json, workload_json
+from api.jsonable import jsonable, records
 from api.deps import parse_as_of
 from api.models import errors
 from api.routers._geojson import GeoJSONResponse, dumps, geojson_texts
@@ -121,13 +122,13 @@ def _geo_answer(text: str) -> Response:
 
 def _number(value) -> float | None:
     """A finite float, or None (NaN and infinities are not JSON)."""
-    return _clean(float(value))
+    return jsonable(float(value))
 
 
 def _features(frame, id_column: str | None, props: list[dict]) -> str:
     texts = geojson_texts(frame.geometry.to_numpy())
     ids = frame[id_column].tolist() if id_column else list(range(1, len(frame) + 1))
-    return ",".join(f'{{"type":"Feature","id":{dumps(_clean(i))},"geometry":{g},"properties":{dumps(p)}}}'
+    return ",".join(f'{{"type":"Feature","id":{dumps(jsonable(i))},"geometry":{g},"properties":{dumps(p)}}}'
                     for i, g, p in zip(ids, texts, props))
 
 
@@ -139,7 +140,7 @@ def _collection(members: dict, features: str) -> str:
 def gaps_answer(result: coverage.GapsResult) -> str:
     """The GeoJSON text of ``GET /coverage/gaps``."""
     gaps = result.gaps
-    props = _records(pd.DataFrame(gaps.drop(columns="geometry")))
+    props = records(pd.DataFrame(gaps.drop(columns="geometry")))
     for p in props:
         zh, en = coverage.REASON_LABELS.get(p.get("reason"), (None, None))
         p["reason_zh"], p["reason_en"] = zh, en
@@ -155,21 +156,21 @@ def gaps_answer(result: coverage.GapsResult) -> str:
     }
     members = {"kind": result.kind, "within": result.within, "as_of": result.as_of.date().isoformat(),
                "nothing_to_cover": bool(result.nothing_to_cover), "message": result.message or None,
-               "totals": totals, "units_without_planner": _records(units), "invalid": _records(result.invalid)}
+               "totals": totals, "units_without_planner": records(units), "invalid": records(result.invalid)}
     return _collection(members, _features(gaps, "gap_id", props))
 
 
 def overlaps_answer(result: coverage.OverlapsResult) -> str:
     """The GeoJSON text of ``GET /coverage/overlaps``."""
     over = result.overlaps
-    props = _records(pd.DataFrame(over.drop(columns="geometry")))
+    props = records(pd.DataFrame(over.drop(columns="geometry")))
     totals = {"zones_checked": int(result.zones_checked), "overlaps": int(len(over)),
               "overlap_area_m2": _number(float(np.sum(over["area_m2"].to_numpy(float))) if len(over) else 0.0),
               "conflicts": int(len(result.conflicts)), "tolerance_m2": _number(result.tolerance_m2),
               "method": result.method}
     members = {"kind": result.kind, "as_of": result.as_of.date().isoformat(),
                "nothing_to_cover": bool(result.nothing_to_cover), "message": result.message or None,
-               "totals": totals, "conflicts": _records(result.conflicts), "invalid": _records(result.invalid)}
+               "totals": totals, "conflicts": records(result.conflicts), "invalid": records(result.invalid)}
     return _collection(members, _features(over, None, props))
 
 

@@ -18,7 +18,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.cli_coverage import _clean, _records
+from api.jsonable import jsonable, records
 from api.deps import parse_as_of, parse_input_crs
 from api.errors import TooManyFeatures
 from api.models import DEMO_LAT, DEMO_LON, errors
@@ -229,7 +229,7 @@ def generate_circles(catalogue, settings, body: GenerateIn, crs_text: str, day) 
     result = life_circles(centres, network, minutes=minutes if len(minutes) > 1 else minutes[0],
                           speed_kmh=body.speed_kmh, radius_m=body.radius_m, clip=clip)
     circles = result.circles
-    skipped = _records(result.skipped)
+    skipped = records(result.skipped)
     if not len(circles):
         reasons = [f"{s.get('code')} {s.get('name')}: {s.get('reason')}" for s in skipped]
         raise ValidationError("no life circle could be made from these centres", reasons)
@@ -249,7 +249,7 @@ def generate_circles(catalogue, settings, body: GenerateIn, crs_text: str, day) 
     provenance.update({"minutes": minutes, "as_of": as_timestamp(day).date().isoformat(),
                        "clip": None if body.clip is None else {"kind": body.clip.kind, "code": body.clip.code},
                        "centres": int(len(centres)), "circles": int(len(circles))})
-    props = _records(pd.DataFrame(circles.drop(columns="geometry")))
+    props = records(pd.DataFrame(circles.drop(columns="geometry")))
     for p in props:
         p["standard"] = standard
         p["clip_kind"] = None if body.clip is None else body.clip.kind
@@ -305,24 +305,24 @@ def check_circles(catalogue, settings, day) -> str:
     names = catalogue.planners.assign(id=catalogue.planners["id"].astype(str)).set_index("id")["name"]
     who = planners.set_index("code")
     checked = result.circles.reset_index(drop=True)
-    props = _records(pd.DataFrame(checked.drop(columns="geometry")))
+    props = records(pd.DataFrame(checked.drop(columns="geometry")))
     for p in props:
         row = who.loc[p["code"]] if p["code"] in who.index else None
-        pid = None if row is None else _clean(row["planner_id"])
+        pid = None if row is None else jsonable(row["planner_id"])
         p.update({"has_planner": bool(row is not None and row["has_planner"]),
                   "via": None if row is None else row["via"], "planner_id": pid,
-                  "planner_name": None if pid is None else _clean(names.get(pid)),
-                  "base_code": None if row is None else _clean(row["base_code"])})
+                  "planner_name": None if pid is None else jsonable(names.get(pid)),
+                  "base_code": None if row is None else jsonable(row["base_code"])})
     covered = int(planners["has_planner"].sum())
     members = {
         "as_of": as_timestamp(day).date().isoformat(),
         "pois_file": FilePath(settings.pois_file).name,
         "network_file": None if settings.network_file is None else FilePath(settings.network_file).name,
-        "summary": _clean(result.summary),
+        "summary": jsonable(result.summary),
         "planners": {"circles": int(len(planners)), "with_planner": covered,
                      "without_planner": int(len(planners) - covered),
                      "without_planner_codes": sorted(planners.loc[~planners["has_planner"], "code"].astype(str))},
-        "categories": _records(result.categories),
+        "categories": records(result.categories),
     }
     features = [f'{{"type":"Feature","id":{dumps(p["code"])},"geometry":{g},"properties":{dumps(p)}}}'
                 for g, p in zip(geojson_texts(checked.geometry.to_numpy()), props)]

@@ -40,8 +40,10 @@ def test_format_table_aligns_bilingual_headers_and_cjk():
 
 
 def test_summary_and_workload_json_are_json_safe():
-    payload = cli_coverage._clean({"a": float("nan"), "b": float("inf"), "c": pd.NA, "d": [1.5, None],
-                                   "e": pd.Timestamp("2024-01-01")})
+    from api.jsonable import jsonable
+
+    payload = jsonable({"a": float("nan"), "b": float("inf"), "c": pd.NA, "d": [1.5, None],
+                        "e": pd.Timestamp("2024-01-01")})
     assert payload == {"a": None, "b": None, "c": None, "d": [1.5, None], "e": "2024-01-01T00:00:00"}
     json.dumps(payload, allow_nan=False)
 
