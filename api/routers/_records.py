@@ -71,13 +71,6 @@ def appointment_out(row: dict, as_of=None, book=None) -> dict:
 
 
 # -- zones ------------------------------------------------------------------------------------------
-def zone_ref(index, pos: int) -> dict:
-    zones = index.zones
-    name_en = zones["name_en"].iat[pos] if "name_en" in zones else None
-    return {"kind": str(index.kind[pos]), "code": str(index.code[pos]), "name": str(zones["name"].iat[pos]),
-            "name_en": plain(name_en)}
-
-
 def zone_properties(index, pos: int) -> dict:
     z = index.zones
     population = z["population"].iat[pos]

@@ -14,7 +14,7 @@ from api.deps import Caller, Paging, parse_as_of, parse_bbox
 from api.models import ZoneCollection, ZoneDetail, ZonePlanners, errors
 from api.routers._geojson import GeoJSONResponse, collection_text, feature_text
 from api.routers._records import (appointment_out, day_text, geometry_texts, page_links, sorted_positions,
-                                  zone_properties, zone_ref)
+                                  zone_properties)
 from geo.hierarchy import PARENT_KIND
 from geo.kinds import ALL_KINDS, BASE_KINDS
 from geo.validity import active_mask, as_timestamp
@@ -95,7 +95,7 @@ def _ancestors(index, pos: int, active: np.ndarray) -> list[dict]:
         seen.add((kind, str(parent_code)))
         in_force = cands[active[cands]]
         p = int(in_force[0] if len(in_force) else cands[-1])
-        out.append(zone_ref(index, p))
+        out.append(index.zone_ref(p))
         parent_code = index.zones["parent_code"].iat[p]
     return out
 
@@ -107,7 +107,7 @@ def _children(index, pos: int, active: np.ndarray) -> list[dict]:
         return []
     parent = index.zones["parent_code"].to_numpy(dtype=object)
     mask = active & np.isin(index.kind, child_kinds) & (parent == code)
-    return [zone_ref(index, int(p)) for p in sorted_positions(index, mask)]
+    return [index.zone_ref(int(p)) for p in sorted_positions(index, mask)]
 
 
 def _overlays(index, pos: int, active: np.ndarray) -> list[dict]:
@@ -121,7 +121,7 @@ def _overlays(index, pos: int, active: np.ndarray) -> list[dict]:
         hits = hits[~shapely.touches(index.zones.geometry.to_numpy()[hits], geom)]
     mask = np.zeros(len(index), dtype=bool)
     mask[hits] = True
-    return [zone_ref(index, int(p)) for p in sorted_positions(index, mask)]
+    return [index.zone_ref(int(p)) for p in sorted_positions(index, mask)]
 
 
 def _appointments(catalogue, kind: str, code: str, as_of, history: bool, book) -> list[dict]:
@@ -174,7 +174,7 @@ def zone_planners(
     appointments = _appointments(catalogue, kind, code, day, history, book)
     resp = catalogue.responsibility(day)
     lead_id = resp.lead_planner[pos] if in_force and len(resp.lead_planner) == len(index) else None
-    return {"zone": zone_ref(index, pos), "as_of": as_timestamp(day).date().isoformat(),
+    return {"zone": index.zone_ref(pos), "as_of": as_timestamp(day).date().isoformat(),
             "lead": book.get(lead_id) if lead_id is not None else None, "appointments": appointments}
 
 
