@@ -1,7 +1,6 @@
 """Shared shaping of records for the routers: zones, planners, appointments, page links."""
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import weakref
 
@@ -9,33 +8,11 @@ import numpy as np
 import pandas as pd
 from fastapi import Request
 
+from api.jsonable import plain  # noqa: F401 (used here and re-exported to the routers)
 from api.routers._geojson import geojson_texts
 from geo.validity import as_timestamp
 
 PUBLIC_PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact")
-
-
-def plain(value):
-    """A JSON-able Python value from pandas/numpy cells (NaN/NaT/NA -> None, dates -> ISO text)."""
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, pd.Timestamp):
-        return value.date().isoformat() if value == value.normalize() else value.isoformat()
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if not np.isfinite(value) else float(value)
-    return value
 
 
 def day_text(value) -> str | None:
