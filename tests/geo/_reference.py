@@ -38,18 +38,15 @@ def nearest(index, resp, sites, lead_zone):
     candidates = np.flatnonzero(resp.lead_key != NO_LEAD)
     if not len(todo) or not len(candidates):
         return out, distance
-    metric_geoms = project_geometries(index.geoms, "EPSG:4326", index.metric_crs)
-    tree = shapely.STRtree(metric_geoms[candidates])
+    # brute force, one site at a time: every led zone's distance, then the rule read plainly
+    metric_geoms = project_geometries(index.geoms[candidates], "EPSG:4326", index.metric_crs)
     metric_sites = project_geometries(sites[todo], "EPSG:4326", index.metric_crs)
-    (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
-    closest = np.full(len(todo), np.inf)
-    np.minimum.at(closest, s, d)
-    s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
-    order = np.lexsort((index.lead_rank[candidates[z]], s))
-    s, z = s[order], z[order]
-    first = np.r_[True, s[1:] != s[:-1]]
-    out[todo[s[first]]] = candidates[z[first]]
-    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], metric_geoms[candidates[z[first]]])
+    for site_pos, site in zip(todo, metric_sites):
+        d = shapely.distance(metric_geoms, site)
+        tied = np.flatnonzero(d <= d.min() + NEAREST_TIE_M)
+        best = tied[np.argmin(index.lead_rank[candidates[tied]])]
+        out[site_pos] = candidates[best]
+        distance[site_pos] = d[best]
     return out, distance
 
 
