@@ -159,6 +159,14 @@ class ZoneIndex:
         not_ended = np.isnat(self._valid_to) | (self._valid_to > ts)
         return started & not_ended
 
+    def require_in_force(self, as_of) -> None:
+        """Refuse a date on which no stored edition is in force: the answer would be an empty city."""
+        if len(self) and not self.active(as_of).any():
+            first = pd.Timestamp(np.nanmin(self._valid_from)).date()
+            last = "open" if np.isnat(self._valid_to).any() else pd.Timestamp(self._valid_to.max()).date()
+            raise GeoInputError(f"as_of: no zone edition is in force on {as_timestamp(as_of).date()}; the stored "
+                                f"editions run from {first} to {last}")
+
     def positions(self, kind: str, code: str) -> np.ndarray:
         """Positions of every edition of one zone."""
         mask = (self.kind == kind) & (self.code == str(code))

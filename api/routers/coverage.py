@@ -21,8 +21,6 @@ from api.models import errors
 from api.routers._geojson import GeoJSONResponse, dumps, geojson_texts
 from geo import coverage
 from geo.kinds import ALL_KINDS
-from geo.validity import as_timestamp
-from layers.errors import ValidationError
 
 router = APIRouter(prefix="/coverage", tags=["coverage"])
 
@@ -106,13 +104,7 @@ def _appointments(request: Request) -> pd.DataFrame:
 
 def require_zones_in_force(index, day):
     """``day``, or a 422 when no stored zone edition is in force on it (saying when the editions run)."""
-    if len(index) and not index.active(day).any():
-        zones = index.zones
-        first = pd.Timestamp(zones["valid_from"].min()).date()
-        ends = pd.to_datetime(zones["valid_to"])
-        last = "open" if ends.isna().any() else pd.Timestamp(ends.max()).date()
-        raise ValidationError(f"as_of: no zone edition is in force on {as_timestamp(day).date()}; the stored "
-                              f"editions run from {first} to {last}")
+    index.require_in_force(day)
     return day
 
 
