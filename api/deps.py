@@ -137,6 +137,13 @@ def parse_as_of(value: str | None, field: str = "as_of") -> dt.date | None:
     return day
 
 
+def day_in_force(request: Request, as_of: str | None) -> dt.date | None:
+    """The ``as_of`` date, or a 422 when no stored zone edition is in force on it (rather than an empty answer)."""
+    day = parse_as_of(as_of)
+    request.app.state.zeren.catalogue.index.require_in_force(day)
+    return day
+
+
 @functools.lru_cache(maxsize=256)
 def _crs_cached(text: str) -> InputCRS:
     return parse_crs(text)

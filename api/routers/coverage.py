@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.cli_coverage import summary_json, workload_json
 from api.jsonable import jsonable, records
-from api.deps import parse_as_of
+from api.deps import day_in_force, parse_as_of
 from api.models import errors
 from api.routers._geojson import GeoJSONResponse, dumps, geojson_texts
 from geo import coverage
@@ -100,12 +100,6 @@ def _zones(request: Request):
 
 def _appointments(request: Request) -> pd.DataFrame:
     return request.app.state.zeren.catalogue.appointments
-
-
-def require_zones_in_force(index, day):
-    """``day``, or a 422 when no stored zone edition is in force on it (saying when the editions run)."""
-    index.require_in_force(day)
-    return day
 
 
 def _geo_answer(text: str) -> Response:
@@ -228,10 +222,10 @@ def workload(
         examples=["area"])] = "area",
 ) -> dict[str, Any]:
     catalogue = request.app.state.zeren.catalogue
-    day = require_zones_in_force(catalogue.index, parse_as_of(as_of))  # else geo.coverage answers zeros
+    day = day_in_force(request, as_of)  # else geo.coverage answers zeros
     result = coverage.planner_workload(_zones(request), _appointments(request), catalogue.store.projects(),
                                        catalogue.planners, as_of=day, weight=weight)
     return workload_json(result)
 
 
-__all__ = ["router", "gaps_answer", "overlaps_answer", "require_zones_in_force"]
+__all__ = ["router", "gaps_answer", "overlaps_answer"]

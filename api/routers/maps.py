@@ -18,9 +18,8 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from api import pages
-from api.deps import parse_as_of
+from api.deps import day_in_force
 from api.models import DEMO_LAT, DEMO_LON, ERRORS, ErrorBody, errors
-from api.routers.coverage import require_zones_in_force
 from api.routers._geojson import GeoJSONResponse, dumps
 from geo.kinds import ALL_KINDS, KIND_LABELS
 from geo.validity import as_timestamp
@@ -55,11 +54,6 @@ def _html(text: str) -> HTMLResponse:
     return HTMLResponse(text, headers={"Cache-Control": "no-cache"})
 
 
-def _day(request: Request, as_of: str | None):
-    """The page's date; a 422 when no stored zone edition is in force that day (rather than an empty map)."""
-    return require_zones_in_force(request.app.state.zeren.catalogue.index, parse_as_of(as_of))
-
-
 def _settings(request: Request, day):
     """The page's MapSettings: the app's map settings, and the URL its large zone layers load from (pinned
     to the page's date, so the layer and the page agree)."""
@@ -79,7 +73,7 @@ def _render(m) -> HTMLResponse:
                         "areas (historic, key, renewal) on top. Same page as `zeren map coverage`.")
 def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
                  as_of: AsOfQuery = None) -> HTMLResponse:
-    day = _day(request, as_of)
+    day = day_in_force(request, as_of)
     return _render(pages.coverage_page(request.app.state.zeren.catalogue, kind=kind, within=within or None,
                                        as_of=day, settings=_settings(request, day)))
 
@@ -90,7 +84,7 @@ def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: With
                         "between units and ground outside every unit. Same page as `zeren map gaps`.")
 def gaps_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
              as_of: AsOfQuery = None) -> HTMLResponse:
-    day = _day(request, as_of)
+    day = day_in_force(request, as_of)
     return _render(pages.gaps_page(request.app.state.zeren.catalogue, kind=kind, within=within or None,
                                    as_of=day, settings=_settings(request, day)))
 
@@ -110,7 +104,7 @@ def site_map(
                               examples=["wgs84"])] = "wgs84",
     as_of: AsOfQuery = None,
 ) -> HTMLResponse:
-    day = _day(request, as_of)
+    day = day_in_force(request, as_of)
     return _render(pages.site_page(request.app.state.zeren.catalogue, lon, lat, crs=crs, as_of=day,
                                    settings=_settings(request, day)))
 
@@ -126,7 +120,7 @@ def planner_map(
     planner_id: Annotated[str, Path(max_length=64, description="The planner's id.", examples=["P006"])],
     as_of: AsOfQuery = None,
 ) -> HTMLResponse:
-    day = _day(request, as_of)
+    day = day_in_force(request, as_of)
     return _render(pages.planner_page(request.app.state.zeren.catalogue, planner_id, as_of=day,
                                       settings=_settings(request, day)))
 
@@ -189,7 +183,7 @@ def zones_layer(
 ) -> Response:
     if kind not in ALL_KINDS:
         raise NotFoundError(f"no zone kind {kind[:40]!r}; kinds: {', '.join(ALL_KINDS)}")
-    return Response(_zones_layer(request, kind, _day(request, as_of)), media_type="application/geo+json")
+    return Response(_zones_layer(request, kind, day_in_force(request, as_of)), media_type="application/geo+json")
 
 
 # -- the index -----------------------------------------------------------------------------------
