@@ -69,18 +69,6 @@ def state(request: Request) -> AppState:
     return request.app.state.zeren
 
 
-def get_settings(request: Request) -> Settings:
-    return request.app.state.zeren.settings
-
-
-def get_store(request: Request) -> Store:
-    return request.app.state.zeren.store
-
-
-def get_catalogue(request: Request) -> Catalogue:
-    return request.app.state.zeren.catalogue
-
-
 # -- the caller -----------------------------------------------------------------------------------
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     """The caller, None when no token was sent; a token that is sent must be valid (401 otherwise)."""

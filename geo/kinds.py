@@ -43,11 +43,3 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "member": ("团队成员", "team member"),
     "consultant": ("顾问", "consultant"),
 }
-
-
-def base_level(kind: str) -> int | None:
-    """0 for the most specific base kind, larger for coarser ones; None for non-base kinds."""
-    try:
-        return BASE_KINDS.index(kind)
-    except ValueError:
-        return None

@@ -185,7 +185,7 @@ def _add_projects(store: Store, crs) -> None:
     for i, p in enumerate(PROJECTS):
         pid = store.create_project(name=p[0], geometry=sites[i], type=p[1], scale=p[2], description="示例项目（虚构）",
                                    as_of=as_of, assignment=site_answer(result, i, book), actor=ACTOR)
-        from layers.schema import PROJECT_STATUSES
+        from geo.kinds import PROJECT_STATUSES
 
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
             store.advance_project(pid, status, actor=ACTOR, note="demo")

@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.kinds import ALL_KINDS, PROJECT_STATUS_LABELS, PROJECT_STATUSES, ROLES  # noqa: F401 (re-exported)
+from geo.kinds import ALL_KINDS, ROLES
 
 ZONE_COLUMNS = ["kind", "code", "name", "name_en", "parent_code", "edition", "valid_from", "valid_to",
                 "population", "attrs"]

@@ -25,10 +25,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.kinds import ALL_KINDS, DEFAULT_CONSULTATION_KINDS
+from geo.kinds import ALL_KINDS, DEFAULT_CONSULTATION_KINDS, PROJECT_STATUSES
 from layers.errors import ConflictError, NotFoundError, StoreError, ValidationError
 from layers.schema import (
-    PROJECT_STATUSES,
     appointment_problems,
     attrs_json,
     empty_zones,

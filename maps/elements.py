@@ -46,15 +46,6 @@ class ZerenLayer(Layer):
     def spec_json(self) -> str:
         return script_json(self.spec)
 
-    @property
-    def feature_count(self) -> int:
-        spec = self.spec
-        if "packed" in spec:
-            return len(spec["packed"]["f"])
-        if "geojson" in spec:
-            return len(spec["geojson"]["features"])
-        return int(spec.get("count", 0))
-
 
 class Legend(MacroElement):
     """A legend control: ``{"title", "lines": [...], "items": [{"label", "fill"|"hatch"|"gradient",

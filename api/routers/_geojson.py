@@ -202,12 +202,6 @@ def geojson_texts(geoms, precision: int = 7) -> list[str]:
     return out.tolist()
 
 
-def geometry_to_geojson(geom, precision: int = 7) -> dict | None:
-    """A shapely geometry as a GeoJSON geometry dict (lon/lat, rounded)."""
-    text = geojson_texts([geom], precision)[0]
-    return None if text == "null" else json.loads(text)
-
-
 def dumps(value) -> str:
     """Compact JSON (UTF-8 text kept as it is); NaN is refused rather than sent as invalid JSON."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)

@@ -25,7 +25,7 @@ from api.routers._records import (base_url, day_text, geometry_texts, plain, sor
                                   zone_properties)
 from geo.kinds import ALL_KINDS, KIND_LABELS
 from layers.errors import NotFoundError, ValidationError
-from layers.schema import PROJECT_STATUS_LABELS
+from geo.kinds import PROJECT_STATUS_LABELS
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 

@@ -18,7 +18,7 @@ from api.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute
 from api.routers._records import day_text, page_links, plain
 from geo.answer import site_answer
 from geo.validity import as_timestamp
-from layers.schema import PROJECT_STATUS_LABELS, PROJECT_STATUSES
+from geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
 
 router = APIRouter(tags=["projects"], route_class=StrictJSONRoute)
 

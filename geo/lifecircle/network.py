@@ -80,15 +80,6 @@ class WalkNetwork:
         n = self.n_nodes
         return sp.csr_matrix((np.r_[w, w], (np.r_[a, b], np.r_[b, a])), shape=(n, n))
 
-    @cached_property
-    def incidence(self) -> tuple[np.ndarray, np.ndarray]:
-        """CSR-like ``(indptr, edge ids)``: the edges touching each node."""
-        ends = np.r_[self.u, self.v]
-        edges = np.r_[np.arange(self.n_edges), np.arange(self.n_edges)]
-        order = np.argsort(ends, kind="stable")
-        indptr = np.r_[0, np.cumsum(np.bincount(ends, minlength=self.n_nodes))]
-        return indptr, edges[order]
-
     def to_wgs84(self) -> gpd.GeoDataFrame:
         """The edges as a GeoDataFrame (u, v, length_m) in EPSG:4326, e.g. to look at or save."""
         frame = gpd.GeoDataFrame({"u": self.u, "v": self.v, "length_m": self.length},

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from layers.catalogue import Catalogue
-from layers.schema import PROJECT_STATUSES
+from geo.kinds import PROJECT_STATUSES
 from layers.store import open_store
 from tests.api._live import LiveServer
 from tests.api.conftest import AUTH, AUTH_PLANNER, TOKENS, make_settings

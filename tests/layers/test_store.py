@@ -16,7 +16,7 @@ import shapely
 from layers.catalogue import Catalogue
 from layers.errors import ConflictError, NotFoundError, ValidationError
 from layers.importer import read_zone_layer
-from layers.schema import PROJECT_STATUSES
+from geo.kinds import PROJECT_STATUSES
 from layers.store import Store, open_store
 from tests.layers._support import DATA, store_state
 
