@@ -16,10 +16,11 @@ import pandas as pd
 import shapely
 
 from geo.crs import metric_crs, project_geometries
-from geo.kinds import LIFE_CIRCLE
+from geo.kinds import LIFE_CIRCLE, PROJECT_STATUSES
 from geo.lifecircle import life_circles
-from layers.importer import ImportReport, read_zone_layer
+from layers.catalogue import Catalogue
 from layers.errors import StoreError
+from layers.importer import ImportReport, read_zone_layer
 from layers.store import Store, open_store
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -171,21 +172,12 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
 
 
 def _add_projects(store: Store, crs) -> None:
-    from layers.catalogue import Catalogue
-
     catalogue = Catalogue(store)
-    book = catalogue.public_book
-    from geo.answer import site_answer
-
     centres = shapely.points([p[3] for p in PROJECTS], [p[4] for p in PROJECTS])
     sites = project_geometries(shapely.buffer(project_geometries(centres, "EPSG:4326", crs),
                                               [p[5] for p in PROJECTS]), crs, "EPSG:4326")
-    as_of = dt.date(2025, 3, 1)
-    result = catalogue.assign(sites, as_of)
     for i, p in enumerate(PROJECTS):
-        pid = store.create_project(name=p[0], geometry=sites[i], type=p[1], scale=p[2], description="示例项目（虚构）",
-                                   as_of=as_of, assignment=site_answer(result, i, book), actor=ACTOR)
-        from geo.kinds import PROJECT_STATUSES
-
+        pid = catalogue.create_project(name=p[0], geometry=sites[i], type=p[1], scale=p[2],
+                                       description="示例项目（虚构）", as_of=dt.date(2025, 3, 1), actor=ACTOR)
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
             store.advance_project(pid, status, actor=ACTOR, note="demo")

@@ -16,7 +16,6 @@ from api.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNote
 from api.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
                                   geojson_texts, geometry_from_geojson, repair, to_wgs84)
 from api.routers._records import day_text, page_links, plain
-from geo.answer import site_answer
 from geo.validity import as_timestamp
 from geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
 
@@ -76,14 +75,8 @@ def create_project(
     site = wgs[0]
     if not shapely.is_valid(site):  # a conversion can make a thin polygon invalid: repair again
         site, _ = repair(site, "geometry")
-    catalogue = zs.catalogue
-    result = catalogue.assign(np.array([site], dtype=object), day)
-    answer = site_answer(result, 0, catalogue.public_book)
-    answer["as_of"] = day.isoformat()
-    project_id = zs.store.create_project(name=body.name, geometry=site, type=body.type, scale=body.scale,
-                                         description=body.description, as_of=day, assignment=answer,
-                                         actor=admin.actor)
-    catalogue.project_added(project_id, site)
+    project_id = zs.catalogue.create_project(name=body.name, geometry=site, type=body.type, scale=body.scale,
+                                             description=body.description, as_of=day, actor=admin.actor)
     response = _geo(_detail_text(zs.store, project_id, {"repaired": True} if repaired else None))
     response.status_code = 201
     response.headers["Location"] = f"/projects/{project_id}"
