@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.answer import assignment_columns
+from geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
 from geo.crs import geometries_to_wgs84, lonlat_problems
 from geo.errors import GeoInputError
 from geo.hierarchy import derive_parent_codes, parent_kind
@@ -235,6 +235,10 @@ def cmd_assign(args) -> int:
 
     out_path = output_path(args.out)
     frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
+    clashes = [c for c in (*ASSIGNMENT_COLUMNS, "error") if c in frame.columns]
+    if clashes:
+        raise CommandError(f"{args.sites}: input already has column(s) {', '.join(clashes)} that assign adds; "
+                           f"rename them first")
     catalogue = load_catalogue(args)
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
     usable = ~(pd.isna(geoms) | shapely.is_empty(geoms))
@@ -269,10 +273,6 @@ def cmd_assign(args) -> int:
         added[c] = [v if isinstance(v, list) else [] for v in added[c]]
     if len(bad):
         added["error"] = problems
-    clashes = [c for c in added.columns if c in frame.columns and c != "geometry"]
-    if clashes:
-        raise CommandError(f"{args.sites}: input already has column(s) {', '.join(clashes)} that assign adds; "
-                           f"rename them first")
     out = frame.reset_index(drop=True).join(added.reset_index(drop=True))
     # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
     out = gpd.GeoDataFrame(out.drop(columns="geometry"), geometry=gpd.GeoSeries(wgs, crs="EPSG:4326"))

@@ -115,6 +115,10 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
     }
 
 
+ASSIGNMENT_COLUMNS = ("covered", "lead_planner_id", "lead_zone_kind", "lead_zone_code", "split", "planners",
+                      "consultations", "zones", "nearest_zone_code", "nearest_planner_id", "nearest_distance_m")
+
+
 def assignment_columns(result: Assignment) -> pd.DataFrame:
     """The columns ``zeren assign`` adds to every input row (lists as Python lists; JSON for CSV)."""
     n = result.n_sites

@@ -212,3 +212,13 @@ def test_edition_change_keeps_refs_per_position():
     answer = site_answer(result, 0, PlannerBook(PLANNERS))
     assert answer == _reference.site_answer(result, 0, PlannerBook(PLANNERS), [pt(1.5, 0.5)])
     assert answer["lead"]["zone"] == {"kind": "subdistrict", "code": "S1", "name": "名S1", "name_en": None}
+
+
+def test_assignment_columns_are_the_declared_ones():
+    from geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
+    from geo.assign import ZoneIndex, assign
+    from tests.geo.test_assign import APPOINTMENTS, CITY, pt
+
+    index = ZoneIndex(CITY)
+    result = assign(index, index.responsibility(APPOINTMENTS, "2025-01-01"), np.array([pt(0.5, 0.5)], dtype=object))
+    assert tuple(assignment_columns(result).columns) == ASSIGNMENT_COLUMNS
