@@ -771,3 +771,12 @@ def test_random_uncovered_points_get_the_nearest_zone_with_a_lead(random_assignm
     assert list(have["nearest_planner_id"]) == [leads[(k, c)] for k, c in zip(near["kind"], near["code"])]
     assert np.abs(have["nearest_distance_m"].astype(float).to_numpy() - metres).max() <= 0.05 + 1e-6
     assert (got.loc[~uncovered, "nearest_zone_code"] == "").all()
+
+
+def test_assign_refuses_input_columns_it_would_overwrite(demo_template, tmp_path, capsys):
+    sites = tmp_path / "clash.csv"
+    sites.write_text("lon,lat,covered\n104.0530,30.6695,yes\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    run = cli(capsys, "assign", sites, "--crs", "wgs84", "--out", out, "--store", demo_template)
+    assert run.rc == 2 and "covered" in run.err and "rename" in run.err
+    assert not out.exists()
