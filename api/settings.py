@@ -148,7 +148,7 @@ class Settings:
         """The environment that makes :meth:`from_env` give these settings back (for worker processes).
 
         ``extra_tokens`` are written into ``ZEREN_TOKENS`` (hashes only, never the tokens)."""
-        from api.auth import format_token_entries, parse_token_entries
+        from zeren.api.auth import format_token_entries, parse_token_entries
 
         env = {
             "ZEREN_STORE": self.store,
@@ -178,7 +178,7 @@ class Settings:
 
     def map_settings(self, **changes):
         """The :class:`maps.MapSettings` of the ``/maps`` pages (``changes`` on top, e.g. ``geojson_url``)."""
-        from maps.settings import BASEMAPS, MapSettings
+        from zeren.maps.settings import BASEMAPS, MapSettings
 
         if self.basemap not in BASEMAPS:
             raise SettingsError(f"ZEREN_BASEMAP={self.basemap!r} is not a basemap; use one of {', '.join(BASEMAPS)}")

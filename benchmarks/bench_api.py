@@ -45,7 +45,7 @@ def build_store(path: Path, n_zones: int, seed: int = 1) -> tuple[float, float, 
     import pandas as pd
     import shapely
 
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     rng = np.random.default_rng(seed)
     span = 0.8
@@ -91,8 +91,8 @@ def bench_app():
     """The Zeren app plus GET /bare (only in this benchmark's app)."""
     import shapely
 
-    from api.app import create_app
-    from api.settings import Settings
+    from zeren.api.http.app import create_app
+    from zeren.api.settings import Settings
 
     app = create_app(Settings.from_env())
 

@@ -23,10 +23,10 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from geo.assign import ZoneIndex, assign  # noqa: E402
-from geo.crs import metric_crs, project_geometries  # noqa: E402
-from layers.catalogue import Catalogue  # noqa: E402
-from layers.store import open_store  # noqa: E402
+from zeren.geo.assign import ZoneIndex, assign  # noqa: E402
+from zeren.geo.crs import metric_crs, project_geometries  # noqa: E402
+from zeren.layers.catalogue import Catalogue  # noqa: E402
+from zeren.layers.store import open_store  # noqa: E402
 
 CENTRE = (104.06, 30.66)
 

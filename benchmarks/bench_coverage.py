@@ -31,7 +31,7 @@ from pyproj import Transformer
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from geo.coverage import coverage_gaps, find_overlaps  # noqa: E402
+from zeren.geo.coverage import coverage_gaps, find_overlaps  # noqa: E402
 
 UTM = 32648
 DATA = Path(__file__).resolve().parents[1] / "data" / "chengdu_hangzhou.gpkg"

@@ -25,8 +25,8 @@ import networkx as nx
 import numpy as np
 import shapely
 
-from geo.lifecircle import build_network, network_life_circles, walk_distance_m
-from geo.lifecircle.network import bounded_distances, insert_points, reached_pieces, snap
+from zeren.geo.lifecircle import build_network, network_life_circles, walk_distance_m
+from zeren.geo.lifecircle.network import bounded_distances, insert_points, reached_pieces, snap
 
 HELSINKI = Path(__file__).resolve().parent.parent / "data" / "helsinki.osm.pbf"
 TARGET_RATIO = 3.0
@@ -135,7 +135,7 @@ def main(argv=None) -> int:
     n_centres = args.centres or (100 if args.small else 1000)
     n_edges = args.edges or (2000 if args.small else 50_000)
     sample = None if args.small else args.nx_sample
-    from layers.network import read_network
+    from zeren.layers.network import read_network
 
     cases = [("synthetic grid", grid_lines(n_edges)), ("Helsinki OSM (real)", read_network(HELSINKI))]
     rows = []

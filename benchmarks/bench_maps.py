@@ -26,8 +26,8 @@ import folium  # noqa: E402
 import geopandas as gpd  # noqa: E402
 import numpy as np  # noqa: E402
 
-from maps import MapSettings, coverage_map, zones_geojson  # noqa: E402
-from maps.synthetic import synthetic_planners_and_leads, synthetic_zones  # noqa: E402
+from zeren.maps import MapSettings, coverage_map, zones_geojson  # noqa: E402
+from zeren.maps.synthetic import synthetic_planners_and_leads, synthetic_zones  # noqa: E402
 
 DATA = ROOT / "data" / "chengdu_hangzhou.gpkg"
 DEMO_LIMIT = 1_500_000

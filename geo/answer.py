@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from geo.assign import Assignment
-from geo.kinds import KIND_LABELS, ROLE_LABELS
+from zeren.geo.assign import Assignment
+from zeren.geo.kinds import KIND_LABELS, ROLE_LABELS
 
 PUBLIC_PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact")
 

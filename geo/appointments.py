@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from geo.validity import active_mask
+from zeren.geo.validity import active_mask
 
 
 def active_appointments(appointments: pd.DataFrame, as_of=None, role: str | None = None) -> pd.DataFrame:

@@ -43,11 +43,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.crs import geometry_projector, metric_crs
-from geo.errors import GeoInputError
-from geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
-from geo.pointgrid import PointGrid
-from geo.validity import active_mask, as_timestamp
+from zeren.geo.crs import geometry_projector, metric_crs
+from zeren.geo.errors import GeoInputError
+from zeren.geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
+from zeren.geo.pointgrid import PointGrid
+from zeren.geo.validity import active_mask, as_timestamp
 
 NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
 NO_LEAD = np.iinfo(np.int64).max

@@ -24,7 +24,7 @@ from pyproj.crs import ProjectedCRS
 from pyproj.crs.coordinate_operation import LambertAzimuthalEqualAreaConversion
 from pyproj.exceptions import CRSError, ProjError
 
-from geo.errors import CoordinateError, GeoInputError, UnknownCRSError
+from zeren.geo.errors import CoordinateError, GeoInputError, UnknownCRSError
 
 __all__ = [
     "InputCRS",

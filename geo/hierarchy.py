@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from geo.kinds import BASE_KINDS
+from zeren.geo.kinds import BASE_KINDS
 
 # community and village sit in a subdistrict/township; a subdistrict in a district
 PARENT_KIND = {"community": "subdistrict", "village": "subdistrict", "subdistrict": "district"}

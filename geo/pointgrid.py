@@ -30,7 +30,7 @@ between two adjacent clean cells' centres justifies the component labels. The pr
 GEOS's exact ones, as in the plain join. The tests compare with the plain join on real and random zones,
 points on borders, vertices and cell edges.
 
-Measured (``python -m geo.pointgrid``, 1M uniform points, synthetic_city of benchmarks/bench_assign.py, a busy
+Measured (``benchmarks/bench_assign.py``, 1M uniform points, synthetic_city of benchmarks/bench_assign.py, a busy
 2-core machine, best of 5): 3,046 zones: build 0.14 s, query 0.11 s against 1.7 s for the plain 2-thread
 join; 30,496 zones: build 0.76 s, query 0.26 s against 1.8 s.
 
@@ -45,7 +45,7 @@ Threads: ``query`` never modifies the grid, and its own two threads use disjoint
 querying one grid at once would share the prepared zones, and GEOS does not promise that prepared geometries
 are safe to use concurrently (libgeos/geos#825): serialise such callers (a lock) to be safe.
 
-Run ``python -m geo.pointgrid`` for a timing comparison with the plain join.
+``benchmarks/bench_assign.py`` compares it with the plain join.
 """
 from __future__ import annotations
 
@@ -392,71 +392,3 @@ def _xy(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sub = points[unknown]
     other = (shapely.get_type_id(sub) > 0) & ~shapely.is_empty(sub)
     return x, y, unknown[other]
-
-
-def _main() -> None:  # pragma: no cover - a timing report, run by hand
-    import argparse
-    import sys
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(description="PointGrid against the plain 2-thread point-tree join "
-                                                 "(best of --repeat runs, interleaved: the machine may be busy)")
-    parser.add_argument("--zones", type=int, default=3000, help="synthetic_city size (benchmarks/bench_assign.py)")
-    parser.add_argument("--points", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--max-cells", type=int, default=MAX_CELLS)
-    args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from benchmarks.bench_assign import synthetic_city
-
-    zones, _, box = synthetic_city(args.zones)
-    geoms = np.asarray(zones.geometry.to_numpy(), dtype=object)
-    shapely.prepare(geoms)
-    rng = np.random.default_rng(42)
-    minx, miny, maxx, maxy = box.bounds
-    points = shapely.points(rng.uniform(minx, maxx, args.points), rng.uniform(miny, maxy, args.points))
-
-    def plain_join():  # the baseline: a tree over the points, queried with the prepared zones on two threads
-        tree = shapely.STRtree(points)
-        chunks = np.array_split(np.arange(len(geoms)), 2)
-        with ThreadPoolExecutor(2) as pool:
-            parts = list(pool.map(lambda ch: tree.query(geoms[ch], predicate="covers"), chunks))
-        return np.concatenate([p[1] for p in parts]), np.concatenate([ch[p[0]] for ch, p in zip(chunks, parts)])
-
-    times = {"build": [], "plain": [], "xy": [], "grid": []}
-    grid = out = None
-    for _ in range(args.repeat):
-        for name, func in (("build", lambda: PointGrid(geoms, max_cells=args.max_cells)), ("plain", plain_join),
-                           ("xy", lambda: covers_pairs(geoms, points, 2)), ("grid", lambda: grid.query(points))):
-            t = time.perf_counter()
-            result = func()
-            times[name].append(time.perf_counter() - t)
-            if name == "build":
-                grid = result
-            else:
-                out = {} if out is None else out
-                out[name] = result
-    key = len(geoms)
-    canon = {name: np.unique(p * key + z) for name, (p, z) in out.items()}
-    same = all(len(out[n][0]) == len(out["plain"][0]) and np.array_equal(canon[n], canon["plain"])
-               for n in out)
-    x, y, _ = _xy(points)
-    in_dirty = float((grid._labels_of(x, y) == 0).mean())
-    best = {name: min(t) for name, t in times.items()}
-    med = {name: float(np.median(t)) for name, t in times.items()}
-    print(f"{args.points:,} points against {len(geoms):,} zones (synthetic_city({args.zones})), "
-          f"best (median) of {args.repeat}")
-    print(f"  grid {grid.shape[1]} x {grid.shape[0]} cells ({grid.labels.dtype}), {grid.dirty_fraction:.1%} of cells "
-          f"dirty, {in_dirty:.1%} of points in them; {grid.n_components:,} clean components")
-    print(f"  PointGrid build (once per zone set):              {best['build']:6.3f} s ({med['build']:.3f})")
-    print(f"  plain join: STRtree(points) 'covers', 2 threads:  {best['plain']:6.3f} s ({med['plain']:.3f})")
-    print(f"  covers_pairs (no grid: bbox + intersects_xy):     {best['xy']:6.3f} s ({med['xy']:.3f})  "
-          f"{best['plain'] / best['xy']:.1f}x faster")
-    print(f"  PointGrid.query:                                  {best['grid']:6.3f} s ({med['grid']:.3f})  "
-          f"{best['plain'] / best['grid']:.1f}x faster; {best['plain'] / (best['grid'] + best['build']):.1f}x "
-          f"counting the build")
-    print(f"  {len(out['grid'][0]):,} pairs, all three identical: {same}")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    _main()

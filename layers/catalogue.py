@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.answer import PlannerBook, site_answer
-from geo.assign import Assignment, Responsibility, ZoneIndex, assign
-from geo.crs import InputCRS, check_lonlat, parse_crs, to_wgs84_xy
-from geo.live_index import LiveIndex
-from geo.validity import as_timestamp
-from layers.store import Store
+from zeren.geo.answer import PlannerBook, site_answer
+from zeren.geo.assign import Assignment, Responsibility, ZoneIndex, assign
+from zeren.geo.crs import InputCRS, check_lonlat, parse_crs, to_wgs84_xy
+from zeren.geo.live_index import LiveIndex
+from zeren.geo.validity import as_timestamp
+from zeren.layers.store import Store
 
 _RESPONSIBILITY_CACHE = 32
 

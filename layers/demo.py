@@ -15,16 +15,16 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.crs import metric_crs, project_geometries
-from geo.kinds import LIFE_CIRCLE, PROJECT_STATUSES
-from geo.lifecircle import life_circles
-from layers.catalogue import Catalogue
-from layers.errors import StoreError
-from layers.importer import ImportReport, read_zone_layer
-from layers.store import Store, open_store
+from zeren.geo.crs import metric_crs, project_geometries
+from zeren.geo.kinds import LIFE_CIRCLE, PROJECT_STATUSES
+from zeren.geo.lifecircle import life_circles
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.resources import data_file
+from zeren.layers.errors import StoreError
+from zeren.layers.importer import ImportReport, read_zone_layer
+from zeren.layers.store import Store, open_store
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-BOUNDARIES = DATA_DIR / "chengdu_hangzhou.gpkg"
+BOUNDARIES = data_file("chengdu_hangzhou.gpkg")
 EDITION = 2024
 EDITION_START = dt.date(2024, 1, 1)
 ACTOR = "demo"

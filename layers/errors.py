@@ -1,5 +1,5 @@
 """Errors raised by the data layer. Each says what is wrong and what to do about it."""
-from geo.errors import GeoInputError
+from zeren.geo.errors import GeoInputError
 
 
 class ZerenError(Exception):

@@ -18,14 +18,14 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.lifecircle import LifeCircleError, validate_categories
-from geo.lifecircle._crs import bounds_wgs84, metric_crs
-from layers.errors import InputFileError
-from layers.network import check_file, is_osm, osm_tag, read_vector
+from zeren.geo.lifecircle import LifeCircleError, validate_categories
+from zeren.geo.lifecircle._crs import bounds_wgs84, metric_crs
+from zeren.layers.resources import data_file
+from zeren.layers.errors import InputFileError
+from zeren.layers.network import check_file, is_osm, osm_tag, read_vector
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-CATEGORIES_CSV = DATA_DIR / "facility_categories.csv"
-OSM_MAP_CSV = DATA_DIR / "osm_facility_map.csv"
+CATEGORIES_CSV = data_file("facility_categories.csv")
+OSM_MAP_CSV = data_file("osm_facility_map.csv")
 
 
 def _read_csv(path, what: str) -> pd.DataFrame:

@@ -17,9 +17,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems, parse_crs
-from geo.errors import GeoInputError
-from layers.errors import InputFileError
+from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems, parse_crs
+from zeren.geo.errors import GeoInputError
+from zeren.layers.errors import InputFileError
 
 POLYGONAL = ("Polygon", "MultiPolygon")
 _WKT_COLUMNS = ("wkt", "WKT", "geometry", "geom", "the_geom")

@@ -21,9 +21,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
-from layers.errors import InputFileError
-from layers.importer import read_table
+from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
+from zeren.layers.errors import InputFileError
+from zeren.layers.importer import read_table
 
 # Readers raise layers.errors.InputFileError (a ValueError); kept under this name for callers.
 LayerReadError = InputFileError
@@ -77,7 +77,7 @@ def read_vector(path, *, layer=None, crs=None, what: str = "file") -> gpd.GeoDat
             xy, idx = shapely.get_coordinates(values[present], return_index=True)
             problem = lonlat_problems(xy[:, 0], xy[:, 1])
             if (problem != "ok").any():
-                from geo.errors import CoordinateError
+                from zeren.geo.errors import CoordinateError
 
                 i = int(np.flatnonzero(problem != "ok")[0])
                 row = int(np.flatnonzero(present)[idx[i]]) + first_row

@@ -13,7 +13,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from geo.kinds import ALL_KINDS, ROLES
+from zeren.geo.kinds import ALL_KINDS, ROLES
 
 ZONE_COLUMNS = ["kind", "code", "name", "name_en", "parent_code", "edition", "valid_from", "valid_to",
                 "population", "attrs"]

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.kinds import ALL_KINDS, DEFAULT_CONSULTATION_KINDS, PROJECT_STATUSES
-from layers.errors import ConflictError, NotFoundError, StoreError, ValidationError
-from layers.schema import (
+from zeren.geo.kinds import ALL_KINDS, DEFAULT_CONSULTATION_KINDS, PROJECT_STATUSES
+from zeren.layers.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from zeren.layers.schema import (
     appointment_problems,
     attrs_json,
     empty_zones,

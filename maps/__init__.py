@@ -9,12 +9,12 @@ Public API::
 
 maps imports geo only (never layers or api) and computes no coverage itself.
 """
-from maps.assets import asset_dir, asset_files, use_offline_assets, write_standalone
-from maps.builders import (STATUS_LABELS, coverage_map, gap_map, life_circle_layer, life_circle_map, planner_map,
+from zeren.maps.assets import asset_dir, asset_files, use_offline_assets, write_standalone
+from zeren.maps.builders import (STATUS_LABELS, coverage_map, gap_map, life_circle_layer, life_circle_map, planner_map,
                            site_map)
-from maps.display import zones_geojson
-from maps.elements import add_layer
-from maps.settings import BASEMAPS, MapSettings
+from zeren.maps.display import zones_geojson
+from zeren.maps.elements import add_layer
+from zeren.maps.settings import BASEMAPS, MapSettings
 
 __all__ = [
     "MapSettings", "BASEMAPS", "coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer",

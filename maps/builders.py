@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.coverage import REASON_LABELS
-from geo.crs import metric_crs
-from geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STATUS_LABELS, ROLE_LABELS
-from maps import palette
-from maps.assets import use_offline_assets
-from maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
+from zeren.geo.coverage import REASON_LABELS
+from zeren.geo.crs import metric_crs
+from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STATUS_LABELS, ROLE_LABELS
+from zeren.maps import palette
+from zeren.maps.assets import use_offline_assets
+from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
                           script_json, to_display_crs)
-from maps.elements import Legend, PageSetup, ZerenLayer
-from maps.settings import MapSettings
+from zeren.maps.elements import Legend, PageSetup, ZerenLayer
+from zeren.maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
 

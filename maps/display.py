@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 from pyproj import Transformer
 
-from geo.crs import geometries_from_wgs84, metric_crs
+from zeren.geo.crs import geometries_from_wgs84, metric_crs
 
 __all__ = [
     "as_wgs84_frame",
@@ -319,7 +319,7 @@ def zones_geojson(zones: gpd.GeoDataFrame, settings=None, *, simplify: bool = Tr
     """The FeatureCollection an API should serve at ``MapSettings.geojson_url`` for large layers:
     WGS84 (the page shifts to GCJ-02 itself when needed), display-simplified, properties limited to
     ``kind``, ``code``, ``name`` and ``name_en``."""
-    from maps.settings import MapSettings
+    from zeren.maps.settings import MapSettings
 
     settings = settings or MapSettings()
     zones = as_wgs84_frame(zones, "zones")

@@ -12,7 +12,7 @@ from branca.element import MacroElement
 from folium.map import Layer
 from jinja2 import Template
 
-from maps.display import script_json
+from zeren.maps.display import script_json
 
 __all__ = ["ZerenLayer", "Legend", "PageSetup", "add_layer"]
 

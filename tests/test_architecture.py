@@ -8,8 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_geo_and_layers_load_without_fastapi_or_folium():
-    code = ("import sys, geo.assign, geo.answer, geo.crs, layers.store, layers.catalogue, layers.importer, "
-            "layers.demo; bad = [m for m in ('fastapi', 'folium', 'starlette', 'uvicorn') if m in sys.modules]; "
+    code = ("import sys, zeren.geo.assign, zeren.geo.answer, zeren.geo.crs, zeren.layers.store, zeren.layers.catalogue, "
+            "zeren.layers.importer, zeren.layers.demo; bad = [m for m in ('fastapi', 'folium', 'starlette', 'uvicorn') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

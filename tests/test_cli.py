@@ -17,8 +17,8 @@ import pyproj
 import pytest
 import shapely
 
-from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from layers.demo import HANDOVER_DATE
+from zeren.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from zeren.layers.demo import HANDOVER_DATE
 from tests.layers._support import (  # noqa: F401 - fixtures
     BASE_ORDER,
     active_appointees,
@@ -190,7 +190,7 @@ def test_renewal_area_planners_are_listed_but_not_consulted(demo_template, demo_
 
 def test_consultation_rules_are_data(demo_store, demo_frames, capsys):
     """Make renewal areas oblige consultation in the store: the CLI's answer follows."""
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     store = open_store(demo_store)
     store.set_consultation_kinds(["historic_area", "key_area", "renewal_area"], actor="test")
@@ -670,7 +670,7 @@ def random_assignment(demo_template, demo_frames, tmp_path_factory):
     import contextlib
     import io
 
-    from api.cli import main
+    from zeren.api.cli.main import main
 
     folder = tmp_path_factory.mktemp("random")
     minx, miny, maxx, maxy = demo_frames["zones"].total_bounds

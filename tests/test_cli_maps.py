@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from api.cli import main
-from layers.demo import build_demo
+from zeren.api.cli.main import main
+from zeren.layers.demo import build_demo
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ unit-bearing column names (``area_m2``, ``area_km2``, ``*_pct``), sorted by code
 the metric CRS of the data (geo.crs.metric_crs); geometries stay EPSG:4326. Zone editions and
 appointments are taken as of a date, start inclusive and end exclusive (geo.validity).
 """
-from geo.coverage.gaps import REASON_LABELS, REASONS, GapsResult, coverage_gaps
-from geo.coverage.overlaps import OverlapsResult, find_overlaps, lead_conflicts
-from geo.coverage.summary import CoverageSummary, coverage_summary, life_circle_planners
-from geo.coverage.workload import WEIGHTS, Imbalance, WorkloadResult, gini, imbalance, planner_workload
+from zeren.geo.coverage.gaps import REASON_LABELS, REASONS, GapsResult, coverage_gaps
+from zeren.geo.coverage.overlaps import OverlapsResult, find_overlaps, lead_conflicts
+from zeren.geo.coverage.summary import CoverageSummary, coverage_summary, life_circle_planners
+from zeren.geo.coverage.workload import WEIGHTS, Imbalance, WorkloadResult, gini, imbalance, planner_workload
 
 __all__ = [
     "GapsResult", "coverage_gaps", "REASONS", "REASON_LABELS",

@@ -12,11 +12,11 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.errors import GEOSException
 
-from geo.appointments import active_appointments
-from geo.crs import metric_crs
-from geo.errors import GeoInputError
-from geo.kinds import ALL_KINDS, BASE_KINDS
-from geo.validity import active_mask, as_timestamp
+from zeren.geo.appointments import active_appointments
+from zeren.geo.crs import metric_crs
+from zeren.geo.errors import GeoInputError
+from zeren.geo.kinds import ALL_KINDS, BASE_KINDS
+from zeren.geo.validity import active_mask, as_timestamp
 
 ZONE_COLUMNS = ("kind", "code", "valid_from", "valid_to")
 APPOINTMENT_COLUMNS = ("planner_id", "zone_kind", "zone_code", "role", "start", "end")

@@ -9,8 +9,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.coverage import _prep
-from geo.coverage._prep import Metric
+from zeren.geo.coverage import _prep
+from zeren.geo.coverage._prep import Metric
 
 REASONS = ("unit_without_planner", "sliver", "outside_units")
 REASON_LABELS = {

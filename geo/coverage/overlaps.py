@@ -9,8 +9,8 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.coverage import _prep
-from geo.validity import active_mask, windows_overlap
+from zeren.geo.coverage import _prep
+from zeren.geo.validity import active_mask, windows_overlap
 
 OVERLAP_COLUMNS = {"code_a": "str", "name_a": "str", "code_b": "str", "name_b": "str", "area_m2": "float64",
                    "share_a_pct": "float64", "share_b_pct": "float64"}

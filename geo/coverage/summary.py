@@ -9,11 +9,11 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.coverage import _prep
-from geo.coverage.gaps import uncovered_ground
-from geo.errors import GeoInputError
-from geo.hierarchy import PARENT_KIND
-from geo.kinds import BASE_KINDS, LIFE_CIRCLE
+from zeren.geo.coverage import _prep
+from zeren.geo.coverage.gaps import uncovered_ground
+from zeren.geo.errors import GeoInputError
+from zeren.geo.hierarchy import PARENT_KIND
+from zeren.geo.kinds import BASE_KINDS, LIFE_CIRCLE
 
 SUMMARY_COLUMNS = ["code", "name", "units_total", "units_with_lead", "units_with_lead_pct", "area_m2",
                    "covered_area_m2", "area_covered_pct", "population", "population_covered",
@@ -96,7 +96,7 @@ def _life_circles(zones, appointments, ts, base_kind, metric, strict):
 
 def _lead_of(codes: np.ndarray, appointments: pd.DataFrame, kind: str, ts: pd.Timestamp) -> np.ndarray:
     """The lead planner id of each zone code of ``kind`` (None when there is none or the code is None)."""
-    from geo.appointments import leads_as_of
+    from zeren.geo.appointments import leads_as_of
 
     of_kind = appointments[(appointments["zone_kind"] == kind).to_numpy(dtype=bool)]
     leads = leads_as_of(of_kind, ts)

@@ -9,9 +9,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from geo.appointments import active_appointments
-from geo.coverage import _prep
-from geo.validity import active_mask
+from zeren.geo.appointments import active_appointments
+from zeren.geo.coverage import _prep
+from zeren.geo.validity import active_mask
 
 # weight name -> column of WorkloadResult.planners it is read from
 WEIGHTS: dict[str, str] = {"area": "lead_area_km2", "population": "lead_population", "zones": "zones_lead",

@@ -1,5 +1,5 @@
 """15-minute community life circles (15分钟社区生活圈): generation, health check (体检) and planner coverage."""
-from geo.lifecircle.circles import (
+from zeren.geo.lifecircle.circles import (
     DEFAULT_BUFFER_M,
     DEFAULT_MAX_SNAP_M,
     DEFAULT_SPEED_KMH,
@@ -11,10 +11,10 @@ from geo.lifecircle.circles import (
     network_life_circles,
     walk_distance_m,
 )
-from geo.lifecircle.coverage import circle_planners, uncovered_circles
-from geo.lifecircle.errors import LifeCircleError
-from geo.lifecircle.health import HealthCheck, health_check, validate_categories
-from geo.lifecircle.network import WalkNetwork, build_network
+from zeren.geo.lifecircle.coverage import circle_planners, uncovered_circles
+from zeren.geo.lifecircle.errors import LifeCircleError
+from zeren.geo.lifecircle.health import HealthCheck, health_check, validate_categories
+from zeren.geo.lifecircle.network import WalkNetwork, build_network
 
 __all__ = [
     "DEFAULT_BUFFER_M", "DEFAULT_MAX_SNAP_M", "DEFAULT_SPEED_KMH", "GB50180_RADII_M", "LifeCircleError",

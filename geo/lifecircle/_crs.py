@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pyproj
 
-from geo.crs import metric_crs as shared_metric_crs
-from geo.lifecircle.errors import LifeCircleError
+from zeren.geo.crs import metric_crs as shared_metric_crs
+from zeren.geo.lifecircle.errors import LifeCircleError
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 

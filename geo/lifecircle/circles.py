@@ -14,12 +14,12 @@ import pandas as pd
 import pyproj
 import shapely
 
-from geo.kinds import LIFE_CIRCLE
-from geo.lifecircle._crs import WGS84, bounds_wgs84, metric_crs, require_crs
-from geo.lifecircle.errors import LifeCircleError
-from geo.lifecircle.lines import substrings
-from geo.lifecircle.polygons import union_by_row
-from geo.lifecircle.network import (
+from zeren.geo.kinds import LIFE_CIRCLE
+from zeren.geo.lifecircle._crs import WGS84, bounds_wgs84, metric_crs, require_crs
+from zeren.geo.lifecircle.errors import LifeCircleError
+from zeren.geo.lifecircle.lines import substrings
+from zeren.geo.lifecircle.polygons import union_by_row
+from zeren.geo.lifecircle.network import (
     WalkNetwork,
     bounded_distances,
     build_network,

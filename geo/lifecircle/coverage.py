@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.kinds import BASE_KINDS, KIND_LABELS, LIFE_CIRCLE
-from geo.lifecircle._crs import bounds_wgs84, metric_crs, require_crs
-from geo.lifecircle.errors import LifeCircleError
-from geo.validity import active_mask
+from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, LIFE_CIRCLE
+from zeren.geo.lifecircle._crs import bounds_wgs84, metric_crs, require_crs
+from zeren.geo.lifecircle.errors import LifeCircleError
+from zeren.geo.validity import active_mask
 
 PLANNER_COLUMNS = ["code", "planner_id", "via", "via_zh", "zone_kind", "zone_code", "share", "covered"]
 OWN = ("本生活圈任命", "own appointment")

@@ -1,7 +1,7 @@
 """Errors of the life-circle tools: bad input they cannot work with, said plainly (bilingual, Chinese first)."""
 from __future__ import annotations
 
-from geo.errors import GeoInputError
+from zeren.geo.errors import GeoInputError
 
 
 class LifeCircleError(GeoInputError):

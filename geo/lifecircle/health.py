@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.lifecircle._crs import WGS84, bounds_wgs84, metric_crs, require_crs
-from geo.lifecircle.circles import DEFAULT_MAX_SNAP_M, centres_from_circles
-from geo.lifecircle.errors import LifeCircleError
-from geo.lifecircle.network import WalkNetwork, bounded_distances, build_network, insert_points, snap
+from zeren.geo.lifecircle._crs import WGS84, bounds_wgs84, metric_crs, require_crs
+from zeren.geo.lifecircle.circles import DEFAULT_MAX_SNAP_M, centres_from_circles
+from zeren.geo.lifecircle.errors import LifeCircleError
+from zeren.geo.lifecircle.network import WalkNetwork, bounded_distances, build_network, insert_points, snap
 
 CATEGORY_COLUMNS = ["category", "name_zh", "name_en", "required", "max_distance_m"]
 DEFAULT_SEARCH_M = 3000.0

@@ -17,9 +17,9 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 
-from geo.lifecircle._crs import bounds_wgs84, metric_crs, require_crs
-from geo.lifecircle.errors import LifeCircleError
-from geo.lifecircle.lines import substrings
+from zeren.geo.lifecircle._crs import bounds_wgs84, metric_crs, require_crs
+from zeren.geo.lifecircle.errors import LifeCircleError
+from zeren.geo.lifecircle.lines import substrings
 
 _EPS = 1e-6  # metres: a cut closer than this to an edge end is put on that end
 # Fragments shorter than this (a flight of steps, an indoor corridor, a platform cut off in the data) are

@@ -1,4 +1,4 @@
-"""A live Zeren server in a subprocess (`python -m api.cli serve`) on 127.0.0.1 and a free port."""
+"""A live Zeren server in a subprocess (`python -m zeren serve`) on 127.0.0.1 and a free port."""
 from __future__ import annotations
 
 import os
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from api.auth import format_token_entries
+from zeren.api.auth import format_token_entries
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ class LiveServer:
         full_env.pop("ZEREN_TOKENS_FILE", None)
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--store", str(store), "--port", str(self.port),
+            [sys.executable, "-m", "zeren", "serve", "--store", str(store), "--port", str(self.port),
              "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
             cwd=REPO, env=full_env, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True)

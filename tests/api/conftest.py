@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import TokenEntry, hash_token
-from api.settings import Settings
-from layers.demo import build_demo
+from zeren.api.http.app import create_app
+from zeren.api.auth import TokenEntry, hash_token
+from zeren.api.settings import Settings
+from zeren.layers.demo import build_demo
 
 ADMIN = "zrn_test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
 PLANNER = "zrn_test-planner-P006-0123456789abcdefghijklmnopqrstu"  # lead of demo project 1 (宽窄巷子)
@@ -39,7 +39,7 @@ def demo_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_counts(demo_path) -> dict[str, int]:
     """Zones in force today per kind, counted from the demo store itself (not hard-coded)."""
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     store = open_store(demo_path)
     try:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import shapely
 
-from geo.answer import assignment_columns
-from layers.catalogue import Catalogue
-from layers.store import open_store
+from zeren.geo.answer import assignment_columns
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.store import open_store
 
 POINT = {"type": "Point", "coordinates": [104.0530, 30.6695]}
 SQUARE = {"type": "Polygon", "coordinates": [[[104.0515, 30.6685], [104.0545, 30.6685], [104.0545, 30.6705],
@@ -109,7 +109,7 @@ def test_bow_tie_is_repaired(client):
 
 
 def test_crs_and_as_of(client):
-    from geo.crs import wgs84_to_gcj02
+    from zeren.geo.crs import wgs84_to_gcj02
 
     x, y = wgs84_to_gcj02(np.array([104.0530]), np.array([30.6695]))
     r = client.post("/assign", params={"crs": "gcj02", "as_of": "2025-06-30"},

@@ -6,7 +6,7 @@ import json
 import geopandas as gpd
 import pytest
 
-from api.cli import main as cli_main
+from zeren.api.cli.main import main as cli_main
 
 AS_OF = "2025-06-30"  # before the demo's lead handover of 2025-07-01
 
@@ -132,7 +132,7 @@ def test_bad_input_is_a_clear_4xx(client, path, params, status, words):
 
 
 def test_every_kind_and_grouping_answers_without_a_server_error(client):
-    from geo.kinds import ALL_KINDS
+    from zeren.geo.kinds import ALL_KINDS
 
     for kind in ALL_KINDS:
         for path, params in (("/coverage/gaps", {"kind": kind}), ("/coverage/overlaps", {"kind": kind}),

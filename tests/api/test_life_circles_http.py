@@ -12,10 +12,10 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from geo.coverage import life_circle_planners
-from layers.facilities import CATEGORIES_CSV
-from layers.store import open_store
+from zeren.api.http.app import create_app
+from zeren.geo.coverage import life_circle_planners
+from zeren.layers.facilities import CATEGORIES_CSV
+from zeren.layers.store import open_store
 from tests.api.conftest import make_settings
 
 LON, LAT = 104.0530, 30.6695  # 宽窄巷子, 青羊区 (510105)
@@ -81,7 +81,7 @@ def test_generate_several_minutes_a_radius_and_a_clip(client):
 
 
 def test_generate_reads_other_crs(client):
-    from geo.crs import parse_crs, to_wgs84_xy
+    from zeren.geo.crs import parse_crs, to_wgs84_xy
 
     gx, gy = 104.0554, 30.6672  # a point copied from AMap (GCJ-02)
     body = client.post("/life-circles/generate", params={"crs": "gcj02"}, json={"centres": _centres((gx, gy))}).json()

@@ -6,10 +6,10 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from api.routers.lookup import answer
-from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from layers.catalogue import Catalogue
-from layers.store import open_store
+from zeren.api.http.routers.lookup import answer
+from zeren.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.store import open_store
 from tests.api.conftest import AUTH
 
 KUANZHAI = {"lon": 104.0530, "lat": 30.6695}

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.assign import assign
-from geo.crs import parse_crs
-from geo.errors import GeoInputError
-from layers.catalogue import Catalogue
-from layers.store import open_store
+from zeren.geo.assign import assign
+from zeren.geo.crs import parse_crs
+from zeren.geo.errors import GeoInputError
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.store import open_store
 from tests.geo import _reference
 from tests.geo.test_assign import APPOINTMENTS, CITY, D, X0, Y0, appts
 

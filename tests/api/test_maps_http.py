@@ -11,10 +11,10 @@ from urllib.parse import urljoin
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.routers.maps import embed_snippet
-from api.settings import Settings, SettingsError
-from maps.assets import page_asset_urls
+from zeren.api.http.app import create_app
+from zeren.api.http.routers.maps import embed_snippet
+from zeren.api.settings import Settings, SettingsError
+from zeren.maps.assets import page_asset_urls
 from tests.api.conftest import AUTH, make_settings
 
 REPO = Path(__file__).resolve().parents[2]

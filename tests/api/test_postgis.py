@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from layers.catalogue import Catalogue
-from geo.kinds import PROJECT_STATUSES
-from layers.store import open_store
+from zeren.api.http.app import create_app
+from zeren.layers.catalogue import Catalogue
+from zeren.geo.kinds import PROJECT_STATUSES
+from zeren.layers.store import open_store
 from tests.api._live import LiveServer
 from tests.api.conftest import AUTH, AUTH_PLANNER, TOKENS, make_settings
 

@@ -2,7 +2,7 @@
 import numpy as np
 import shapely
 
-from layers.store import open_store
+from zeren.layers.store import open_store
 from tests.api.conftest import AUTH
 
 

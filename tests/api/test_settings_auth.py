@@ -7,11 +7,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.auth import (TokenConfigError, TokenEntry, TokenRegistry, hash_token, parse_token_entries,
+from zeren.api.http.app import create_app
+from zeren.api.auth import (TokenConfigError, TokenEntry, TokenRegistry, hash_token, parse_token_entries,
                       read_tokens_file)
-from api.cli import main as cli_main
-from api.settings import Settings, SettingsError
+from zeren.api.cli.main import main as cli_main
+from zeren.api.settings import Settings, SettingsError
 from tests.api.conftest import ADMIN, make_settings
 
 
@@ -58,7 +58,7 @@ def test_token_entries_from_env_json_and_csv(tmp_path):
 def test_registry_compares_in_constant_time(monkeypatch):
     calls = []
     real = hmac.compare_digest
-    monkeypatch.setattr("api.auth.hmac.compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    monkeypatch.setattr("zeren.api.auth.hmac.compare_digest", lambda a, b: calls.append(1) or real(a, b))
     reg = TokenRegistry([TokenEntry(hash_token(f"t{i}"), "admin") for i in range(5)])
     assert reg.authenticate("t0").role == "admin"
     assert len(calls) == 5  # every entry compared, no early exit on the first match
@@ -114,7 +114,7 @@ def test_limits_are_configurable(demo_path):
 
 
 def test_missing_store_fails_the_start(tmp_path):
-    from layers.errors import StoreError
+    from zeren.layers.errors import StoreError
 
     app = create_app(Settings(store=str(tmp_path / "none.gpkg")))
     with pytest.raises(StoreError):
@@ -124,7 +124,7 @@ def test_missing_store_fails_the_start(tmp_path):
 
 
 def test_a_store_without_zones_still_answers(tmp_path):
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     open_store(tmp_path / "empty.gpkg", create=True).close()
     with TestClient(create_app(make_settings(tmp_path / "empty.gpkg"))) as c:

@@ -228,7 +228,7 @@ def test_changes_made_elsewhere_are_picked_up(wclient):
     """Another worker or the CLI writes to the store: the periodic refresh reloads people and zones."""
     import datetime as dt
 
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     other = open_store(wclient.store_path)
     other.create_planner({"id": "P777", "name": "外部导入"}, actor="cli")

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.coverage import coverage_gaps, coverage_summary, find_overlaps, life_circle_planners, planner_workload
-from geo.errors import GeoInputError
-from geo.kinds import ALL_KINDS
+from zeren.geo.coverage import coverage_gaps, coverage_summary, find_overlaps, life_circle_planners, planner_workload
+from zeren.geo.errors import GeoInputError
+from zeren.geo.kinds import ALL_KINDS
 from tests.coverage.conftest import AS_OF, zones_frame
 
 

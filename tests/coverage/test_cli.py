@@ -8,8 +8,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from api import cli_coverage
-from api.cli import main
+from zeren.api.cli import coverage as cli_coverage
+from zeren.api.cli.main import main
 
 
 def test_display_width_counts_cjk_twice():
@@ -40,7 +40,7 @@ def test_format_table_aligns_bilingual_headers_and_cjk():
 
 
 def test_summary_and_workload_json_are_json_safe():
-    from api.jsonable import jsonable
+    from zeren.api.jsonable import jsonable
 
     payload = jsonable({"a": float("nan"), "b": float("inf"), "c": pd.NA, "d": [1.5, None],
                         "e": pd.Timestamp("2024-01-01")})
@@ -50,7 +50,7 @@ def test_summary_and_workload_json_are_json_safe():
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    from layers.demo import build_demo
+    from zeren.layers.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
     build_demo(path).close()

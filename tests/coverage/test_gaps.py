@@ -7,7 +7,7 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from geo.coverage import coverage_gaps
+from zeren.geo.coverage import coverage_gaps
 from tests.coverage.conftest import AS_OF, lead_appointments, reference_gap, to_utm, zones_frame
 
 

@@ -6,7 +6,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from geo.coverage import _prep
+from zeren.geo.coverage import _prep
 
 
 def _same(pieces, expected):
@@ -94,7 +94,7 @@ def _lonlat_tiling(seed, n=300, box_=(104.0, 30.6, 104.1, 30.7)):
 def test_uncovered_ground_equals_plain_difference(seed):
     from pyproj import CRS
 
-    from geo.coverage.gaps import uncovered_ground
+    from zeren.geo.coverage.gaps import uncovered_ground
 
     cells, rng = _lonlat_tiling(seed)
     led = rng.random(len(cells)) < 0.8

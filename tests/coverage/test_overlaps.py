@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.coverage import find_overlaps, lead_conflicts
+from zeren.geo.coverage import find_overlaps, lead_conflicts
 from tests.coverage.conftest import AS_OF, lead_appointments, to_utm
 
 SHIFTED = ("510104003", "510112005", "510181002")  # moved ~150 m east, ~110 m north

@@ -5,11 +5,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from geo.errors import GeoInputError
+from zeren.geo.errors import GeoInputError
 import shapely
 from pyproj import Transformer
 
-from geo.coverage import coverage_summary, life_circle_planners
+from zeren.geo.coverage import coverage_summary, life_circle_planners
 from tests.coverage.conftest import AS_OF, UTM, lead_appointments, reference_gap, to_utm
 
 

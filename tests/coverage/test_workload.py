@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.coverage import gini, imbalance, planner_workload
-from geo.errors import GeoInputError
+from zeren.geo.coverage import gini, imbalance, planner_workload
+from zeren.geo.errors import GeoInputError
 from tests.coverage.conftest import AS_OF, lead_appointments, to_utm
 
 

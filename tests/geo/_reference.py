@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.assign import NEAREST_TIE_M, NO_LEAD
-from geo.crs import project_geometries
-from geo.kinds import KIND_LABELS, ROLE_LABELS
+from zeren.geo.assign import NEAREST_TIE_M, NO_LEAD
+from zeren.geo.crs import project_geometries
+from zeren.geo.kinds import KIND_LABELS, ROLE_LABELS
 
 
 def zone_ref(index, pos: int) -> dict:

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 import shapely
 
-import geo.assign as geo_assign
-from geo.answer import PlannerBook, assignment_columns, site_answer
-from geo.assign import ZoneIndex, assign
-from geo.errors import GeoInputError
+import zeren.geo.assign as geo_assign
+from zeren.geo.answer import PlannerBook, assignment_columns, site_answer
+from zeren.geo.assign import ZoneIndex, assign
+from zeren.geo.errors import GeoInputError
 from tests.geo import _reference
 from tests.geo.test_assign import APPOINTMENTS, CITY, D, X0, Y0, appts, pt, run, zones_frame
 
@@ -215,8 +215,8 @@ def test_edition_change_keeps_refs_per_position():
 
 
 def test_assignment_columns_are_the_declared_ones():
-    from geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
-    from geo.assign import ZoneIndex, assign
+    from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
+    from zeren.geo.assign import ZoneIndex, assign
     from tests.geo.test_assign import APPOINTMENTS, CITY, pt
 
     index = ZoneIndex(CITY)

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from geo.answer import PlannerBook, assignment_columns, site_answer
-from geo.assign import ZoneIndex, assign
-from geo.errors import GeoInputError
+from zeren.geo.answer import PlannerBook, assignment_columns, site_answer
+from zeren.geo.assign import ZoneIndex, assign
+from zeren.geo.errors import GeoInputError
 
 X0, Y0, D = 104.00, 30.60, 0.01  # a 0.01° grid (about 1 km)
 

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from geo import crs as gcrs
-from geo.crs import (
+from zeren.geo import crs as gcrs
+from zeren.geo.crs import (
     InputCRS,
     bd09_to_gcj02,
     bd09_to_wgs84,
@@ -29,7 +29,7 @@ from geo.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from geo.errors import CoordinateError, GeoInputError, UnknownCRSError
+from zeren.geo.errors import CoordinateError, GeoInputError, UnknownCRSError
 
 GEOD = pyproj.Geod(ellps="WGS84")
 CHENGDU_BOUNDS = (103.90, 30.50, 104.25, 30.80)

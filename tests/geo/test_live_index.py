@@ -1,7 +1,7 @@
 import numpy as np
 import shapely
 
-from geo.live_index import LiveIndex
+from zeren.geo.live_index import LiveIndex
 
 
 def brute(geoms: dict, bbox):

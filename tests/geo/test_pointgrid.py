@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPoint, MultiPolygon, Point, Polygon, box
 
-from geo.pointgrid import PointGrid, covers_pairs
+from zeren.geo.pointgrid import PointGrid, covers_pairs
 
 GPKG = Path(__file__).resolve().parents[2] / "data" / "chengdu_hangzhou.gpkg"
 

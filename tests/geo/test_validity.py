@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.validity import active_mask, windows_overlap
+from zeren.geo.validity import active_mask, windows_overlap
 
 # (start_a, end_a, start_b, end_b, overlap?)
 CASES = [

@@ -22,8 +22,8 @@ import pyogrio
 import pytest
 import shapely
 
-from api.cli import main as cli_main
-from layers.store import open_store
+from zeren.api.cli.main import main as cli_main
+from zeren.layers.store import open_store
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data" / "chengdu_hangzhou.gpkg"
@@ -142,7 +142,7 @@ def integrity(path) -> str:
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     """The demo city built once per session into a GeoPackage; copy it (``demo_store``) before writing."""
-    from layers.demo import build_demo
+    from zeren.layers.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
     build_demo(path).close()

@@ -237,7 +237,7 @@ def test_gbk_planner_csv_is_read_correctly(demo_store, tmp_path, capsys):
     assert "欧阳明".encode("gbk") in path.read_bytes()
     run = cli(capsys, "import-planners", path, "--store", demo_store)
     assert run.rc == 0, run.text
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     got = open_store(demo_store).planner("Q100")
     assert (got["name"], got["organization"], got["disciplines"]) == ("欧阳明", "成都市规划设计研究院",
@@ -251,7 +251,7 @@ def test_gbk_appointment_csv_is_read_correctly(demo_store, tmp_path, capsys):
     path = _csv("gbk_a.csv", header, rows, "import-appointments", encoding="gbk")(tmp_path)[1]
     run = cli(capsys, "import-appointments", path, "--store", demo_store)
     assert run.rc == 0, run.text
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     added = open_store(demo_store).appointments().iloc[-1]
     assert (added["planner_id"], added["zone_code"], added["role"], str(added["start"].date())) == \

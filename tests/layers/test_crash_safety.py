@@ -16,7 +16,7 @@ import pyogrio
 import pytest
 import shapely
 
-from layers.store import open_store
+from zeren.layers.store import open_store
 from tests.layers._support import REPO, integrity, store_state
 
 N_POLYGONS = 30_000
@@ -41,7 +41,7 @@ def big_layer(tmp_path_factory) -> Path:
 
 def _import_process(layer: Path, store: Path) -> subprocess.Popen:
     # the Python process itself (not a wrapper script), so SIGKILL hits the writer
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "import-layer", str(layer), "--kind", "community",
+    return subprocess.Popen([sys.executable, "-m", "zeren", "import-layer", str(layer), "--kind", "community",
                              "--edition", "2025", "--store", str(store)],
                             cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -15,9 +15,9 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from api.cli import main as cli_main
-from geo.crs import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from layers.store import open_store
+from zeren.api.cli.main import main as cli_main
+from zeren.geo.crs import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
+from zeren.layers.store import open_store
 from tests.layers._support import cli, real_layer, write_zipped_shapefile
 
 SOURCE = "subdistricts_hangzhou"  # 194 synthetic subdistricts of Hangzhou, EPSG:4490, with parent codes

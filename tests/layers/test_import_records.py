@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from layers.store import open_store
+from zeren.layers.store import open_store
 from tests.layers._support import cli, store_state
 
 PLANNER_HEADER = "id,name,organization,disciplines,public_contact,private_contact"

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import shapely
 
-from layers.catalogue import Catalogue
-from layers.errors import ConflictError, NotFoundError, ValidationError
-from layers.importer import read_zone_layer
-from geo.kinds import PROJECT_STATUSES
-from layers.store import Store, open_store
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.errors import ConflictError, NotFoundError, ValidationError
+from zeren.layers.importer import read_zone_layer
+from zeren.geo.kinds import PROJECT_STATUSES
+from zeren.layers.store import Store, open_store
 from tests.layers._support import DATA, store_state
 
 ENGINES = [pytest.param("gpkg", id="geopackage"), pytest.param("postgis", id="postgis", marks=pytest.mark.postgis)]
@@ -480,7 +480,7 @@ POINTS = [  # (lon, lat, as_of)
 
 @pytest.fixture(scope="module")
 def demo_on_postgis(module_database):
-    from layers.demo import build_demo
+    from zeren.layers.demo import build_demo
 
     store = build_demo(module_database())
     yield store

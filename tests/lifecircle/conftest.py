@@ -7,9 +7,9 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from geo.lifecircle import build_network
-from layers.facilities import load_categories, read_osm_pois
-from layers.network import read_network
+from zeren.geo.lifecircle import build_network
+from zeren.layers.facilities import load_categories, read_osm_pois
+from zeren.layers.network import read_network
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 HELSINKI = DATA / "helsinki.osm.pbf"

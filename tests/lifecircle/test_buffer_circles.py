@@ -7,7 +7,7 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from geo.lifecircle import GB50180_RADII_M, LifeCircleError, life_circles
+from zeren.geo.lifecircle import GB50180_RADII_M, LifeCircleError, life_circles
 from tests.lifecircle.conftest import UTM50, local, points_utm
 
 

@@ -6,8 +6,8 @@ import json
 import geopandas as gpd
 import pandas as pd
 
-from api.cli_life_circles import main
-from layers.importer import read_zone_layer
+from zeren.api.cli.life_circles import main
+from zeren.layers.importer import read_zone_layer
 from tests.lifecircle.conftest import HELSINKI
 
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.appointments import leads_as_of
-from geo.lifecircle import circle_planners, life_circles, uncovered_circles
+from zeren.geo.appointments import leads_as_of
+from zeren.geo.lifecircle import circle_planners, life_circles, uncovered_circles
 from tests.lifecircle.conftest import UTM50, X0, Y0
 
 

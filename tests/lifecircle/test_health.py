@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from geo.lifecircle import LifeCircleError, health_check, life_circles, validate_categories
+from zeren.geo.lifecircle import LifeCircleError, health_check, life_circles, validate_categories
 from tests.lifecircle.conftest import lines_utm, points_utm
 
 CATS = pd.DataFrame({

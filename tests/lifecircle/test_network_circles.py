@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import shapely
 
-from geo.lifecircle import LifeCircleError, build_network, life_circles, network_life_circles, walk_distance_m
+from zeren.geo.lifecircle import LifeCircleError, build_network, life_circles, network_life_circles, walk_distance_m
 from tests.lifecircle.conftest import UTM50, lines_utm, local, points_utm
 
 # Two centres in central Helsinki (Kaisaniemi park edge, Kruununhaka) and a third by the railway station.

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from geo.errors import CoordinateError
-from layers.errors import InputFileError
-from layers.facilities import categorise_osm, load_categories, load_osm_map, read_points, read_pois
-from layers.network import osm_tag, parse_other_tags, read_network, walkable_mask
+from zeren.geo.errors import CoordinateError
+from zeren.layers.errors import InputFileError
+from zeren.layers.facilities import categorise_osm, load_categories, load_osm_map, read_points, read_pois
+from zeren.layers.network import osm_tag, parse_other_tags, read_network, walkable_mask
 from tests.lifecircle.conftest import HELSINKI
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import shapely
 
-from maps.synthetic import synthetic_planners_and_leads
+from zeren.maps.synthetic import synthetic_planners_and_leads
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "chengdu_hangzhou.gpkg"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"

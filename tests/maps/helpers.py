@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import re
 
-from maps.display import decode_columns, unpack_polygons
+from zeren.maps.display import decode_columns, unpack_polygons
 
 _CALL_RE = re.compile(r"Zeren\.(layer|legend|init)\(\w+, (.*)\);\s*$", re.MULTILINE)
 

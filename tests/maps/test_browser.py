@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from maps import MapSettings, asset_dir, coverage_map, gap_map, planner_map, site_map, zones_geojson
-from maps.synthetic import synthetic_planners_and_leads, synthetic_zones
+from zeren.maps import MapSettings, asset_dir, coverage_map, gap_map, planner_map, site_map, zones_geojson
+from zeren.maps.synthetic import synthetic_planners_and_leads, synthetic_zones
 from tests.maps.conftest import XSS
 
 from tests.maps.browser import require_playwright  # noqa: E402
@@ -127,7 +127,7 @@ def test_other_maps_in_browser(chromium_path, site_root, artifacts, subdistricts
 
 
 def test_page_gcj02_matches_python(chromium_path, site_root, subdistricts, planners_leads):
-    from geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
+    from zeren.geo.crs import gcj02_to_wgs84, wgs84_to_gcj02
 
     planners, leads = planners_leads
     page = _write(site_root, "gcj.html", coverage_map(subdistricts.iloc[:5], leads, planners))

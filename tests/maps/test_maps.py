@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 import shapely
 
-import maps
-from geo.crs import wgs84_to_gcj02
-from maps import MapSettings, coverage_map, gap_map, life_circle_layer, planner_map, site_map
-from maps.assets import PAGE_CSS, PAGE_JS, asset_dir, asset_files, page_asset_urls, write_standalone
-from maps.display import (encode_columns, decode_columns, pack_polygons, script_json, simplify_for_display,
+from zeren import maps
+from zeren.geo.crs import wgs84_to_gcj02
+from zeren.maps import MapSettings, coverage_map, gap_map, life_circle_layer, planner_map, site_map
+from zeren.maps.assets import PAGE_CSS, PAGE_JS, asset_dir, asset_files, page_asset_urls, write_standalone
+from zeren.maps.display import (encode_columns, decode_columns, pack_polygons, script_json, simplify_for_display,
                           unpack_polygons, zones_geojson)
-from maps.palette import PLANNER_PALETTE, adjacency_pairs, planner_colours, preferred_index, score_colour
-from maps.synthetic import synthetic_planners_and_leads, synthetic_zones
+from zeren.maps.palette import PLANNER_PALETTE, adjacency_pairs, planner_colours, preferred_index, score_colour
+from zeren.maps.synthetic import synthetic_planners_and_leads, synthetic_zones
 
 from tests.maps.conftest import XSS
 from tests.maps.helpers import layer_geoms, layer_rows, layer_specs, page_calls

@@ -18,10 +18,10 @@ from tests.maps.browser import require_playwright  # noqa: E402
 
 require_playwright()
 
-from api.auth import TokenEntry, hash_token  # noqa: E402
-from layers.catalogue import Catalogue  # noqa: E402
-from layers.demo import build_demo  # noqa: E402
-from layers.store import open_store  # noqa: E402
+from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
+from zeren.layers.catalogue import Catalogue  # noqa: E402
+from zeren.layers.demo import build_demo  # noqa: E402
+from zeren.layers.store import open_store  # noqa: E402
 from tests.api._live import LiveServer  # noqa: E402
 from tests.maps.browser import COUNT_JS, POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402
 
@@ -200,7 +200,7 @@ def test_coverage_page_served(chromium_path, server, catalogue, artifacts):
 
 
 def test_site_and_gaps_pages_served(chromium_path, server, catalogue, artifacts):
-    from geo.coverage import coverage_gaps
+    from zeren.geo.coverage import coverage_gaps
 
     answer = catalogue.lookup(104.0530, 30.6695)
     lead = answer["lead"]["planner"]["name"]

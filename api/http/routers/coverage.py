@@ -14,13 +14,13 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.cli_coverage import summary_json, workload_json
-from api.jsonable import jsonable, records
-from api.deps import day_in_force, parse_as_of
-from api.models import errors
-from api.routers._geojson import GeoJSONResponse, dumps, geojson_texts
-from geo import coverage
-from geo.kinds import ALL_KINDS
+from zeren.api.cli.coverage import summary_json, workload_json
+from zeren.api.jsonable import jsonable, records
+from zeren.api.http.deps import day_in_force, parse_as_of
+from zeren.api.http.models import errors
+from zeren.api.http.routers._geojson import GeoJSONResponse, dumps, geojson_texts
+from zeren.geo import coverage
+from zeren.geo.kinds import ALL_KINDS
 
 router = APIRouter(prefix="/coverage", tags=["coverage"])
 

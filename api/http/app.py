@@ -5,7 +5,7 @@ planners, appointments) once into ``app.state.zeren``; the routers stay thin and
 Each worker also checks the store every ``reload_seconds`` and reloads what other workers or the CLI
 changed, so several workers on one store agree within seconds (and at once for the worker that wrote).
 
-Run it with ``zeren serve`` (uvicorn, uvloop, httptools), or ``uvicorn --factory api.app:app_from_env``.
+Run it with ``zeren serve`` (uvicorn, uvloop, httptools), or ``uvicorn --factory zeren.api.http.app:app_from_env``.
 """
 from __future__ import annotations
 
@@ -24,11 +24,11 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
-from api import errors
-from api.auth import TokenRegistry
-from api.deps import AppState
-from api.errors import PayloadTooLarge, error_body
-from api.settings import Settings
+from zeren.api.http import errors
+from zeren.api.auth import TokenRegistry
+from zeren.api.http.deps import AppState
+from zeren.api.http.errors import PayloadTooLarge, error_body
+from zeren.api.settings import Settings
 
 log = logging.getLogger("zeren.api")
 VERSION = "0.1.0"
@@ -155,13 +155,13 @@ def _json_bytes(value) -> bytes:
 
 # -- lifespan ---------------------------------------------------------------------------------------
 def _open(settings: Settings, tokens: TokenRegistry) -> AppState:
-    from layers.catalogue import Catalogue
-    from layers.store import open_store
+    from zeren.layers.catalogue import Catalogue
+    from zeren.layers.store import open_store
 
     store = open_store(settings.store)
     marks = store.change_marks()
     catalogue = Catalogue(store)
-    from api.routers.lookup import warm
+    from zeren.api.http.routers.lookup import warm
 
     warm(catalogue)
     return AppState(settings=settings, store=store, catalogue=catalogue, tokens=tokens, marks=marks,
@@ -216,11 +216,11 @@ def _install_offline_docs(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (``Settings.from_env()`` when not given). Tokens are read now, so a bad
     tokens file stops the start with a message instead of failing requests later."""
-    import maps
-    from api.routers import (appointments, assign, audit, coverage, health, life_circles, lookup, ogc, planners,
+    from zeren import maps
+    from zeren.api.http.routers import (appointments, assign, audit, coverage, health, life_circles, lookup, ogc, planners,
                              projects, zones)
-    from api.routers import maps as map_pages
-    from api.settings import MAP_ASSET_PREFIX
+    from zeren.api.http.routers import maps as map_pages
+    from zeren.api.settings import MAP_ASSET_PREFIX
 
     settings = settings if settings is not None else Settings.from_env()
     tokens = TokenRegistry.from_settings(settings)
@@ -283,5 +283,5 @@ def _polish_openapi(app: FastAPI) -> None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for uvicorn workers (``--factory api.app:app_from_env``): settings from the environment."""
+    """Factory for uvicorn workers (``--factory zeren.api.http.app:app_from_env``): settings from the environment."""
     return create_app(Settings.from_env())

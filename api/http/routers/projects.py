@@ -11,13 +11,13 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
-from api.deps import Admin, Paging, Writer, parse_as_of, parse_bbox, parse_input_crs
-from api.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNoteIn, ProjectStatusIn, errors)
-from api.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
+from zeren.api.http.deps import Admin, Paging, Writer, parse_as_of, parse_bbox, parse_input_crs
+from zeren.api.http.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNoteIn, ProjectStatusIn, errors)
+from zeren.api.http.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
                                   geojson_texts, geometry_from_geojson, repair, to_wgs84)
-from api.routers._records import day_text, page_links, plain
-from geo.validity import as_timestamp
-from geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
+from zeren.api.http.routers._records import day_text, page_links, plain
+from zeren.geo.validity import as_timestamp
+from zeren.geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
 
 router = APIRouter(tags=["projects"], route_class=StrictJSONRoute)
 

@@ -8,7 +8,7 @@
 
 Files: GeoPackage, GeoJSON, Shapefile, CSV (lon/lat columns, WGS84 unless --crs), OSM .osm/.pbf (network,
 POIs). Output by suffix: .gpkg, .geojson/.json, .csv (geometry as WKT). Exit 0 ok, 2 bad input.
-Run standalone: ``python -m api.cli_life_circles generate ...``.
+Run standalone: ``python -m zeren.api.cli.life_circles generate ...``.
 """
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from geo.errors import GeoInputError
-from geo.lifecircle import (
+from zeren.geo.errors import GeoInputError
+from zeren.geo.lifecircle import (
     DEFAULT_BUFFER_M,
     DEFAULT_MAX_SNAP_M,
     DEFAULT_SPEED_KMH,
@@ -28,11 +28,11 @@ from geo.lifecircle import (
     health_check,
     life_circles,
 )
-from geo.lifecircle.health import DEFAULT_SEARCH_M
-from layers.facilities import load_categories, load_osm_map, read_points, read_pois
-from layers.network import read_network, read_vector
-from layers.writers import output_path, write_frame
-from maps import life_circle_map, write_standalone
+from zeren.geo.lifecircle.health import DEFAULT_SEARCH_M
+from zeren.layers.facilities import load_categories, load_osm_map, read_points, read_pois
+from zeren.layers.network import read_network, read_vector
+from zeren.layers.writers import output_path, write_frame
+from zeren.maps import life_circle_map, write_standalone
 
 
 
@@ -147,7 +147,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Standalone entry point: ``python -m api.cli_life_circles generate ...``."""
+    """Standalone entry point: ``python -m zeren.api.cli.life_circles generate ...``."""
     parser = argparse.ArgumentParser(prog="zeren-life-circles")
     sub = parser.add_subparsers(dest="command", required=True)
     register(sub)

@@ -12,13 +12,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.auth import Principal, TokenRegistry
-from api.settings import Settings
-from geo.crs import InputCRS, parse_crs
-from geo.errors import GeoInputError
-from layers.catalogue import Catalogue
-from layers.errors import ValidationError
-from layers.store import Store
+from zeren.api.auth import Principal, TokenRegistry
+from zeren.api.settings import Settings
+from zeren.geo.crs import InputCRS, parse_crs
+from zeren.geo.errors import GeoInputError
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.errors import ValidationError
+from zeren.layers.store import Store
 
 EARLIEST_DATE = dt.date(1900, 1, 1)
 LATEST_DATE = dt.date(2199, 12, 31)
@@ -59,7 +59,7 @@ class AppState:
                 what = "zones"
             self.catalogue.reload_people()
             self.marks = marks
-        from api.routers.lookup import warm
+        from zeren.api.http.routers.lookup import warm
 
         warm(self.catalogue)
         return what

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.deps import state
-from api.models import Health, errors
-from layers.errors import StoreError
+from zeren.api.http.deps import state
+from zeren.api.http.models import Health, errors
+from zeren.layers.errors import StoreError
 
 router = APIRouter(tags=["service"])
 

@@ -14,14 +14,14 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
 
-from api.deps import parse_as_of, parse_input_crs
-from api.errors import TooManyFeatures
-from api.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
-from api.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
+from zeren.api.http.deps import parse_as_of, parse_input_crs
+from zeren.api.http.errors import TooManyFeatures
+from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
+from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
                                   geometry_from_geojson, parse_json, repair, to_wgs84)
-from geo.answer import assignment_columns
-from geo.errors import GeoInputError
-from geo.validity import as_timestamp
+from zeren.geo.answer import assignment_columns
+from zeren.geo.errors import GeoInputError
+from zeren.geo.validity import as_timestamp
 
 router = APIRouter(tags=["lookup"])
 

@@ -5,9 +5,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from api.deps import Admin, Paging
-from api.models import AuditPage, errors
-from api.routers._records import plain
+from zeren.api.http.deps import Admin, Paging
+from zeren.api.http.models import AuditPage, errors
+from zeren.api.http.routers._records import plain
 
 router = APIRouter(tags=["audit"])
 

@@ -18,9 +18,9 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from api.errors import BadRequest
-from geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
-from geo.errors import GeoInputError
+from zeren.api.http.errors import BadRequest
+from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
+from zeren.geo.errors import GeoInputError
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}

@@ -14,15 +14,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
-from geo.crs import geometries_to_wgs84, lonlat_problems
-from geo.errors import GeoInputError
-from geo.hierarchy import derive_parent_codes, parent_kind
-from geo.kinds import ALL_KINDS, KIND_LABELS
-from layers.errors import ValidationError, ZerenError
-from layers.schema import planner_problems
-from layers.store import DEFAULT_STORE, open_store
-from layers.writers import output_path, write_layers
+from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
+from zeren.geo.crs import geometries_to_wgs84, lonlat_problems
+from zeren.geo.errors import GeoInputError
+from zeren.geo.hierarchy import derive_parent_codes, parent_kind
+from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
+from zeren.layers.errors import ValidationError, ZerenError
+from zeren.layers.schema import planner_problems
+from zeren.layers.store import DEFAULT_STORE, open_store
+from zeren.layers.writers import output_path, write_layers
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -46,14 +46,14 @@ def parse_date_arg(text: str) -> dt.date:
 
 
 def load_catalogue(args):
-    from layers.catalogue import Catalogue
+    from zeren.layers.catalogue import Catalogue
 
     return Catalogue(open_store(args.store))
 
 
 # -- demo ----------------------------------------------------------------------------------------
 def cmd_demo(args) -> int:
-    from layers.demo import build_demo
+    from zeren.layers.demo import build_demo
 
     path = args.store
     if _is_file_store(path) and Path(path).exists() and not args.force and not _is_demo_store(path):
@@ -97,7 +97,7 @@ def _existing_store(location):
 
 
 def cmd_import_layer(args) -> int:
-    from layers.importer import read_zone_layer
+    from zeren.layers.importer import read_zone_layer
 
     store = _existing_store(args.store)  # with one, codes and parents are checked against it
     existing = store.zones(as_of=None) if store is not None else None
@@ -137,7 +137,7 @@ def cmd_import_layer(args) -> int:
 
 
 def cmd_import_planners(args) -> int:
-    from layers.importer import read_csv_records
+    from zeren.layers.importer import read_csv_records
 
     frame = read_csv_records(args.file, ["id", "name", "organization", "disciplines", "public_contact",
                                          "private_contact"])
@@ -154,7 +154,7 @@ def cmd_import_planners(args) -> int:
 
 
 def cmd_import_appointments(args) -> int:
-    from layers.importer import read_csv_records
+    from zeren.layers.importer import read_csv_records
 
     frame = read_csv_records(args.file, ["planner_id", "zone_kind", "zone_code", "role", "start", "end"])
     try:
@@ -231,7 +231,7 @@ def _site_problems(geoms: np.ndarray, bounds) -> np.ndarray:
 
 
 def cmd_assign(args) -> int:
-    from layers.importer import read_table
+    from zeren.layers.importer import read_table
 
     out_path = output_path(args.out)
     frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_assign)
 
     # imported here, not at the top: these modules use this one's helpers (store argument, dates, errors)
-    from api import cli_coverage, cli_life_circles, cli_maps, cli_serve
+    from zeren.api.cli import coverage as cli_coverage, life_circles as cli_life_circles, maps as cli_maps, serve as cli_serve
 
     for module in (cli_serve, cli_coverage, cli_maps, cli_life_circles):
         module.register(sub)

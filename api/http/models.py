@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from geo.kinds import ALL_KINDS, ROLES
-from geo.kinds import PROJECT_STATUSES
-from layers.schema import DISCIPLINES
+from zeren.geo.kinds import ALL_KINDS, ROLES
+from zeren.geo.kinds import PROJECT_STATUSES
+from zeren.layers.schema import DISCIPLINES
 
 DEMO_LON, DEMO_LAT = 104.0530, 30.6695  # Kuanzhai Alleys, inside a historic area of the demo city
 DEMO_POINT = {"type": "Point", "coordinates": [DEMO_LON, DEMO_LAT]}

@@ -5,12 +5,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import Admin, Caller, Paging, parse_as_of
-from api.models import PlannerDetail, PlannerIn, PlannerPage, PlannerPatch, PlannerRef, errors
-from api.routers._geojson import StrictJSONRoute
-from api.routers._records import appointment_out, planner_out
-from layers.errors import NotFoundError
-from layers.schema import DISCIPLINES
+from zeren.api.http.deps import Admin, Caller, Paging, parse_as_of
+from zeren.api.http.models import PlannerDetail, PlannerIn, PlannerPage, PlannerPatch, PlannerRef, errors
+from zeren.api.http.routers._geojson import StrictJSONRoute
+from zeren.api.http.routers._records import appointment_out, planner_out
+from zeren.layers.errors import NotFoundError
+from zeren.layers.schema import DISCIPLINES
 
 router = APIRouter(tags=["planners"], route_class=StrictJSONRoute)
 

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from fastapi import Request
 
-from api.jsonable import plain  # noqa: F401 (used here and re-exported to the routers)
-from api.routers._geojson import geojson_texts
-from geo.validity import as_timestamp
+from zeren.api.jsonable import plain  # noqa: F401 (used here and re-exported to the routers)
+from zeren.api.http.routers._geojson import geojson_texts
+from zeren.geo.validity import as_timestamp
 
 PUBLIC_PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact")
 
@@ -95,7 +95,7 @@ def geometry_texts(index, positions) -> list[str]:
 
 def sorted_positions(index, mask: np.ndarray) -> np.ndarray:
     """Positions where ``mask``, in a stable order: kind (as in geo.kinds.ALL_KINDS), code, edition."""
-    from geo.kinds import ALL_KINDS
+    from zeren.geo.kinds import ALL_KINDS
 
     pos = np.flatnonzero(mask)
     if not len(pos):

@@ -20,13 +20,13 @@ import unicodedata
 import numpy as np
 import pandas as pd
 
-from geo import coverage
-from geo.errors import GeoInputError
-from geo.kinds import KIND_LABELS
-from layers.errors import ZerenError
-from layers.writers import output_path, write_layers
-from api.cli import add_store_argument
-from api.jsonable import jsonable, records
+from zeren.geo import coverage
+from zeren.geo.errors import GeoInputError
+from zeren.geo.kinds import KIND_LABELS
+from zeren.layers.errors import ZerenError
+from zeren.layers.writers import output_path, write_layers
+from zeren.api.cli.main import add_store_argument
+from zeren.api.jsonable import jsonable, records
 
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg")
 WEIGHT_LABELS = {"area": ("面积", "area"), "population": ("人口", "population"), "zones": ("单元数", "zones"),
@@ -204,7 +204,7 @@ def workload_json(result: coverage.WorkloadResult) -> dict:
 
 # -- handlers ------------------------------------------------------------------------------------
 def _open(args):
-    from layers.store import open_store
+    from zeren.layers.store import open_store
 
     return open_store(args.store)
 
@@ -326,7 +326,7 @@ def register(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one coverage command standalone: ``python -m api.cli_coverage gaps --out gaps.geojson``."""
+    """Run one coverage command standalone: ``python -m zeren.api.cli.coverage gaps --out gaps.geojson``."""
     parser = argparse.ArgumentParser(prog="zeren")
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)

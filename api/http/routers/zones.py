@@ -10,15 +10,15 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import Caller, Paging, parse_as_of, parse_bbox
-from api.models import ZoneCollection, ZoneDetail, ZonePlanners, errors
-from api.routers._geojson import GeoJSONResponse, collection_text, feature_text
-from api.routers._records import (appointment_out, day_text, geometry_texts, page_links, sorted_positions,
+from zeren.api.http.deps import Caller, Paging, parse_as_of, parse_bbox
+from zeren.api.http.models import ZoneCollection, ZoneDetail, ZonePlanners, errors
+from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, feature_text
+from zeren.api.http.routers._records import (appointment_out, day_text, geometry_texts, page_links, sorted_positions,
                                   zone_properties)
-from geo.hierarchy import PARENT_KIND
-from geo.kinds import ALL_KINDS, BASE_KINDS
-from geo.validity import active_mask, as_timestamp
-from layers.errors import NotFoundError
+from zeren.geo.hierarchy import PARENT_KIND
+from zeren.geo.kinds import ALL_KINDS, BASE_KINDS
+from zeren.geo.validity import active_mask, as_timestamp
+from zeren.layers.errors import NotFoundError
 
 router = APIRouter(tags=["zones"])
 

@@ -17,15 +17,15 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import parse_as_of, parse_bbox
-from api.errors import BadRequest
-from api.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
-from api.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
-from api.routers._records import (base_url, day_text, geometry_texts, plain, sorted_positions, url_with,
+from zeren.api.http.deps import parse_as_of, parse_bbox
+from zeren.api.http.errors import BadRequest
+from zeren.api.http.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
+from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
+from zeren.api.http.routers._records import (base_url, day_text, geometry_texts, plain, sorted_positions, url_with,
                                   zone_properties)
-from geo.kinds import ALL_KINDS, KIND_LABELS
-from layers.errors import NotFoundError, ValidationError
-from geo.kinds import PROJECT_STATUS_LABELS
+from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
+from zeren.layers.errors import NotFoundError, ValidationError
+from zeren.geo.kinds import PROJECT_STATUS_LABELS
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 

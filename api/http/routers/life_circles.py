@@ -18,17 +18,17 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.jsonable import jsonable, records
-from api.deps import parse_as_of, parse_input_crs
-from api.errors import TooManyFeatures
-from api.models import DEMO_LAT, DEMO_LON, errors
-from api.routers._geojson import GeoJSONError, GeoJSONResponse, StrictJSONRoute, dumps, geojson_texts, \
+from zeren.api.jsonable import jsonable, records
+from zeren.api.http.deps import parse_as_of, parse_input_crs
+from zeren.api.http.errors import TooManyFeatures
+from zeren.api.http.models import DEMO_LAT, DEMO_LON, errors
+from zeren.api.http.routers._geojson import GeoJSONError, GeoJSONResponse, StrictJSONRoute, dumps, geojson_texts, \
     geometry_from_geojson, to_wgs84
-from geo.coverage import life_circle_planners
-from geo.kinds import ALL_KINDS, LIFE_CIRCLE
-from geo.lifecircle import DEFAULT_SPEED_KMH, GB50180_RADII_M, life_circles
-from geo.validity import as_timestamp
-from layers.errors import ConflictError, NotFoundError, ValidationError
+from zeren.geo.coverage import life_circle_planners
+from zeren.geo.kinds import ALL_KINDS, LIFE_CIRCLE
+from zeren.geo.lifecircle import DEFAULT_SPEED_KMH, GB50180_RADII_M, life_circles
+from zeren.geo.validity import as_timestamp
+from zeren.layers.errors import ConflictError, NotFoundError, ValidationError
 
 router = APIRouter(prefix="/life-circles", tags=["life circles"], route_class=StrictJSONRoute)
 
@@ -138,15 +138,15 @@ def _configured(path: str | None, var: str, load, what: str):
 
 
 def _network(settings):
-    from geo.lifecircle import build_network
-    from layers.network import read_network
+    from zeren.geo.lifecircle import build_network
+    from zeren.layers.network import read_network
 
     return _configured(settings.network_file, "ZEREN_NETWORK_FILE", lambda p: build_network(read_network(p)),
                        "walking network")
 
 
 def _pois(settings):
-    from layers.facilities import read_pois
+    from zeren.layers.facilities import read_pois
 
     return _configured(settings.pois_file, "ZEREN_POIS_FILE", read_pois, "facility (POI) file")
 
@@ -284,8 +284,8 @@ def generate(
 
 # -- check ---------------------------------------------------------------------------------------
 def check_circles(catalogue, settings, day) -> str:
-    from geo.lifecircle import health_check
-    from layers.facilities import load_categories
+    from zeren.geo.lifecircle import health_check
+    from zeren.layers.facilities import load_categories
 
     if settings.pois_file is None:
         raise ConflictError("the life-circle check needs facilities: the administrator sets ZEREN_POIS_FILE to "

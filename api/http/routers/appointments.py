@@ -5,13 +5,13 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from api.deps import Admin, Caller, Paging, parse_as_of
-from api.models import AppointmentEnd, AppointmentIn, AppointmentOut, AppointmentPage, errors
-from api.routers._geojson import StrictJSONRoute
-from api.routers._records import appointment_out
-from geo.kinds import ALL_KINDS, ROLES
-from geo.validity import active_mask
-from layers.errors import NotFoundError, ValidationError
+from zeren.api.http.deps import Admin, Caller, Paging, parse_as_of
+from zeren.api.http.models import AppointmentEnd, AppointmentIn, AppointmentOut, AppointmentPage, errors
+from zeren.api.http.routers._geojson import StrictJSONRoute
+from zeren.api.http.routers._records import appointment_out
+from zeren.geo.kinds import ALL_KINDS, ROLES
+from zeren.geo.validity import active_mask
+from zeren.layers.errors import NotFoundError, ValidationError
 
 router = APIRouter(tags=["appointments"], route_class=StrictJSONRoute)
 

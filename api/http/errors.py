@@ -14,8 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.errors import GeoInputError
-from layers.errors import ConflictError, InputFileError, NotFoundError, StoreError, ValidationError, ZerenError
+from zeren.geo.errors import GeoInputError
+from zeren.layers.errors import ConflictError, InputFileError, NotFoundError, StoreError, ValidationError, ZerenError
 
 log = logging.getLogger("zeren.api")
 

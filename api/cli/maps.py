@@ -4,10 +4,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from api import pages
-from api.cli import EXIT_OK, CommandError, load_catalogue, parse_date_arg, add_store_argument
-from geo.kinds import ALL_KINDS
-from maps import BASEMAPS, MapSettings, write_standalone
+from zeren.api.service import pages
+from zeren.api.cli.main import EXIT_OK, CommandError, load_catalogue, parse_date_arg, add_store_argument
+from zeren.geo.kinds import ALL_KINDS
+from zeren.maps import BASEMAPS, MapSettings, write_standalone
 
 
 def register(sub) -> None:

@@ -17,13 +17,13 @@ import numpy as np
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from api import pages
-from api.deps import day_in_force
-from api.models import DEMO_LAT, DEMO_LON, ERRORS, ErrorBody, errors
-from api.routers._geojson import GeoJSONResponse, dumps
-from geo.kinds import ALL_KINDS, KIND_LABELS
-from geo.validity import as_timestamp
-from layers.errors import NotFoundError
+from zeren.api.service import pages
+from zeren.api.http.deps import day_in_force
+from zeren.api.http.models import DEMO_LAT, DEMO_LON, ERRORS, ErrorBody, errors
+from zeren.api.http.routers._geojson import GeoJSONResponse, dumps
+from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
+from zeren.geo.validity import as_timestamp
+from zeren.layers.errors import NotFoundError
 
 router = APIRouter(tags=["maps"])
 
@@ -147,7 +147,7 @@ _LAYER_CACHE_SIZE = 16
 def _zones_layer(request: Request, kind: str, day) -> bytes:
     """``maps.zones_geojson`` of the zones of ``kind`` in force on ``day``, kept for the loaded index (the
     catalogue replaces its index when zones change, which retires the cached layers)."""
-    from maps import zones_geojson
+    from zeren.maps import zones_geojson
 
     catalogue = request.app.state.zeren.catalogue
     settings = _settings(request, day)

@@ -14,9 +14,9 @@ import json
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from api.deps import WWW_AUTHENTICATE, parse_as_of, parse_input_crs
-from api.models import DEMO_LAT, DEMO_LON, LookupAnswer, errors
-from layers.errors import ValidationError
+from zeren.api.http.deps import WWW_AUTHENTICATE, parse_as_of, parse_input_crs
+from zeren.api.http.models import DEMO_LAT, DEMO_LON, LookupAnswer, errors
+from zeren.layers.errors import ValidationError
 
 router = APIRouter(tags=["lookup"])
 

