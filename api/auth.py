@@ -84,6 +84,12 @@ class Principal:
             return f"planner:{self.planner_id}" + (f" ({self.name})" if self.name else "")
         return f"admin:{self.name or self.key}"
 
+    def as_actor(self):
+        """The :class:`zeren.api.service.actors.Actor` the use cases take."""
+        from zeren.api.service.actors import Actor
+
+        return Actor(self.actor, role=self.role, planner_id=self.planner_id)
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()

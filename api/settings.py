@@ -1,5 +1,6 @@
-"""The API's settings: read from the environment in ONE place (:meth:`Settings.from_env`) and passed to
-:func:`api.app.create_app`. Nothing else in ``api/`` reads the environment.
+"""Zeren's settings, read from the environment in ONE place: :meth:`Settings.from_env` for the server (passed to
+:func:`zeren.api.http.app.create_app`) and :func:`command_environment` for the command line. No other module
+reads the environment.
 
 Environment variables (all optional):
 
@@ -110,8 +111,7 @@ class Settings:
         values: dict = {}
 
         def text(name: str) -> str | None:
-            value = env.get(name)
-            return value.strip() if value and value.strip() else None
+            return _text(env, name)
 
         def number(name: str, kind=int):
             value = text(name)
@@ -201,6 +201,51 @@ class Settings:
     @property
     def csp(self) -> str:
         return "frame-ancestors " + (" ".join(self.frame_ancestors) or "'none'")
+
+
+@dataclass(frozen=True)
+class CommandEnvironment:
+    """What the ``zeren`` commands take from the environment: the default store, the map settings of
+    ``zeren map``, and who is running them (recorded in the audit log)."""
+
+    store: str = "zeren.gpkg"
+    basemap: str = "none"
+    tianditu_key: str | None = None
+    tile_url: str | None = None
+    map_attribution: str | None = None
+    approval_number: str | None = None
+    os_user: str = "cli"
+
+
+def command_environment(environ: Mapping[str, str] | None = None) -> CommandEnvironment:
+    env = os.environ if environ is None else environ
+
+    def text(name: str) -> str | None:
+        return _text(env, name)
+
+    user = text("USER") or text("LOGNAME") or text("USERNAME")
+    if user is None:
+        try:
+            import pwd
+
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError, OSError):
+            user = "cli"
+    return CommandEnvironment(
+        store=text("ZEREN_STORE") or "zeren.gpkg", basemap=text("ZEREN_BASEMAP") or "none",
+        tianditu_key=text("ZEREN_TIANDITU_KEY"), tile_url=text("ZEREN_TILE_URL"),
+        map_attribution=text("ZEREN_MAP_ATTRIBUTION"), approval_number=text("ZEREN_APPROVAL_NUMBER"), os_user=user)
+
+
+def export_environment(settings: "Settings") -> None:
+    """Put ``settings`` into this process's environment, for the uvicorn worker processes it starts."""
+    os.environ.update(settings.to_env())
+
+
+def _text(env: Mapping[str, str], name: str) -> str | None:
+    """A variable's value, stripped; None when unset or blank."""
+    value = env.get(name)
+    return value.strip() if value and value.strip() else None
 
 
 def _split(text: str, separators: str) -> tuple[str, ...]:

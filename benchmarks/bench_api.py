@@ -65,24 +65,30 @@ def build_store(path: Path, n_zones: int, seed: int = 1) -> tuple[float, float, 
     layers = {"subdistrict": (cells, [f"S{i:06d}" for i in range(len(cells))], [f"D{d:03d}" for d in dist_of]),
               "district": (districts, [f"D{d:03d}" for d in range(len(districts))], [None] * len(districts)),
               "historic_area": (overlays, [f"H{i:03d}" for i in range(len(overlays))], [None] * len(overlays))}
-    store = open_store(path, create=True)
+    from zeren.api.service.actors import Actor
+    from zeren.api.service.appointments import add_appointments
+    from zeren.api.service.boundaries import import_frame
+    from zeren.api.service.planners import save_planners
+    from zeren.api.service.workspace import Workspace
+
+    ws, bench = Workspace(open_store(path, create=True)), Actor("bench")
     start = dt.date(2024, 1, 1)
     for kind, (geoms, codes, parents) in layers.items():
         frame = gpd.GeoDataFrame({"code": codes, "name": codes, "name_en": None, "parent_code": parents,
                                   "population": pd.array([pd.NA] * len(codes), dtype="Int64"),
                                   "attrs": [{} for _ in codes]}, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
-        store.replace_zones(frame, kind=kind, edition=2024, valid_from=start, report={}, source="bench")
+        import_frame(ws, frame, kind=kind, edition=2024, valid_from=start, source="bench", actor=bench)
     planners = pd.DataFrame({"id": [f"P{i:03d}" for i in range(400)], "name": [f"规划师{i}" for i in range(400)],
                              "organization": "bench", "disciplines": "planning", "public_contact": None,
                              "private_contact": None})
-    store.upsert_planners(planners, actor="bench")
+    save_planners(ws, planners, actor=bench)
     rows = [(f"P{i % 400:03d}", kind, code, "lead", start, None)
             for kind, (_, codes, _) in layers.items() for i, code in enumerate(codes) if rng.random() < 0.9]
     rows += [(f"P{(i + 7) % 400:03d}", "historic_area", code, "consultant", start, None)
              for i, code in enumerate(layers["historic_area"][1])]
-    store.add_appointments(pd.DataFrame(rows, columns=["planner_id", "zone_kind", "zone_code", "role", "start",
-                                                       "end"]), actor="bench")
-    store.close()
+    add_appointments(ws, pd.DataFrame(rows, columns=["planner_id", "zone_kind", "zone_code", "role", "start", "end"]),
+                     actor=bench)
+    ws.close()
     return tuple(shapely.total_bounds(cells))
 
 

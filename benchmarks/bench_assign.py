@@ -185,11 +185,15 @@ def bench_polygons(zones, appointments, box, n_sites, rng):
 def bench_open(n_zones, rng):
     zones, appointments, _ = synthetic_city(n_zones, seed=3)
     with tempfile.TemporaryDirectory() as tmp:
-        store = open_store(Path(tmp) / "big.gpkg", create=True)
+        from zeren.api.service.actors import Actor
+        from zeren.api.service.boundaries import import_frame
+        from zeren.api.service.workspace import Workspace
+
+        ws = Workspace(open_store(Path(tmp) / "big.gpkg", create=True))
         for kind, group in zones.groupby("kind"):
-            store.replace_zones(group.drop(columns=["kind"]), kind=kind, edition=2024,
-                                valid_from=pd.Timestamp("2024-01-01").date(), report={}, source="bench")
-        store.close()
+            import_frame(ws, group.drop(columns=["kind"]), kind=kind, edition=2024,
+                         valid_from=pd.Timestamp("2024-01-01").date(), source="bench", actor=Actor("bench"))
+        ws.close()
         t = time.perf_counter()
         catalogue = Catalogue(open_store(Path(tmp) / "big.gpkg"))
         elapsed = time.perf_counter() - t

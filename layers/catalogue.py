@@ -131,18 +131,6 @@ class Catalogue:
         answer["as_of"] = day.date().isoformat()
         return answer
 
-    def create_project(self, *, name: str, geometry, as_of, actor: str, type: str | None = None,
-                       scale: str | None = None, description: str | None = None) -> int:
-        """Store a project (WGS84 geometry) with its assignment as of ``as_of`` frozen in it."""
-        day = as_timestamp(as_of).date()
-        result = self.assign(np.array([geometry], dtype=object), day)
-        answer = site_answer(result, 0, self.public_book)
-        answer["as_of"] = day.isoformat()
-        project_id = self.store.create_project(name=name, geometry=geometry, type=type, scale=scale,
-                                               description=description, as_of=day, assignment=answer, actor=actor)
-        self.project_added(project_id, geometry)
-        return project_id
-
     def projects_in(self, bbox: tuple[float, float, float, float]) -> list[int]:
         """Ids of the projects whose geometry meets ``bbox`` (lon/lat), ascending.
 

@@ -43,6 +43,7 @@ class ImportReport:
     repaired: list[tuple[int, str | None]] = field(default_factory=list)
     rejected: list[Rejection] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    missing_fields: list[str] = field(default_factory=list)  # optional zone fields the file does not have
     unit: str = "feature"  # how rows are named: "feature" N of a vector file, "row" N (the line number) of a CSV
 
     @property
@@ -55,14 +56,17 @@ class ImportReport:
             "repaired": len(self.repaired), "rejected": len(self.rejected),
             "repaired_features": [{"row": r, "code": c} for r, c in self.repaired],
             "rejected_features": [r.__dict__ for r in self.rejected], "notes": self.notes,
+            "missing_fields": self.missing_fields,
         }
 
-    def text(self) -> str:
+    def text(self, show_rejected: bool = True) -> str:
         lines = [f"读取 / read: {self.read}   修复 / repaired: {len(self.repaired)}   "
                  f"拒绝 / rejected: {len(self.rejected)}   (CRS: {self.crs})"]
         lines += [f"  注意 / note: {n}" for n in self.notes]
         lines += [f"  修复 / repaired: {self.unit} {r} (code {c}): invalid polygon fixed with make_valid"
                   for r, c in self.repaired[:50]]
+        if not show_rejected:
+            return "\n".join(lines)
         lines += [f"  拒绝 / rejected: {self.unit} {r.row} (code {r.code}): {r.reason}" for r in self.rejected[:500]]
         if len(self.rejected) > 500:
             lines.append(f"  ... and {len(self.rejected) - 500} more rejected")
@@ -122,6 +126,12 @@ def _read_vector(path: Path, layer: str | None):
     except Exception as exc:
         raise InputFileError(f"{path}: cannot be read ({_first_line(exc)}); check the file is complete and valid "
                              f"GeoJSON / GeoPackage / Shapefile") from None
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        spatial = [str(n) for n, g in layers if g] if len(layers) else []
+        shown = layer or names[0]
+        raise InputFileError(f"{path}: layer {shown!r} has no geometry (a table of attributes, not a boundary or "
+                             f"site layer); " + (f"choose a layer with geometry: --layer {' | '.join(spatial)}"
+                                                 if spatial else "give a file with geometries"))
     return frame, (frame.crs.to_wkt() if frame.crs is not None else None)
 
 
@@ -223,6 +233,15 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
             raise InputFileError(f"{path}: no field {field_name!r} (use {what}); fields are: "
                                  f"{', '.join(c for c in frame.columns if c != 'geometry')}")
 
+    optional = (("parent_code", parent_field, "--parent-field"), ("name_en", name_en_field, "--name-en-field"),
+                ("population", population_field, "--population-field"))
+    for column, field_name, option in optional:
+        if field_name not in frame.columns:
+            report.missing_fields.append(column)
+            near = [c for c in frame.columns if c != "geometry" and c.lower().startswith(field_name.lower()[:6])]
+            hint = f" ({', '.join(near)} looks like it: pass {option} {near[0]})" if near else f" (use {option})"
+            report.notes.append(f"no {field_name!r} field{hint}: {column} taken from the stored zones where they "
+                                f"exist{', else derived from the parent layer' if column == 'parent_code' else ''}")
     codes = normalise_code(frame[code_field]).to_numpy(dtype=object)
     names = frame[name_field].astype(object).where(frame[name_field].notna(), None).to_numpy(dtype=object)
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)

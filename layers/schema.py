@@ -33,7 +33,8 @@ def check_kind(kind: str) -> str:
 
 def parse_date(value, field: str) -> dt.date | None:
     """An ISO date (YYYY-MM-DD) or None for an empty value; ValueError naming the field otherwise."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or (isinstance(value, str) and not value.strip()):
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)) or (
+            isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()

@@ -4,12 +4,12 @@ Public API::
 
     MapSettings                      maps.settings
     coverage_map, gap_map, site_map, planner_map, life_circle_layer, add_layer
-    asset_dir, asset_files, write_standalone, use_offline_assets      maps.assets
+    asset_roots, copy_assets, asset_files, write_standalone, use_offline_assets      maps.assets
     zones_geojson                    what the API serves at MapSettings.geojson_url
 
 maps imports geo only (never layers or api) and computes no coverage itself.
 """
-from zeren.maps.assets import asset_dir, asset_files, use_offline_assets, write_standalone
+from zeren.maps.assets import asset_files, asset_roots, copy_assets, use_offline_assets, write_standalone
 from zeren.maps.builders import (STATUS_LABELS, coverage_map, gap_map, life_circle_layer, life_circle_map, planner_map,
                            site_map)
 from zeren.maps.display import zones_geojson
@@ -19,6 +19,6 @@ from zeren.maps.settings import BASEMAPS, MapSettings
 __all__ = [
     "MapSettings", "BASEMAPS", "coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer",
     "life_circle_map",
-    "add_layer", "asset_dir", "asset_files", "use_offline_assets", "write_standalone", "zones_geojson",
+    "add_layer", "asset_files", "asset_roots", "copy_assets", "use_offline_assets", "write_standalone", "zones_geojson",
     "STATUS_LABELS",
 ]

@@ -5,25 +5,22 @@ URL names (relative to ``MapSettings.asset_url_prefix``, default ``/static/maps/
     leaflet/leaflet.js, leaflet/leaflet.css, leaflet/images/*.png   from the pinned xstatic-leaflet package
     zeren-maps.js, zeren-maps.css                                   maps/static/ (Zeren's own)
 
-The API mounts :func:`asset_dir` at the prefix, e.g.
-``app.mount("/static/maps", StaticFiles(directory=maps.assets.asset_dir()), name="maps-static")``.
+The API serves the folders of :func:`asset_roots` at the prefix, straight from the installed packages.
 :func:`write_standalone` writes a page that opens from disk with no server (assets inlined, or copied
 next to the file).
 """
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import re
 import shutil
-import tempfile
 import urllib.parse
 from pathlib import Path
 
 import folium
 
-__all__ = ["PAGE_JS", "PAGE_CSS", "asset_files", "asset_dir", "use_offline_assets", "write_standalone",
+__all__ = ["PAGE_JS", "PAGE_CSS", "asset_files", "asset_roots", "copy_assets", "use_offline_assets", "write_standalone",
            "page_asset_urls"]
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -57,38 +54,19 @@ def asset_files() -> dict[str, Path]:
     return files
 
 
-def _digest(files: dict[str, Path]) -> str:
-    h = hashlib.sha256()
-    for name, path in sorted(files.items()):
-        h.update(name.encode())
-        h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+def asset_roots() -> dict[str, Path]:
+    """URL subfolder (under the asset prefix) -> installed folder to serve it from: Leaflet from the pinned
+    xstatic-leaflet package, Zeren's own files from this package. Served in place: nothing is copied to a
+    shared folder another user could write to. Mount the longest subfolder first."""
+    return {"leaflet": _leaflet_dir(), "": STATIC_DIR}
 
 
-def asset_dir(directory: str | os.PathLike | None = None) -> Path:
-    """A directory laid out by URL name holding every asset (to mount at the asset prefix).
-
-    Built once per asset version under ``directory`` (default: ``$ZEREN_MAPS_ASSET_DIR`` or the
-    system temp dir) and reused; the name carries a content hash, so an upgrade gets a fresh copy.
-    """
-    files = asset_files()
-    root = Path(directory or os.environ.get("ZEREN_MAPS_ASSET_DIR") or tempfile.gettempdir())
-    target = root / f"zeren-maps-assets-{_digest(files)}"
-    if target.is_dir():
-        return target
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".zeren-maps-assets-", dir=root))
-    try:
-        _copy_assets(files, staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            if not target.is_dir():  # someone else won the race, else a real error
-                raise
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+def copy_assets(dest: str | os.PathLike) -> Path:
+    """Copy every asset, laid out by URL name, into ``dest`` (a folder of the caller's, e.g. beside a page)."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    _copy_assets(asset_files(), dest)
+    return dest
 
 
 def _copy_assets(files: dict[str, Path], dest: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 import shapely
 
 from zeren.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from zeren.layers.demo import HANDOVER_DATE
+from zeren.api.service.demo import HANDOVER_DATE
 from tests.layers._support import (  # noqa: F401 - fixtures
     BASE_ORDER,
     active_appointees,

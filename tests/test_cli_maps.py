@@ -4,7 +4,7 @@ import re
 import pytest
 
 from zeren.api.cli.main import main
-from zeren.layers.demo import build_demo
+from zeren.api.service.demo import build_demo
 
 
 @pytest.fixture(scope="module")

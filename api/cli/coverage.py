@@ -10,8 +10,6 @@ and prints bilingual tables (Chinese first). Exit 0 ok, 2 bad input (with a mess
 """
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import json
 import math
 import sys
@@ -21,20 +19,16 @@ import numpy as np
 import pandas as pd
 
 from zeren.geo import coverage
-from zeren.geo.errors import GeoInputError
 from zeren.geo.kinds import KIND_LABELS
-from zeren.layers.errors import ZerenError
 from zeren.layers.writers import output_path, write_layers
-from zeren.api.cli.main import add_store_argument
-from zeren.api.jsonable import jsonable, records
+from zeren.api.cli.common import add_store_argument, parse_date_arg, workspace
+from zeren.api.cli.errors import EXIT_OK
+from zeren.api.service import coverage as service
+from zeren.api.service.coverage import summary_json, workload_json
 
 GEO_SUFFIXES = (".geojson", ".json", ".gpkg")
 WEIGHT_LABELS = {"area": ("面积", "area"), "population": ("人口", "population"), "zones": ("单元数", "zones"),
                  "projects": ("在办项目", "open projects")}
-
-
-class CoverageCommandError(Exception):
-    """A bad argument: printed as it is, exit 2."""
 
 
 # -- pure formatting helpers ---------------------------------------------------------------------
@@ -190,101 +184,50 @@ def workload_report(result: coverage.WorkloadResult) -> str:
     return "\n".join(lines)
 
 
-def summary_json(result: coverage.CoverageSummary) -> dict:
-    return {"kind": result.kind, "by": result.by, "as_of": result.as_of.date().isoformat(),
-            "message": result.message or None, "rows": records(result.table), "totals": jsonable(result.totals)}
-
-
-def workload_json(result: coverage.WorkloadResult) -> dict:
-    imb = result.imbalance
-    return {"as_of": result.as_of.date().isoformat(), "planners": records(result.planners),
-            "imbalance": jsonable({k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(imb).items()}),
-            "unmatched_appointments": records(result.unmatched)}
-
-
 # -- handlers ------------------------------------------------------------------------------------
-def _open(args):
-    from zeren.layers.store import open_store
-
-    return open_store(args.store)
-
-
-def _as_of(text: str | None):
-    if text is None:
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise CoverageCommandError(f"--as-of {text!r} is not a date; write YYYY-MM-DD") from None
-
-
-def _run(handler, args) -> int:
-    try:
-        return handler(args)
-    except (CoverageCommandError, ZerenError, GeoInputError, FileNotFoundError, ValueError, OSError) as exc:
-        print(f"zeren: error: {exc}", file=sys.stderr)
-        return 2
-
-
 def cmd_gaps(args) -> int:
     """Handler of ``zeren gaps``."""
-    def run(args):
-        out = output_path(args.out, GEO_SUFFIXES)
-        store = _open(args)
-        result = coverage.coverage_gaps(store.zones(), store.appointments(), kind=args.kind, within=args.within,
-                                        as_of=_as_of(args.as_of), sliver_m2=args.sliver_m2)
-        write_layers(out, {"gaps": result.gaps, "units_without_planner": result.units_without_planner})
-        print(gaps_report(result))
-        print(f"已写出 / written: {out}")
-        return 0
-    return _run(run, args)
+    out = output_path(args.out, GEO_SUFFIXES)
+    result = service.gaps(workspace(args), kind=args.kind, within=args.within, as_of=args.as_of,
+                          sliver_m2=args.sliver_m2)
+    write_layers(out, {"gaps": result.gaps, "units_without_planner": result.units_without_planner})
+    print(gaps_report(result))
+    print(f"已写出 / written: {out}")
+    return EXIT_OK
 
 
 def cmd_overlaps(args) -> int:
     """Handler of ``zeren overlaps``."""
-    def run(args):
-        out = output_path(args.out, GEO_SUFFIXES)
-        store = _open(args)
-        result = coverage.find_overlaps(store.zones(), store.appointments(), kind=args.kind,
-                                        as_of=_as_of(args.as_of), tolerance_m2=args.tolerance_m2)
-        write_layers(out, {"overlaps": result.overlaps})
-        print(overlaps_report(result))
-        print(f"已写出 / written: {out}")
-        return 0
-    return _run(run, args)
+    out = output_path(args.out, GEO_SUFFIXES)
+    result = service.overlaps(workspace(args), kind=args.kind, as_of=args.as_of, tolerance_m2=args.tolerance_m2)
+    write_layers(out, {"overlaps": result.overlaps})
+    print(overlaps_report(result))
+    print(f"已写出 / written: {out}")
+    return EXIT_OK
 
 
 def cmd_coverage(args) -> int:
     """Handler of ``zeren coverage``."""
-    def run(args):
-        out = output_path(args.out, (".csv", ".json")) if args.out else None
-        store = _open(args)
-        result = coverage.coverage_summary(store.zones(), store.appointments(), kind=args.kind, by=args.by,
-                                           as_of=_as_of(args.as_of))
-        data = summary_json(result)
-        print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else summary_report(result))
-        if out is not None and out.suffix.lower() == ".json":
-            out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        elif out is not None:
-            totals = pd.DataFrame([dict(result.totals, code="ALL", name="全市 / all")])
-            frame = result.table if result.nothing_to_cover else pd.concat([result.table, totals], ignore_index=True)
-            frame.to_csv(out, index=False, encoding="utf-8")
-        if out is not None:
-            print(f"已写出 / written: {out}", file=sys.stderr if args.json else sys.stdout)
-        return 0
-    return _run(run, args)
+    out = output_path(args.out, (".csv", ".json")) if args.out else None
+    result = service.summary(workspace(args), kind=args.kind, by=args.by, as_of=args.as_of)
+    data = summary_json(result)
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else summary_report(result))
+    if out is not None and out.suffix.lower() == ".json":
+        out.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    elif out is not None:
+        totals = pd.DataFrame([dict(result.totals, code="ALL", name="全市 / all")])
+        frame = result.table if result.nothing_to_cover else pd.concat([result.table, totals], ignore_index=True)
+        frame.to_csv(out, index=False, encoding="utf-8")
+    if out is not None:
+        print(f"已写出 / written: {out}", file=sys.stderr if args.json else sys.stdout)
+    return EXIT_OK
 
 
 def cmd_workload(args) -> int:
     """Handler of ``zeren workload``."""
-    def run(args):
-        store = _open(args)
-        result = coverage.planner_workload(store.zones(), store.appointments(), store.projects(), store.planners(),
-                                           as_of=_as_of(args.as_of), weight=args.weight)
-        print(json.dumps(workload_json(result), ensure_ascii=False, indent=2) if args.json
-              else workload_report(result))
-        return 0
-    return _run(run, args)
+    result = service.workload(workspace(args), as_of=args.as_of, weight=args.weight)
+    print(json.dumps(workload_json(result), ensure_ascii=False, indent=2) if args.json else workload_report(result))
+    return EXIT_OK
 
 
 def register(subparsers) -> None:
@@ -292,7 +235,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("gaps", help="units without a lead planner, and the uncovered ground")
     p.add_argument("--kind", default="subdistrict", help="unit kind (default subdistrict)")
     p.add_argument("--within", metavar="CODE", help="a district or subdistrict code (default: the whole city)")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
+    p.add_argument("--as-of", metavar="DATE", type=parse_date_arg, help="YYYY-MM-DD (default today)")
     p.add_argument("--sliver-m2", type=float, default=1000.0,
                    help="bare ground pieces smaller than this are counted, not written (default 1000)")
     p.add_argument("--out", required=True, help="output .geojson (gaps) or .gpkg (gaps + units_without_planner)")
@@ -302,7 +245,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("overlaps", help="overlapping zones of one kind, and conflicting lead appointments")
     p.add_argument("--kind", default="subdistrict", help="zone kind (default subdistrict)")
     p.add_argument("--tolerance-m2", type=float, default=1.0, help="ignore overlaps up to this area (default 1)")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
+    p.add_argument("--as-of", metavar="DATE", type=parse_date_arg, help="YYYY-MM-DD (default today)")
     p.add_argument("--out", required=True, help="output .geojson or .gpkg of the overlap polygons")
     add_store_argument(p)
     p.set_defaults(func=cmd_overlaps)
@@ -310,28 +253,16 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("coverage", help="coverage per district: units, area, population, life circles")
     p.add_argument("--kind", default="subdistrict", help="unit kind (default subdistrict)")
     p.add_argument("--by", default="district", help="parent kind of the rows (default district)")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
+    p.add_argument("--as-of", metavar="DATE", type=parse_date_arg, help="YYYY-MM-DD (default today)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", help="also write the table: .csv or .json")
     add_store_argument(p)
     p.set_defaults(func=cmd_coverage)
 
     p = subparsers.add_parser("workload", help="zones, area, population and projects per planner; imbalance")
-    p.add_argument("--as-of", metavar="DATE", help="YYYY-MM-DD (default today)")
-    p.add_argument("--weight", default="area", choices=list(coverage.WEIGHTS),
+    p.add_argument("--as-of", metavar="DATE", type=parse_date_arg, help="YYYY-MM-DD (default today)")
+    p.add_argument("--weight", default="area", choices=list(service.WEIGHTS),
                    help="what the imbalance figures weigh (default area)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     add_store_argument(p)
     p.set_defaults(func=cmd_workload)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run one coverage command standalone: ``python -m zeren.api.cli.coverage gaps --out gaps.geojson``."""
-    parser = argparse.ArgumentParser(prog="zeren")
-    register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

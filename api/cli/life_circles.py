@@ -8,7 +8,6 @@
 
 Files: GeoPackage, GeoJSON, Shapefile, CSV (lon/lat columns, WGS84 unless --crs), OSM .osm/.pbf (network,
 POIs). Output by suffix: .gpkg, .geojson/.json, .csv (geometry as WKT). Exit 0 ok, 2 bad input.
-Run standalone: ``python -m zeren.api.cli.life_circles generate ...``.
 """
 from __future__ import annotations
 
@@ -19,14 +18,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from zeren.geo.errors import GeoInputError
+from zeren.api.service import life_circles as service
 from zeren.geo.lifecircle import (
     DEFAULT_BUFFER_M,
     DEFAULT_MAX_SNAP_M,
     DEFAULT_SPEED_KMH,
     build_network,
-    health_check,
-    life_circles,
 )
 from zeren.geo.lifecircle.health import DEFAULT_SEARCH_M
 from zeren.layers.facilities import load_categories, load_osm_map, read_points, read_pois
@@ -36,63 +33,45 @@ from zeren.maps import life_circle_map, write_standalone
 
 
 
-def _error(message: str) -> int:
-    print(f"错误 / error: {message}", file=sys.stderr)
-    return 2
-
-
 def cmd_generate(args) -> int:
     """Handler of ``life-circles generate``."""
-    try:
-        out = output_path(args.out)
-        streets_out = output_path(args.streets_out) if args.streets_out else None
-        centres = read_points(args.centres, crs=args.crs, layer=args.layer, what="centres file")
-        network = read_network(args.network, layer=args.network_layer) if args.network else None
-        clip = read_vector(args.clip, layer=args.clip_layer, what="clip file") if args.clip else None
-        result = life_circles(
-            centres, network, minutes=args.minutes, speed_kmh=args.speed_kmh, buffer_m=args.buffer_m,
-            max_snap_m=args.max_snap_m, radius_m=args.radius_m, clip=clip, clip_by_centre=args.clip_by_centre,
-            **({"keep_streets": True} if streets_out and network is not None else {}))
-    except (GeoInputError, ValueError) as exc:
-        return _error(str(exc))
-    for row in result.skipped.itertuples(index=False):
+    out = output_path(args.out)
+    streets_out = output_path(args.streets_out) if args.streets_out else None
+    centres = read_points(args.centres, crs=args.crs, layer=args.layer, what="centres file")
+    network = read_network(args.network, layer=args.network_layer) if args.network else None
+    clip = read_vector(args.clip, layer=args.clip_layer, what="clip file") if args.clip else None
+    options = {"keep_streets": True} if streets_out and network is not None else {}
+    made = service.generate(centres, network=network, network_name=service.file_name(args.network),
+                            minutes=args.minutes, speed_kmh=args.speed_kmh, radius_m=args.radius_m, clip=clip,
+                            clip_ref={"file": Path(args.clip).name} if args.clip else None, buffer_m=args.buffer_m,
+                            max_snap_m=args.max_snap_m, clip_by_centre=args.clip_by_centre, **options)
+    for row in made.skipped.itertuples(index=False):
         dist = "" if pd.isna(row.distance_m) else f" ({row.distance_m:.0f} m)"
         print(f"跳过 / skipped {row.code} {row.name}: {row.reason}{dist}", file=sys.stderr)
-    if len(result.circles) == 0:
-        return _error("没有生成任何生活圈 / no life circle could be made from these centres")
-    try:
-        write_frame(result.circles, out, "life_circles", csv_wkt_column="geometry_wkt")
-        if streets_out is not None and result.streets is not None:
-            write_frame(result.streets, streets_out, "reached_streets", csv_wkt_column="geometry_wkt")
-    except OSError as exc:
-        return _error(f"无法写入 / cannot write output: {exc}")
-    method = result.circles["method"].iloc[0]
-    print(f"已生成 {len(result.circles)} 个生活圈（{method}）→ {out} / wrote {len(result.circles)} life circles "
+    write_frame(made.circles, out, "life_circles", csv_wkt_column="geometry_wkt")
+    if streets_out is not None and made.streets is not None:
+        write_frame(made.streets, streets_out, "reached_streets", csv_wkt_column="geometry_wkt")
+    method = made.circles["method"].iloc[0]
+    print(f"已生成 {len(made.circles)} 个生活圈（{method}）→ {out} / wrote {len(made.circles)} life circles "
           f"({method}) to {out}")
     return 0
 
 
 def cmd_check(args) -> int:
     """Handler of ``life-circles check``."""
-    try:
-        out = output_path(args.out)
-        circles = read_vector(args.circles, layer=args.layer, crs=args.crs, what="circles file")
-        mapping = load_osm_map(args.osm_map) if args.osm_map else None
-        pois = read_pois(args.pois, category_col=args.category_col, crs=args.crs, layer=args.pois_layer,
-                         mapping=mapping)
-        categories = load_categories(args.mapping)
-        network = build_network(read_network(args.network, layer=args.network_layer)) if args.network else None
-        result = health_check(circles, pois, categories, network=network, search_m=args.search_m)
-    except (GeoInputError, ValueError) as exc:
-        return _error(str(exc))
-    try:
-        write_frame(result.circles, out, "life_circle_check", csv_wkt_column="geometry_wkt")
-        if args.summary_out:
-            Path(args.summary_out).write_text(json.dumps(result.summary, ensure_ascii=False, indent=2), "utf-8")
-        if args.map:
-            write_standalone(life_circle_map(result.circles), args.map)
-    except OSError as exc:
-        return _error(f"无法写入 / cannot write output: {exc}")
+    out = output_path(args.out)
+    circles = read_vector(args.circles, layer=args.layer, crs=args.crs, what="circles file")
+    mapping = load_osm_map(args.osm_map) if args.osm_map else None
+    pois = read_pois(args.pois, category_col=args.category_col, crs=args.crs, layer=args.pois_layer,
+                     mapping=mapping)
+    categories = load_categories(args.mapping)
+    network = build_network(read_network(args.network, layer=args.network_layer)) if args.network else None
+    result = service.check_file(circles, pois, categories=categories, network=network, search_m=args.search_m)
+    write_frame(result.circles, out, "life_circle_check", csv_wkt_column="geometry_wkt")
+    if args.summary_out:
+        Path(args.summary_out).write_text(json.dumps(result.summary, ensure_ascii=False, indent=2), "utf-8")
+    if args.map:
+        write_standalone(life_circle_map(result.circles), args.map)
     print(result.summary_text())
     for row in result.circles.itertuples(index=False):
         if row.missing_zh:
@@ -144,22 +123,3 @@ def register(subparsers) -> argparse.ArgumentParser:
     chk.add_argument("--map", metavar="FILE.html", help="also write a map of the circles coloured by score")
     chk.set_defaults(func=cmd_check)
     return top
-
-
-def main(argv=None) -> int:
-    """Standalone entry point: ``python -m zeren.api.cli.life_circles generate ...``."""
-    parser = argparse.ArgumentParser(prog="zeren-life-circles")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] != "life-circles":
-        argv = ["life-circles", *argv]
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
-        return int(exc.code or 0)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

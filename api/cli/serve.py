@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_BAD_INPUT = 2
+from zeren.api.cli.errors import EXIT_BAD_INPUT, EXIT_OK
 
 
 def register(subparsers) -> None:
@@ -100,7 +98,7 @@ def cmd_serve(args) -> int:
 
     from zeren.api.http.app import create_app
     from zeren.api.auth import TokenConfigError, TokenEntry, TokenRegistry, hash_token, new_token
-    from zeren.api.settings import Settings, SettingsError
+    from zeren.api.settings import Settings, SettingsError, export_environment
     from zeren.layers.errors import ZerenError
     from zeren.layers.store import open_store
 
@@ -120,7 +118,7 @@ def cmd_serve(args) -> int:
         settings = Settings.from_env(**overrides)
         demo_token = None
         if args.demo:
-            from zeren.layers.demo import build_demo
+            from zeren.api.service.demo import build_demo
 
             demo_dir = Path(tempfile.mkdtemp(prefix="zeren-demo-"))
             path = demo_dir / "demo.gpkg"
@@ -155,7 +153,7 @@ def cmd_serve(args) -> int:
         if args.workers == 1:
             uvicorn.run(create_app(settings), **common)
         else:
-            os.environ.update(settings.to_env())  # the workers build their settings from it (hashes only)
+            export_environment(settings)  # the workers build their settings from it (hashes only)
             uvicorn.run("zeren.api.http.app:app_from_env", factory=True, workers=args.workers, **common)
     finally:
         if demo_dir is not None:

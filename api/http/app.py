@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from contextlib import asynccontextmanager
 
 import anyio
@@ -51,6 +50,8 @@ The examples work on the demo city (Chengdu): try `GET /lookup?lon=104.0530&lat=
 TAGS = [
     {"name": "lookup", "description": "Who is responsible for a point, or for many sites at once."},
     {"name": "zones", "description": "Territories: districts, subdistricts, communities, overlays."},
+    {"name": "editions", "description": "Boundary editions over time: list, diff, carry-over of appointments, "
+                                        "scoped imports."},
     {"name": "planners", "description": "Responsible planners (public fields; private contacts for admins)."},
     {"name": "appointments", "description": "Who holds which zone, when. Ended, never deleted."},
     {"name": "projects", "description": "Projects with their frozen assignment and workflow 调研-评估-咨询-实施-反馈."},
@@ -155,17 +156,11 @@ def _json_bytes(value) -> bytes:
 
 # -- lifespan ---------------------------------------------------------------------------------------
 def _open(settings: Settings, tokens: TokenRegistry) -> AppState:
-    from zeren.layers.catalogue import Catalogue
-    from zeren.layers.store import open_store
+    from zeren.api.service.workspace import Workspace
 
-    store = open_store(settings.store)
-    marks = store.change_marks()
-    catalogue = Catalogue(store)
-    from zeren.api.http.routers.lookup import warm
-
-    warm(catalogue)
-    return AppState(settings=settings, store=store, catalogue=catalogue, tokens=tokens, marks=marks,
-                    reload_lock=threading.Lock())
+    workspace = Workspace.open(settings.store)
+    workspace.catalogue.warm()  # today's answers ready before the first request
+    return AppState(settings=settings, workspace=workspace, tokens=tokens)
 
 
 async def _watch(state: AppState, every: float) -> None:
@@ -194,7 +189,7 @@ async def lifespan(app: FastAPI):
                 await watcher
             except (asyncio.CancelledError, Exception):
                 pass
-        state.store.close()
+        state.workspace.close()
 
 
 # -- the factory ------------------------------------------------------------------------------------
@@ -217,8 +212,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The app for ``settings`` (``Settings.from_env()`` when not given). Tokens are read now, so a bad
     tokens file stops the start with a message instead of failing requests later."""
     from zeren import maps
-    from zeren.api.http.routers import (appointments, assign, audit, coverage, health, life_circles, lookup, ogc, planners,
-                             projects, zones)
+    from zeren.api.http.routers import (appointments, assign, audit, coverage, editions, health, life_circles, lookup,
+                                        ogc, planners, projects, zones)
     from zeren.api.http.routers import maps as map_pages
     from zeren.api.settings import MAP_ASSET_PREFIX
 
@@ -239,10 +234,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.tokens = tokens
     errors.install(app)
-    for module in (health, lookup, assign, zones, planners, appointments, projects, audit, coverage, life_circles,
-                   map_pages, ogc):
+    for module in (health, lookup, assign, zones, editions, planners, appointments, projects, audit, coverage,
+                   life_circles, map_pages, ogc):
         app.include_router(module.router)
-    app.mount(MAP_ASSET_PREFIX.rstrip("/"), StaticFiles(directory=maps.asset_dir()), name="maps-static")
+    for sub, folder in sorted(maps.asset_roots().items(), key=lambda kv: -len(kv[0])):  # longest first
+        path = MAP_ASSET_PREFIX.rstrip("/") + (f"/{sub}" if sub else "")
+        app.mount(path, StaticFiles(directory=str(folder)), name=f"maps-static-{sub or 'zeren'}")
     _install_offline_docs(app)
     _polish_openapi(app)
     return app

@@ -3,9 +3,7 @@ parsing of the parameters many endpoints share (as-of dates, CRSs, pages, boundi
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
-import threading
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,9 +11,11 @@ from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zeren.api.auth import Principal, TokenRegistry
+from zeren.api.service.actors import Actor
 from zeren.api.settings import Settings
-from zeren.geo.crs import InputCRS, parse_crs
-from zeren.geo.errors import GeoInputError
+from zeren.geo.crs import InputCRS
+from zeren.api.service.lookup import input_crs
+from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.errors import ValidationError
 from zeren.layers.store import Store
@@ -31,38 +31,24 @@ bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
 
 @dataclass
 class AppState:
-    """What the lifespan puts on ``app.state.zeren``."""
+    """What the lifespan puts on ``app.state.zeren``: the settings, the workspace (store + catalogue) the use
+    cases work on, and the tokens."""
 
     settings: Settings
-    store: Store
-    catalogue: Catalogue
+    workspace: Workspace
     tokens: TokenRegistry
-    marks: dict
-    reload_lock: threading.Lock
 
-    def reload_people(self) -> None:
-        """Reload planners/appointments after a write (serialised: the last reload reads the latest state)."""
-        with self.reload_lock:
-            marks = self.store.change_marks()
-            self.catalogue.reload_people()
-            self.marks = marks
+    @property
+    def store(self) -> Store:
+        return self.workspace.store
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.workspace.catalogue
 
     def refresh(self) -> str | None:
         """Reload what changed in the store since the last look (writes by other workers, CLI imports)."""
-        with self.reload_lock:
-            marks = self.store.change_marks()
-            if marks == self.marks:
-                return None
-            what = "people"
-            if marks["zones"] != self.marks.get("zones"):
-                self.catalogue.reload_zones()
-                what = "zones"
-            self.catalogue.reload_people()
-            self.marks = marks
-        from zeren.api.http.routers.lookup import warm
-
-        warm(self.catalogue)
-        return what
+        return self.workspace.refresh()
 
 
 def state(request: Request) -> AppState:
@@ -103,7 +89,17 @@ def require_admin(principal: Annotated[Principal, Depends(require_writer)]) -> P
     return principal
 
 
+def writer_actor(principal: Annotated[Principal, Depends(require_writer)]) -> Actor:
+    return principal.as_actor()
+
+
+def admin_actor(principal: Annotated[Principal, Depends(require_admin)]) -> Actor:
+    return principal.as_actor()
+
+
 Caller = Annotated[Principal | None, Depends(optional_principal)]
+WriterActor = Annotated[Actor, Depends(writer_actor)]
+AdminActor = Annotated[Actor, Depends(admin_actor)]
 Writer = Annotated[Principal, Depends(require_writer)]
 Admin = Annotated[Principal, Depends(require_admin)]
 
@@ -132,17 +128,9 @@ def day_in_force(request: Request, as_of: str | None) -> dt.date | None:
     return day
 
 
-@functools.lru_cache(maxsize=256)
-def _crs_cached(text: str) -> InputCRS:
-    return parse_crs(text)
-
-
 def parse_input_crs(value: str | None) -> InputCRS:
     """The CRS a client's coordinates are in (parsed once per distinct string, then cached)."""
-    text = (value or "wgs84").strip()
-    if len(text) > 2000:
-        raise GeoInputError("crs: too long; give an EPSG code or one of wgs84, cgcs2000, gcj02, bd09")
-    return _crs_cached(text)
+    return input_crs(value)
 
 
 def parse_bbox(value: str | None, field: str = "bbox") -> tuple[float, float, float, float] | None:

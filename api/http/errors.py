@@ -15,7 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from zeren.geo.errors import GeoInputError
-from zeren.layers.errors import ConflictError, InputFileError, NotFoundError, StoreError, ValidationError, ZerenError
+from zeren.layers.errors import (ConflictError, ForbiddenError, InputFileError, NotFoundError, StoreError,
+                                 ValidationError, ZerenError)
 
 log = logging.getLogger("zeren.api")
 
@@ -52,6 +53,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (TooManyFeatures, 413),
     (BadRequest, 400),
     (NotFoundError, 404),
+    (ForbiddenError, 403),
     (ConflictError, 409),
     (ValidationError, 422),
     (InputFileError, 422),

@@ -188,6 +188,8 @@ class AppointmentOut(_Out):
     end: str | None = None
     active: bool = Field(description="In force on the answer's as-of date (today unless as_of is given).")
     planner: PlannerRef | None = None
+    already_present: bool | None = Field(None, description="On creation: true when the same appointment was "
+                                                           "already there (nothing was added).")
 
 
 class ZoneDetailProperties(ZoneProperties):

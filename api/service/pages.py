@@ -13,7 +13,9 @@ import shapely
 
 from zeren.geo.appointments import active_appointments
 from zeren.geo.coverage import coverage_gaps, find_overlaps
-from zeren.geo.kinds import OVERLAY_KINDS
+from zeren.geo.kinds import KIND_LABELS, OVERLAY_KINDS
+from zeren.api.service.lookup import lookup
+from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.errors import NotFoundError
 from zeren.maps import MapSettings, coverage_map, gap_map, planner_map, site_map
@@ -43,8 +45,9 @@ def _within(zones: gpd.GeoDataFrame, within: str | None) -> gpd.GeoDataFrame:
     return zones[inside | (zones["code"] == str(within)) | (zones["parent_code"] == str(within))]
 
 
-def coverage_page(catalogue: Catalogue, *, kind: str = "subdistrict", within: str | None = None, as_of=None,
+def coverage_page(ws: Workspace, *, kind: str = "subdistrict", within: str | None = None, as_of=None,
                   settings: MapSettings = MapSettings()) -> folium.Map:
+    catalogue = ws.catalogue
     settings = page_settings(catalogue, settings)
     zones = _within(catalogue.zone_frame(as_of), within)
     if not (zones["kind"] == kind).any():
@@ -64,8 +67,9 @@ def coverage_page(catalogue: Catalogue, *, kind: str = "subdistrict", within: st
                         overlaps=over, districts=districts, title=title, settings=settings)
 
 
-def gaps_page(catalogue: Catalogue, *, kind: str = "subdistrict", within: str | None = None, as_of=None,
+def gaps_page(ws: Workspace, *, kind: str = "subdistrict", within: str | None = None, as_of=None,
               settings: MapSettings = MapSettings()) -> folium.Map:
+    catalogue = ws.catalogue
     settings = page_settings(catalogue, settings)
     zones = catalogue.zone_frame(as_of)
     result = coverage_gaps(zones, catalogue.appointments, kind=kind, within=within, as_of=as_of)
@@ -74,16 +78,18 @@ def gaps_page(catalogue: Catalogue, *, kind: str = "subdistrict", within: str | 
                    title=f"覆盖缺口 / coverage gaps ({kind})", settings=settings)
 
 
-def site_page(catalogue: Catalogue, x: float, y: float, *, crs: str = "wgs84", as_of=None,
+def site_page(ws: Workspace, x: float, y: float, *, crs: str = "wgs84", as_of=None,
               settings: MapSettings = MapSettings()) -> folium.Map:
+    catalogue = ws.catalogue
     settings = page_settings(catalogue, settings)
-    answer = catalogue.lookup(x, y, crs, as_of)
+    answer = lookup(ws, x, y, crs, as_of)
     site = shapely.Point(answer["site"]["lon"], answer["site"]["lat"])
     return site_map(site, answer, _answer_zones(catalogue, answer, as_of), settings=settings,
                     title="这里的责任规划师 / the responsible planner here")
 
 
-def project_page(catalogue: Catalogue, project_id: int, *, settings: MapSettings = MapSettings()) -> folium.Map:
+def project_page(ws: Workspace, project_id: int, *, settings: MapSettings = MapSettings()) -> folium.Map:
+    catalogue = ws.catalogue
     settings = page_settings(catalogue, settings)
     projects = catalogue.store.projects()
     row = projects[projects["id"] == int(project_id)]
@@ -95,8 +101,9 @@ def project_page(catalogue: Catalogue, project_id: int, *, settings: MapSettings
                     site_name=project["name"], title=f"项目 / project: {project['name']}", settings=settings)
 
 
-def planner_page(catalogue: Catalogue, planner_id: str, *, as_of=None,
+def planner_page(ws: Workspace, planner_id: str, *, as_of=None,
                  settings: MapSettings = MapSettings()) -> folium.Map:
+    catalogue = ws.catalogue
     settings = page_settings(catalogue, settings)
     planners = catalogue.planners
     row = planners[planners["id"] == str(planner_id)]
@@ -118,3 +125,19 @@ def _answer_zones(catalogue: Catalogue, answer: dict, as_of) -> gpd.GeoDataFrame
     zones = catalogue.zone_frame(as_of)
     keys = list(zip(zones["kind"], zones["code"]))
     return zones[[k in refs for k in keys]]
+
+
+def edition_diff_page(ws: Workspace, *, kind: str, from_edition: int, to_edition: int,
+                      settings: MapSettings = MapSettings()) -> folium.Map:
+    """What edition ``to_edition`` of ``kind`` changed against ``from_edition``: removed, added and changed
+    zones, the old boundary dashed over the new."""
+    from zeren.api.service.editions import diff_editions
+    from zeren.maps.diff import edition_diff_map
+
+    settings = page_settings(ws.catalogue, settings)
+    diff = diff_editions(ws, kind, from_edition, to_edition)
+    zh, en = KIND_LABELS.get(kind, (kind, kind))
+    return edition_diff_map(diff.old, diff.new, diff.zones, settings=settings,
+                            title=f"{zh}边界版本变化 {from_edition}→{to_edition} / {en} boundaries, edition "
+                                  f"{from_edition} → {to_edition}",
+                            subtitle=f"{diff.from_day} → {diff.to_day}")

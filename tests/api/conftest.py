@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from zeren.api.http.app import create_app
 from zeren.api.auth import TokenEntry, hash_token
 from zeren.api.settings import Settings
-from zeren.layers.demo import build_demo
+from zeren.api.service.demo import build_demo
 
 ADMIN = "zrn_test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
 PLANNER = "zrn_test-planner-P006-0123456789abcdefghijklmnopqrstu"  # lead of demo project 1 (宽窄巷子)

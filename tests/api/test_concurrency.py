@@ -29,7 +29,7 @@ def scalar(path, sql, params=()):
 
 
 def appointment(code, i):
-    return {"planner_id": f"P{1 + i % 60:03d}", "zone_kind": "subdistrict", "zone_code": code, "role": "member",
+    return {"planner_id": f"P{1 + i % 60:03d}", "zone_kind": "subdistrict", "zone_code": code, "role": "consultant",
             "start": f"2025-{1 + i % 12:02d}-01"}
 
 

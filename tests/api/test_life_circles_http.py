@@ -250,13 +250,17 @@ def test_check_reports_services_and_planners(demo_path, pois_file):
 
 
 def test_check_on_a_store_without_life_circles(store_copy, pois_file):
-    store = open_store(store_copy)
-    try:
+    from zeren.api.service.actors import Actor
+    from zeren.api.service.boundaries import import_frame
+    from zeren.api.service.workspace import Workspace
+
+    ws = Workspace.open(store_copy)
+    try:  # a new edition that retires every life circle
         empty = gpd.GeoDataFrame({"code": [], "name": []}, geometry=gpd.GeoSeries([], crs=4326), crs=4326)
-        store.replace_zones(empty, kind="life_circle", edition=2024, valid_from=dt.date(2024, 1, 1), report={},
-                            source="test")
+        import_frame(ws, empty, kind="life_circle", edition=2025, valid_from=dt.date(2025, 1, 1),
+                     retire_missing=True, actor=Actor("test"))
     finally:
-        store.close()
+        ws.close()
     with TestClient(create_app(make_settings(store_copy, pois_file=str(pois_file[0])))) as c:
         r = c.get("/life-circles/check")
         assert r.status_code == 404, r.text

@@ -6,7 +6,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from zeren.api.http.routers.lookup import answer
+from zeren.api.service.lookup import lookup
+from zeren.api.service.workspace import Workspace
 from zeren.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.store import open_store
@@ -44,6 +45,11 @@ def test_same_answer_as_the_catalogue_on_many_points(catalogue):
     lat[:200] = rng.uniform(30.60, 30.72, 200)
     dates = [None, dt.date(2025, 6, 30), dt.date(2025, 7, 1), dt.date(2023, 12, 31)]
     uncovered = 0
+    ws = Workspace(catalogue.store, catalogue=catalogue)
+
+    def answer(_, *args, **kwargs):
+        return lookup(ws, *args, **kwargs)
+
     for i, (x, y) in enumerate(zip(lon, lat)):
         as_of, private = dates[i % 4], i % 3 == 0
         expected = catalogue.lookup(x, y, "wgs84", as_of, include_private=private)

@@ -5,7 +5,6 @@ import datetime as dt
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -18,22 +17,27 @@ from tests.api.conftest import AUTH, AUTH_PLANNER, TOKENS, make_settings
 
 
 def copy_demo(src_path, url) -> None:
-    src, dst = open_store(src_path), open_store(url, create=True)
+    """The demo store copied into PostGIS through the use cases (as an administrator would move a city)."""
+    from zeren.api.service import appointments, boundaries, planners, projects
+    from zeren.api.service.actors import Actor
+    from zeren.api.service.workspace import Workspace
+
+    who = Actor("copy")
+    src, dst = open_store(src_path), Workspace(open_store(url, create=True))
     zones = src.zones()
     for (kind, edition), group in zones.groupby(["kind", "edition"]):
-        dst.replace_zones(group.drop(columns="kind"), kind=kind, edition=int(edition),
-                          valid_from=group["valid_from"].min().date(), report={"read": len(group)}, source="copy")
-    dst.upsert_planners(src.planners(), actor="copy")
+        boundaries.import_frame(dst, group.drop(columns="kind"), kind=kind, edition=int(edition),
+                                valid_from=group["valid_from"].min().date(), source="copy", actor=who)
+    planners.save_planners(dst, src.planners(), actor=who)
     appts = src.appointments().drop(columns="id")
-    appts["start"] = [d.date() for d in appts["start"]]
-    appts["end"] = [None if pd.isna(d) else d.date() for d in appts["end"]]
-    dst.add_appointments(appts, actor="copy")
+    appointments.add_appointments(dst, appts, actor=who)
     for row in src.projects().to_dict("records"):
-        pid = dst.create_project(name=row["name"], geometry=row["geometry"], type=row["type"], scale=row["scale"],
-                                 description=row["description"], as_of=dt.date.fromisoformat(str(row["as_of"])[:10]),
-                                 assignment=row["assignment"], actor="copy")
+        pid = dst.store.create_project(name=row["name"], geometry=row["geometry"], type=row["type"],
+                                       scale=row["scale"], description=row["description"],
+                                       as_of=dt.date.fromisoformat(str(row["as_of"])[:10]),
+                                       assignment=row["assignment"], actor="copy")
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(row["status"]) + 1]:
-            dst.advance_project(pid, status, actor="copy")
+            projects.advance_project(dst, pid, status, actor=who)
     src.close()
     dst.close()
 

@@ -216,7 +216,7 @@ def test_store_trouble_is_503_not_500(wclient, monkeypatch):
     def busy(*args, **kwargs):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(wclient.app.state.zeren.store, "create_planner", busy)
+    monkeypatch.setattr(wclient.app.state.zeren.store, "write_planners", busy)
     r = wclient.post("/planners", json=NEW_PLANNER, headers=AUTH)
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     assert "locked" not in r.json()["detail"]  # the driver's words stay in the log
@@ -228,13 +228,16 @@ def test_changes_made_elsewhere_are_picked_up(wclient):
     """Another worker or the CLI writes to the store: the periodic refresh reloads people and zones."""
     import datetime as dt
 
-    from zeren.layers.store import open_store
+    from zeren.api.service.actors import Actor
+    from zeren.api.service.boundaries import import_frame
+    from zeren.api.service.planners import create_planner
+    from zeren.api.service.workspace import Workspace
 
-    other = open_store(wclient.store_path)
-    other.create_planner({"id": "P777", "name": "外部导入"}, actor="cli")
-    areas = other.zones(kind="historic_area")
-    other.replace_zones(areas.drop(columns="kind").iloc[:1], kind="historic_area", edition=2025,
-                        valid_from=dt.date(2025, 1, 1), report={}, source="cli")
+    other = Workspace.open(wclient.store_path)  # another process's workspace (a CLI command)
+    create_planner(other, {"id": "P777", "name": "外部导入"}, actor=Actor("cli"))
+    areas = other.store.zones(kind="historic_area")
+    import_frame(other, areas.drop(columns="kind").iloc[:1], kind="historic_area", edition=2025,
+                 valid_from=dt.date(2025, 1, 1), retire_missing=True, actor=Actor("cli"))
     other.close()
     assert wclient.get("/planners/P777").status_code == 404  # not yet seen
     assert wclient.app.state.zeren.refresh() == "zones"

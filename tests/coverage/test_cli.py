@@ -50,7 +50,7 @@ def test_summary_and_workload_json_are_json_safe():
 
 @pytest.fixture(scope="module")
 def demo_store(tmp_path_factory):
-    from zeren.layers.demo import build_demo
+    from zeren.api.service.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
     build_demo(path).close()
@@ -118,7 +118,7 @@ def test_workload_command(demo_store, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["gaps", "--kind", "street", "--out", "x.geojson"], "unknown zone kind 'street'; valid kinds"),
     (["gaps", "--within", "999", "--out", "x.geojson"], "'999' not found"),
-    (["gaps", "--as-of", "2019-01-01", "--out", "x.geojson"], "valid on 2019-01-01"),
+    (["gaps", "--as-of", "2019-01-01", "--out", "x.geojson"], "no zone edition is in force on 2019-01-01"),
     (["gaps", "--as-of", "soon", "--out", "x.geojson"], "not a date"),
     (["gaps", "--out", "x.shp"], "unsupported output format .shp"),
     (["coverage", "--by", "street"], "unknown zone parent kind 'street'"),

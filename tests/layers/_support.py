@@ -142,7 +142,7 @@ def integrity(path) -> str:
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     """The demo city built once per session into a GeoPackage; copy it (``demo_store``) before writing."""
-    from zeren.layers.demo import build_demo
+    from zeren.api.service.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
     build_demo(path).close()

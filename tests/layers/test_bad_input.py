@@ -224,7 +224,7 @@ def test_every_rejected_feature_is_reported_at_once(demo_store, tmp_path, capsys
     path = _features(tmp_path / "many.geojson", geoms, ["K1", "K2", "K3", "K4", "K1"])
     before = store_state(demo_store)
     run = cli(capsys, "import-layer", path, "--kind", "key_area", "--store", demo_store)
-    assert run.rc == 2 and "4 feature(s) rejected" in run.err
+    assert run.rc == 2 and "4 of 5 feature(s) rejected" in run.err
     for n in (2, 3, 4, 5):
         assert f"feature {n} " in run.err
     assert store_state(demo_store) == before

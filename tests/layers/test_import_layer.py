@@ -176,7 +176,7 @@ def test_report_rejects_feature_with_reason(tmp_path, capsys, bad, words):
     run = cli(capsys, "import-layer", path, "--kind", "key_area", "--dry-run", "--store", tmp_path / "none.gpkg")
     assert run.rc == 2
     assert "read: 4" in run.out and "rejected: 1" in run.out
-    line = next(l for l in run.out.splitlines() if "拒绝 / rejected: feature" in l)
+    line = next(l for l in run.err.splitlines() if l.strip().startswith("- feature"))
     assert "feature 4" in line, run.out
     for word in words:
         assert word in line, line
@@ -313,16 +313,36 @@ def test_web_map_coordinates_are_converted_on_entry(tmp_path, capsys, crs, forwa
 
 
 # -- editions and parents through the CLI ----------------------------------------------------------
-def test_new_edition_closes_the_previous_one(tmp_path, capsys):
-    path, _ = _geojson(real_layer(SOURCE), tmp_path)
+def test_a_new_edition_writes_only_real_changes(tmp_path, capsys):
+    layer = real_layer(SOURCE)
+    path, _ = _geojson(layer, tmp_path)
     store_path = tmp_path / "s.gpkg"
-    for edition in (2024, 2025):
-        assert cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", edition,
-                   "--store", store_path).rc == 0
+    assert cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", 2024, "--store", store_path).rc == 0
+    # the same file again as 2025: every zone unchanged, nothing written
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", 2025, "--store", store_path)
+    assert run.rc == 0 and f"未变 / unchanged {len(layer)}" in run.out and "nothing written" in run.out
+    assert set(open_store(store_path).zones()["edition"]) == {2024}
+    # one zone redrawn and one left out, without a scope: the redrawn one gets a 2025 row, the other stays
+    moved = layer.copy()
+    first, gone = sorted(moved["code"])[:2]
+    moved.loc[moved["code"] == first, "geometry"] = shapely.buffer(moved.loc[moved["code"] == first].geometry.values,
+                                                                   -0.001)  # about 100 m inwards
+    moved = moved[moved["code"] != gone]
+    path2 = tmp_path / "moved.geojson"
+    moved.to_file(path2, driver="GeoJSON")
+    run = cli(capsys, "import-layer", path2, "--kind", "subdistrict", "--edition", 2025, "--store", store_path)
+    assert run.rc == 0 and "变更 / changed 1" in run.out and "撤销 / retired 0" in run.out
     zones = open_store(store_path).zones()
-    closes = zones.groupby("edition")["valid_to"].unique().to_dict()
-    assert [str(v) for v in closes[2024]] == ["2025-01-01 00:00:00"]
-    assert pd.isna(closes[2025]).all()
+    rows = zones[zones["code"] == first].sort_values("edition")
+    assert rows["edition"].tolist() == [2024, 2025]
+    assert [str(v) for v in rows["valid_to"]][0] == "2025-01-01 00:00:00" and pd.isna(rows["valid_to"].iloc[1])
+    assert pd.isna(zones.loc[zones["code"] == gone, "valid_to"]).all()  # not in the file, still in force
+    # declared complete for the kind: the left-out zone is retired from the edition's first day
+    run = cli(capsys, "import-layer", path2, "--kind", "subdistrict", "--edition", 2025, "--retire-missing",
+              "--store", store_path)
+    assert run.rc == 0 and "撤销 / retired 1" in run.out and gone in run.out
+    zones = open_store(store_path).zones()
+    assert [str(v) for v in zones.loc[zones["code"] == gone, "valid_to"]] == ["2025-01-01 00:00:00"]
 
 
 def test_parent_codes_are_derived_from_the_parent_layer(tmp_path, capsys):
@@ -344,5 +364,5 @@ def test_dry_run_writes_nothing(tmp_path, capsys):
     path, _ = _geojson(real_layer(SOURCE), tmp_path)
     store_path = tmp_path / "s.gpkg"
     run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--dry-run", "--store", store_path)
-    assert run.rc == 0 and "194 feature(s) would be written" in run.out
+    assert run.rc == 0 and "新增 / added 194" in run.out and "dry run" in run.out
     assert not store_path.exists()

@@ -63,7 +63,7 @@ def test_planner_import_is_logged_and_audited(planners_imported):
     log = s.import_log().iloc[-1]
     assert (log["command"], int(log["written"])) == ("import-planners", 3)
     audit = s.audit(limit=100_000)
-    mine = audit[audit["actor"] == "records-test"]
+    mine = audit[audit["actor"].str.startswith("cli:records-test")]
     assert sorted(mine["entity_id"]) == ["Q001", "Q002", "Q003"] and set(mine["entity"]) == {"planner"}
 
 
@@ -123,7 +123,7 @@ def test_appointment_import_is_logged_and_audited(appointments_imported):
     s = open_store(store)
     assert s.import_log().iloc[-1]["command"] == "import-appointments"
     audit = s.audit(limit=100_000)
-    mine = audit[audit["actor"] == "records-test"]
+    mine = audit[audit["actor"].str.startswith("cli:records-test")]
     assert sorted(map(int, mine["entity_id"])) == sorted(after["id"].iloc[-3:])
 
 

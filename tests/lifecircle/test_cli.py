@@ -6,7 +6,15 @@ import json
 import geopandas as gpd
 import pandas as pd
 
-from zeren.api.cli.life_circles import main
+from zeren.api.cli.main import main as zeren_main
+
+
+def main(argv) -> int:
+    """``zeren life-circles ARGV``; an argparse usage error counts as its exit code (2)."""
+    try:
+        return zeren_main(["life-circles", *argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
 from zeren.layers.importer import read_zone_layer
 from tests.lifecircle.conftest import HELSINKI
 

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
-from zeren.maps import MapSettings, asset_dir, coverage_map, gap_map, planner_map, site_map, zones_geojson
+from zeren.maps import MapSettings, copy_assets, coverage_map, gap_map, planner_map, site_map, zones_geojson
 from zeren.maps.synthetic import synthetic_planners_and_leads, synthetic_zones
 from tests.maps.conftest import XSS
 
@@ -20,7 +19,7 @@ from tests.maps.browser import evaluate, inspect_page, serve_directory  # noqa: 
 @pytest.fixture(scope="module")
 def site_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("maps-site")
-    shutil.copytree(asset_dir(), root / "static" / "maps")
+    copy_assets(root / "static" / "maps")
     return root
 
 

@@ -1,6 +1,8 @@
 """Map pages: offline assets only, escaped names, small pages, gap-free simplification, GCJ-02, layers."""
 from __future__ import annotations
 
+import tempfile
+
 import re
 import time
 from types import SimpleNamespace
@@ -14,7 +16,7 @@ import shapely
 from zeren import maps
 from zeren.geo.crs import wgs84_to_gcj02
 from zeren.maps import MapSettings, coverage_map, gap_map, life_circle_layer, planner_map, site_map
-from zeren.maps.assets import PAGE_CSS, PAGE_JS, asset_dir, asset_files, page_asset_urls, write_standalone
+from zeren.maps.assets import PAGE_CSS, PAGE_JS, asset_files, asset_roots, copy_assets, page_asset_urls, write_standalone
 from zeren.maps.display import (encode_columns, decode_columns, pack_polygons, script_json, simplify_for_display,
                           unpack_polygons, zones_geojson)
 from zeren.maps.palette import PLANNER_PALETTE, adjacency_pairs, planner_colours, preferred_index, score_colour
@@ -149,13 +151,17 @@ def test_basemaps_add_only_tile_urls(subdistricts, planners_leads, basemap, host
         assert "tk=KEY%26%3Cx%3E" in html
 
 
-def test_asset_dir_holds_every_asset():
+def test_assets_are_served_from_the_installed_packages(tmp_path):
     files = asset_files()
     assert set(PAGE_JS) | set(PAGE_CSS) <= set(files)
-    root = asset_dir()
+    roots = asset_roots()
+    for name, path in files.items():  # every URL name is found under its root, in place (no shared copy)
+        sub, _, rest = name.partition("/") if name.startswith("leaflet/") else ("", "", name)
+        assert (roots[sub] / rest).resolve() == path.resolve()
+    assert not any(str(r).startswith(tempfile.gettempdir()) for r in roots.values())
+    root = copy_assets(tmp_path / "copy")
     for name, path in files.items():
         assert (root / name).read_bytes() == path.read_bytes()
-    assert asset_dir() == root  # built once, reused
     assert "Leaflet 1.9.3" in (root / "leaflet/leaflet.js").read_text()[:300]
 
 

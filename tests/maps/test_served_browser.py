@@ -20,7 +20,7 @@ require_playwright()
 
 from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
 from zeren.layers.catalogue import Catalogue  # noqa: E402
-from zeren.layers.demo import build_demo  # noqa: E402
+from zeren.api.service.demo import build_demo  # noqa: E402
 from zeren.layers.store import open_store  # noqa: E402
 from tests.api._live import LiveServer  # noqa: E402
 from tests.maps.browser import COUNT_JS, POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402

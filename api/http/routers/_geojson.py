@@ -19,7 +19,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from zeren.api.http.errors import BadRequest
-from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
 from zeren.geo.errors import GeoInputError
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
@@ -143,46 +142,6 @@ def repair(geom: shapely.Geometry, where: str = "geometry") -> tuple[shapely.Geo
     if dim < 2 and fixed.geom_type == "GeometryCollection":
         raise GeoJSONError(f"{where}: the geometry is not valid and cannot be repaired into one part type")
     return fixed, True
-
-
-def check_lonlat(geoms: np.ndarray, bounds, where: list[str]) -> list[str | None]:
-    """Per geometry: None when every position is a valid lon/lat, else what is wrong (with a swap hint)."""
-    out: list[str | None] = [None] * len(geoms)
-    if not len(geoms):
-        return out
-    xy, owner = shapely.get_coordinates(geoms, return_index=True)
-    if not len(xy):
-        return out
-    found = lonlat_problems(xy[:, 0], xy[:, 1], bounds)
-    bad = np.flatnonzero(found != "ok")
-    for i in bad[::-1]:  # the first bad position of each geometry wins
-        lon, lat = xy[i]
-        problem = str(found[i])
-        if problem == "swapped":
-            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] looks like [lat, lon]; GeoJSON is "
-                    f"[lon, lat]: did you swap them? [{lat:.10g}, {lon:.10g}] would be valid")
-        elif problem == "out_of_range":
-            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] is out of range (lon within "
-                    f"[-180, 180], lat within [-90, 90]); is the crs parameter right?")
-        else:
-            text = f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] cannot be converted to WGS84 lon/lat"
-        out[owner[i]] = text
-    return out
-
-
-def to_wgs84(geoms: np.ndarray, crs: InputCRS, bounds, where: list[str]) -> tuple[np.ndarray, list[str | None]]:
-    """Geometries given in ``crs`` as WGS84, and per geometry the problem that makes it unusable (or None)."""
-    problems: list[str | None] = [None] * len(geoms)
-    if crs.crs.is_geographic:
-        problems = check_lonlat(geoms, None, where)
-    ok = np.array([p is None for p in problems], dtype=bool)
-    wgs = np.array(geoms, dtype=object)
-    if ok.any():
-        wgs[ok] = geometries_to_wgs84(geoms[ok], crs)
-    after = check_lonlat(wgs[ok], bounds, [w for w, k in zip(where, ok) if k])
-    for i, p in zip(np.flatnonzero(ok), after):
-        problems[i] = p
-    return wgs, problems
 
 
 def rounded(geoms, precision: int = 7) -> np.ndarray:

@@ -93,20 +93,6 @@ def geometry_texts(index, positions) -> list[str]:
     return cache.get(positions)
 
 
-def sorted_positions(index, mask: np.ndarray) -> np.ndarray:
-    """Positions where ``mask``, in a stable order: kind (as in geo.kinds.ALL_KINDS), code, edition."""
-    from zeren.geo.kinds import ALL_KINDS
-
-    pos = np.flatnonzero(mask)
-    if not len(pos):
-        return pos
-    kind_order = {k: i for i, k in enumerate(ALL_KINDS)}
-    kinds = np.array([kind_order.get(k, len(ALL_KINDS)) for k in index.kind[pos]])
-    editions = index.zones["edition"].to_numpy()[pos].astype(np.int64)
-    order = np.lexsort((editions, index.code[pos].astype(str), kinds))
-    return pos[order]
-
-
 # -- pages ------------------------------------------------------------------------------------------
 def base_url(request: Request) -> str:
     public = request.app.state.zeren.settings.public_url

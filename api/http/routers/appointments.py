@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from zeren.api.http.deps import Admin, Caller, Paging, parse_as_of
+from zeren.api.http.deps import AdminActor, Caller, Paging, parse_as_of
+from zeren.api.service import appointments as service
 from zeren.api.http.models import AppointmentEnd, AppointmentIn, AppointmentOut, AppointmentPage, errors
 from zeren.api.http.routers._geojson import StrictJSONRoute
 from zeren.api.http.routers._records import appointment_out
@@ -75,21 +76,30 @@ def get_appointment(request: Request, appointment_id: AppointmentId, caller: Cal
 
 
 @router.post("/appointments", response_model_exclude_unset=True, status_code=201, response_model=AppointmentOut,
-             summary="Appoint a planner to a zone (admin)", responses=errors(400, 401, 403, 409, 413, 422),
-             description="A second lead whose dates overlap the zone's current lead is refused (409): end the "
-                         "current lead first; the handover day is the old end and the new start.")
-def create_appointment(request: Request, body: AppointmentIn, admin: Admin, response: Response) -> dict:
+             summary="Appoint a planner to a zone (admin)",
+             responses={200: {"model": AppointmentOut, "description": "Already present: the same planner, zone and "
+                                                                      "role over overlapping dates; the existing "
+                                                                      "appointment, with `already_present: true`."},
+                        **errors(400, 401, 403, 409, 413, 422)},
+             description="The rules of every door (the CSV import too): the zone must be in force during the term; "
+                         "an appointment that repeats one already there (same planner, zone and role, "
+                         "overlapping dates) is not added again (200 with the existing one, "
+                         "`already_present: true`); a second lead whose dates overlap the zone's current lead is "
+                         "refused (409): end the current lead first; the handover day is the old end and the "
+                         "new start.")
+def create_appointment(request: Request, body: AppointmentIn, admin: AdminActor, response: Response) -> dict:
     zs = request.app.state.zeren
     start = parse_as_of(body.start, "start")
     if start is None:
         raise ValidationError("start: empty; every appointment has a start date (YYYY-MM-DD)")
     end = parse_as_of(body.end, "end")
-    new_id = zs.store.create_appointment(planner_id=body.planner_id, zone_kind=body.zone_kind,
-                                         zone_code=body.zone_code, role=body.role, start=start, end=end,
-                                         actor=admin.actor)
-    zs.reload_people()
+    new_id, created = service.create_appointment(zs.workspace, {
+        "planner_id": body.planner_id, "zone_kind": body.zone_kind, "zone_code": body.zone_code, "role": body.role,
+        "start": start, "end": end}, actor=admin)
     response.headers["Location"] = f"/appointments/{new_id}"
-    return _one(zs.catalogue, new_id, zs.catalogue.private_book)
+    if not created:
+        response.status_code = 200
+    return dict(_one(zs.catalogue, new_id, zs.catalogue.private_book), already_present=not created)
 
 
 def _end(request: Request, appointment_id: int, body: AppointmentEnd, admin) -> dict:
@@ -97,8 +107,7 @@ def _end(request: Request, appointment_id: int, body: AppointmentEnd, admin) -> 
     end = parse_as_of(body.end, "end")
     if end is None:
         raise ValidationError("end: give the day the appointment ends (exclusive), YYYY-MM-DD")
-    zs.store.end_appointment(appointment_id, end, actor=admin.actor)
-    zs.reload_people()
+    service.end_appointment(zs.workspace, appointment_id, end, actor=admin)
     return _one(zs.catalogue, appointment_id, zs.catalogue.private_book)
 
 
@@ -107,11 +116,11 @@ def _end(request: Request, appointment_id: int, body: AppointmentEnd, admin) -> 
               responses=errors(400, 401, 403, 404, 413, 422),
               description="Appointments are ended, never deleted or rewritten: to change the planner, zone or role, "
                           "end this one and create another.")
-def patch_appointment(request: Request, appointment_id: AppointmentId, body: AppointmentEnd, admin: Admin) -> dict:
+def patch_appointment(request: Request, appointment_id: AppointmentId, body: AppointmentEnd, admin: AdminActor) -> dict:
     return _end(request, appointment_id, body, admin)
 
 
 @router.post("/appointments/{appointment_id}/end", response_model_exclude_unset=True, response_model=AppointmentOut,
              summary="End an appointment (admin)", responses=errors(400, 401, 403, 404, 413, 422))
-def end_appointment(request: Request, appointment_id: AppointmentId, body: AppointmentEnd, admin: Admin) -> dict:
+def end_appointment(request: Request, appointment_id: AppointmentId, body: AppointmentEnd, admin: AdminActor) -> dict:
     return _end(request, appointment_id, body, admin)

@@ -1,6 +1,7 @@
 """``POST /assign``: many sites at once (a GeoJSON Feature or FeatureCollection, up to the feature cap).
 
-Each feature comes back with the columns of ``zeren assign`` added to its properties. A feature that
+Each feature comes back with the columns of ``zeren assign`` added to its properties (input properties
+named like them are refused with 422, as ``zeren assign`` refuses such columns). A feature that
 cannot be assigned (no or bad geometry, coordinates out of range...) gets an ``error`` property and a null
 geometry; it does not fail the batch. The work runs in a worker thread, so lookups keep flowing meanwhile.
 """
@@ -18,10 +19,10 @@ from zeren.api.http.deps import parse_as_of, parse_input_crs
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
 from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
-                                  geometry_from_geojson, parse_json, repair, to_wgs84)
-from zeren.geo.answer import assignment_columns
+                                  geometry_from_geojson, parse_json, repair)
+from zeren.api.service import assign as service
+from zeren.geo.answer import ASSIGNMENT_COLUMNS
 from zeren.geo.errors import GeoInputError
-from zeren.geo.validity import as_timestamp
 
 router = APIRouter(tags=["lookup"])
 
@@ -39,8 +40,7 @@ REQUEST_SCHEMA = {
                    "geometry": {"type": ["object", "null"]},
                    "properties": {"type": ["object", "null"]}},
 }
-COLUMNS = ("covered", "lead_planner_id", "lead_zone_kind", "lead_zone_code", "split", "planners", "consultations",
-           "zones", "nearest_zone_code", "nearest_planner_id", "nearest_distance_m")
+COLUMNS = ASSIGNMENT_COLUMNS
 
 
 def _features(data: Any, max_features: int) -> list:
@@ -138,50 +138,35 @@ def _check_crs_member(data: Any, crs) -> None:
                        f"(e.g. ?crs=EPSG:4490) and drop the member")
 
 
-def assign_collection(catalogue, data: Any, crs_text: str, as_of, max_features: int) -> str:
+def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int) -> str:
+    """The answer of ``POST /assign``: each feature with the assignment columns added to its properties."""
     features = _features(data, max_features)
     crs = parse_input_crs(crs_text)
     _check_crs_member(data, crs)
     geoms, props, ids, problems, repaired = _read(features)
-    usable = np.array([g is not None for g in geoms], dtype=bool)
-    wgs = np.full(len(geoms), None, dtype=object)
-    if usable.any():
-        where = [f"feature {i}, geometry" for i in np.flatnonzero(usable)]
-        converted, found = to_wgs84(geoms[usable], crs, catalogue.index.bounds, where)
-        wgs[usable] = converted
-        for i, p in zip(np.flatnonzero(usable), found):
-            if p is not None:
-                problems[i] = p
-                wgs[i] = None
-    good = np.flatnonzero([w is not None and p is None for w, p in zip(wgs, problems)])
-    lists: dict = {}
-    geometries: list = []
-    if len(good) and len(catalogue.index):
-        columns = assignment_columns(catalogue.assign(wgs[good], as_of))
-        lists = {c: columns[c].tolist() for c in COLUMNS}
-        lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
-    elif len(good):  # a store without zones yet: nobody answers for anything
-        lists = {c: [[] if c in ("planners", "consultations", "zones") else (False if c in ("covered", "split")
-                                                                               else None)] * len(good)
-                 for c in COLUMNS}
-    if len(good):
-        geometries = _geometries(wgs[good])
+    service.check_columns({k for p in props if p for k in p}, "the features' properties")
+    batch = service.assign_sites(workspace, geoms, crs, as_of, problems=problems,
+                         where=[f"feature {i}, geometry" for i in range(len(features))])
+    good = batch.good
+    lists = {c: batch.columns[c].tolist() for c in COLUMNS}
+    lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
+    geometries = _geometries(batch.wgs84[good]) if good.any() else []
     out = []
     k = 0
     for i in range(len(features)):
         base = dict(props[i] or {})
-        if k < len(good) and good[k] == i:
+        if good[i]:
             for c in COLUMNS:
-                base[c] = lists[c][k]
+                base[c] = lists[c][i]
             if repaired[i]:
                 base["repaired"] = True
             out.append({"type": "Feature", "id": ids[i], "geometry": geometries[k], "properties": base})
             k += 1
         else:
-            base["error"] = problems[i] or f"feature {i}: cannot be assigned"
+            base["error"] = batch.problems[i] or f"feature {i}: cannot be assigned"
             out.append({"type": "Feature", "id": ids[i], "geometry": None, "properties": base})
-    return dumps({"type": "FeatureCollection", "as_of": as_timestamp(as_of).date().isoformat(),
-                  "assigned": int(len(good)), "errors": int(len(features) - len(good)), "features": out})
+    return dumps({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
+                  "assigned": int(good.sum()), "errors": int(len(features) - good.sum()), "features": out})
 
 
 def _geometries(geoms: np.ndarray) -> list:
@@ -223,7 +208,7 @@ async def assign_sites(
     parse_input_crs(crs)  # an unknown CRS fails the request before any work
 
     def work() -> str:
-        return assign_collection(zs.catalogue, parse_json(body), crs, day, zs.settings.max_features)
+        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features)
 
     text = await anyio.to_thread.run_sync(work)
     return Response(text.encode("utf-8"), media_type="application/geo+json")

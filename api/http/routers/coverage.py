@@ -14,9 +14,10 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zeren.api.cli.coverage import summary_json, workload_json
+from zeren.api.service import coverage as service
+from zeren.api.service.coverage import summary_json, workload_json
 from zeren.api.jsonable import jsonable, records
-from zeren.api.http.deps import day_in_force, parse_as_of
+from zeren.api.http.deps import parse_as_of
 from zeren.api.http.models import errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, dumps, geojson_texts
 from zeren.geo import coverage
@@ -93,13 +94,8 @@ AsOf = Annotated[str | None, Query(max_length=40, description="Date, YYYY-MM-DD 
                                    examples=["2025-06-30"], json_schema_extra={"format": "date"})]
 
 
-def _zones(request: Request):
-    """Every zone of the loaded store (every kind and edition), as ``store.zones()`` gives them."""
-    return request.app.state.zeren.catalogue.index.zones
-
-
-def _appointments(request: Request) -> pd.DataFrame:
-    return request.app.state.zeren.catalogue.appointments
+def _ws(request: Request):
+    return request.app.state.zeren.workspace
 
 
 def _geo_answer(text: str) -> Response:
@@ -174,8 +170,8 @@ def gaps(
                                       description="Bare ground pieces smaller than this many m² are counted, "
                                                   "not returned (default 1000).")] = 1000.0,
 ) -> Response:
-    result = coverage.coverage_gaps(_zones(request), _appointments(request), kind=kind, within=within or None,
-                                    as_of=parse_as_of(as_of), sliver_m2=sliver_m2)
+    result = service.gaps(_ws(request), kind=kind, within=within or None, as_of=parse_as_of(as_of),
+                          sliver_m2=sliver_m2)
     return _geo_answer(gaps_answer(result))
 
 
@@ -190,8 +186,7 @@ def overlaps(
     tolerance_m2: Annotated[float, Query(ge=0, le=1e12, allow_inf_nan=False, examples=[1.0],
                                          description="Ignore overlaps up to this many m² (default 1).")] = 1.0,
 ) -> Response:
-    result = coverage.find_overlaps(_zones(request), _appointments(request), kind=kind, as_of=parse_as_of(as_of),
-                                    tolerance_m2=tolerance_m2)
+    result = service.overlaps(_ws(request), kind=kind, as_of=parse_as_of(as_of), tolerance_m2=tolerance_m2)
     return _geo_answer(overlaps_answer(result))
 
 
@@ -205,8 +200,7 @@ def summary(
         description="Parent kind of the rows (default district).", examples=["district"])] = "district",
     as_of: AsOf = None,
 ) -> dict[str, Any]:
-    result = coverage.coverage_summary(_zones(request), _appointments(request), kind=kind, by=by,
-                                       as_of=parse_as_of(as_of))
+    result = service.summary(_ws(request), kind=kind, by=by, as_of=parse_as_of(as_of))
     return summary_json(result)
 
 
@@ -221,10 +215,7 @@ def workload(
         description=f"What the imbalance figures weigh: {', '.join(coverage.WEIGHTS)} (default area).",
         examples=["area"])] = "area",
 ) -> dict[str, Any]:
-    catalogue = request.app.state.zeren.catalogue
-    day = day_in_force(request, as_of)  # else geo.coverage answers zeros
-    result = coverage.planner_workload(_zones(request), _appointments(request), catalogue.store.projects(),
-                                       catalogue.planners, as_of=day, weight=weight)
+    result = service.workload(_ws(request), as_of=parse_as_of(as_of), weight=weight)
     return workload_json(result)
 
 

@@ -19,23 +19,22 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zeren.api.jsonable import jsonable, records
+from zeren.api.service import life_circles as service
 from zeren.api.http.deps import parse_as_of, parse_input_crs
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, errors
 from zeren.api.http.routers._geojson import GeoJSONError, GeoJSONResponse, StrictJSONRoute, dumps, geojson_texts, \
-    geometry_from_geojson, to_wgs84
-from zeren.geo.coverage import life_circle_planners
-from zeren.geo.kinds import ALL_KINDS, LIFE_CIRCLE
-from zeren.geo.lifecircle import DEFAULT_SPEED_KMH, GB50180_RADII_M, life_circles
-from zeren.geo.validity import as_timestamp
-from zeren.layers.errors import ConflictError, NotFoundError, ValidationError
+    geometry_from_geojson
+from zeren.geo.sites import sites_to_wgs84
+from zeren.geo.kinds import ALL_KINDS
+from zeren.geo.lifecircle import DEFAULT_SPEED_KMH
+from zeren.layers.errors import ConflictError, ValidationError
 
 router = APIRouter(prefix="/life-circles", tags=["life circles"], route_class=StrictJSONRoute)
 
 MAX_MINUTES = 60.0
 MAX_SPEED_KMH = 30.0
 MAX_RADIUS_M = 10_000.0
-STANDARD = "GB 50180-2018"
 
 
 # -- request and answers -------------------------------------------------------------------------
@@ -197,7 +196,7 @@ def read_centres(data: dict, crs_text: str, bounds, max_features: int) -> gpd.Ge
     if problems:
         raise ValidationError(f"{len(problems)} of {len(features)} centres cannot be used", problems)
     points = np.array(geoms, dtype=object)
-    wgs, found = to_wgs84(points, parse_input_crs(crs_text), bounds,
+    wgs, found = sites_to_wgs84(points, parse_input_crs(crs_text), bounds,
                           [f"centres: feature {r['_i']}, geometry" for r in rows])
     bad = [p for p in found if p is not None]
     if bad:
@@ -212,51 +211,18 @@ def read_centres(data: dict, crs_text: str, bounds, max_features: int) -> gpd.Ge
     return gpd.GeoDataFrame(table, geometry=list(wgs), crs="EPSG:4326")
 
 
-def generate_circles(catalogue, settings, body: GenerateIn, crs_text: str, day) -> str:
-    centres = read_centres(body.centres, crs_text, catalogue.index.bounds, settings.max_features)
-    minutes = body.minutes if isinstance(body.minutes, list) else [body.minutes]
-    if not 1 <= len(minutes) <= 6:
-        raise ValidationError("minutes: give one to six values, e.g. 15 or [5, 10, 15]")
-    clip = None
-    if body.clip is not None:
-        clip = catalogue.zone_frame(day, body.clip.kind)
-        clip = clip[clip["code"].astype(str) == body.clip.code]
-        if clip.empty:
-            raise NotFoundError(f"clip: no {body.clip.kind} with code {body.clip.code!r} in force on "
-                                f"{as_timestamp(day).date()}; see GET /zones?kind={body.clip.kind}")
-        clip = clip[["geometry"]]
+def generate_circles(workspace, settings, body: GenerateIn, crs_text: str, day) -> str:
+    centres = read_centres(body.centres, crs_text, workspace.catalogue.index.bounds, settings.max_features)
+    clip_ref = None if body.clip is None else {"kind": body.clip.kind, "code": body.clip.code}
+    clip = None if body.clip is None else service.clip_zone(workspace, body.clip.kind, body.clip.code, day)
     network = None if body.radius_m is not None else _network(settings)
-    result = life_circles(centres, network, minutes=minutes if len(minutes) > 1 else minutes[0],
-                          speed_kmh=body.speed_kmh, radius_m=body.radius_m, clip=clip)
-    circles = result.circles
-    skipped = records(result.skipped)
-    if not len(circles):
-        reasons = [f"{s.get('code')} {s.get('name')}: {s.get('reason')}" for s in skipped]
-        raise ValidationError("no life circle could be made from these centres", reasons)
-    if network is not None:
-        provenance = {"method": "network", "network_file": FilePath(settings.network_file).name,
-                      "speed_kmh": body.speed_kmh}
-        standard = None
-    elif body.radius_m is not None:
-        provenance = {"method": "buffer", "radius_m": body.radius_m, "standard": None}
-        standard = None
-    else:
-        provenance = {"method": "buffer", "standard": STANDARD,
-                      "radii_m": {str(k): v for k, v in GB50180_RADII_M.items()},
-                      "note": "没有配置步行路网（ZEREN_NETWORK_FILE），使用 GB 50180-2018 直线半径 / no walking "
-                              "network is configured (ZEREN_NETWORK_FILE): GB 50180-2018 straight-line radii"}
-        standard = STANDARD
-    provenance.update({"minutes": minutes, "as_of": as_timestamp(day).date().isoformat(),
-                       "clip": None if body.clip is None else {"kind": body.clip.kind, "code": body.clip.code},
-                       "centres": int(len(centres)), "circles": int(len(circles))})
-    props = records(pd.DataFrame(circles.drop(columns="geometry")))
-    for p in props:
-        p["standard"] = standard
-        p["clip_kind"] = None if body.clip is None else body.clip.kind
-        p["clip_code"] = None if body.clip is None else body.clip.code
+    made = service.generate(centres, network=network, network_name=service.file_name(settings.network_file),
+                            minutes=body.minutes, speed_kmh=body.speed_kmh, radius_m=body.radius_m, clip=clip,
+                            clip_ref=clip_ref, as_of=day)
+    props = records(pd.DataFrame(made.circles.drop(columns="geometry")))
     features = [f'{{"type":"Feature","id":{dumps(p["code"])},"geometry":{g},"properties":{dumps(p)}}}'
-                for g, p in zip(geojson_texts(circles.geometry.to_numpy()), props)]
-    head = dumps({"type": "FeatureCollection", "provenance": provenance, "skipped": skipped})
+                for g, p in zip(geojson_texts(made.circles.geometry.to_numpy()), props)]
+    head = dumps({"type": "FeatureCollection", "provenance": made.provenance, "skipped": records(made.skipped)})
     return head[:-1] + ',"features":[' + ",".join(features) + "]}"
 
 
@@ -278,31 +244,18 @@ def generate(
                                        examples=["2025-06-30"], json_schema_extra={"format": "date"})] = None,
 ) -> Response:
     zs = request.app.state.zeren
-    text = generate_circles(zs.catalogue, zs.settings, body, crs, parse_as_of(as_of))
+    text = generate_circles(zs.workspace, zs.settings, body, crs, parse_as_of(as_of))
     return Response(text.encode("utf-8"), media_type="application/geo+json")
 
 
 # -- check ---------------------------------------------------------------------------------------
-def check_circles(catalogue, settings, day) -> str:
-    from zeren.geo.lifecircle import health_check
-    from zeren.layers.facilities import load_categories
-
+def check_circles(workspace, settings, day) -> str:
     if settings.pois_file is None:
         raise ConflictError("the life-circle check needs facilities: the administrator sets ZEREN_POIS_FILE to "
                             "an OSM .osm/.pbf extract or a file of points with a `category` column (categories "
                             "of data/facility_categories.csv), then restarts the server")
-    planners = life_circle_planners(catalogue.index.zones, catalogue.appointments, as_of=day)
-    if not len(planners):
-        raise NotFoundError("no life circles (kind life_circle) are stored; make them with POST "
-                            "/life-circles/generate or `zeren life-circles generate`, then import them with "
-                            "`zeren import-layer FILE --kind life_circle`")
-    circles = catalogue.zone_frame(day, LIFE_CIRCLE).sort_values("code", kind="stable")
-    circles = circles.drop_duplicates("code", keep="last")[["code", "name", "geometry"]]
-    pois = _pois(settings)
-    network = _network(settings)
-    result = health_check(gpd.GeoDataFrame(circles, geometry="geometry", crs="EPSG:4326"), pois,
-                          load_categories(), network=network)
-    names = catalogue.planners.assign(id=catalogue.planners["id"].astype(str)).set_index("id")["name"]
+    checked_in = service.check_stored(workspace, _pois(settings), network=_network(settings), as_of=day)
+    result, planners, names = checked_in.result, checked_in.planners, checked_in.planner_names
     who = planners.set_index("code")
     checked = result.circles.reset_index(drop=True)
     props = records(pd.DataFrame(checked.drop(columns="geometry")))
@@ -315,9 +268,9 @@ def check_circles(catalogue, settings, day) -> str:
                   "base_code": None if row is None else jsonable(row["base_code"])})
     covered = int(planners["has_planner"].sum())
     members = {
-        "as_of": as_timestamp(day).date().isoformat(),
-        "pois_file": FilePath(settings.pois_file).name,
-        "network_file": None if settings.network_file is None else FilePath(settings.network_file).name,
+        "as_of": checked_in.as_of.isoformat(),
+        "pois_file": service.file_name(settings.pois_file),
+        "network_file": service.file_name(settings.network_file),
         "summary": jsonable(result.summary),
         "planners": {"circles": int(len(planners)), "with_planner": covered,
                      "without_planner": int(len(planners) - covered),
@@ -346,7 +299,7 @@ def check(
                                        examples=["2025-06-30"], json_schema_extra={"format": "date"})] = None,
 ) -> Response:
     zs = request.app.state.zeren
-    text = check_circles(zs.catalogue, zs.settings, parse_as_of(as_of))
+    text = check_circles(zs.workspace, zs.settings, parse_as_of(as_of))
     return Response(text.encode("utf-8"), media_type="application/geo+json")
 
 

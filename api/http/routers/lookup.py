@@ -1,7 +1,7 @@
 """``GET /lookup``: who is responsible for one point. The hot path.
 
 It is ``async`` and does no blocking I/O: the catalogue is in memory, and the answer is
-:meth:`layers.catalogue.Catalogue.lookup` (the same dict as ``zeren lookup --json``), which is fast enough to
+:func:`zeren.api.service.lookup.lookup` (the same dict as ``zeren lookup --json``), which is fast enough to
 run on the event loop: a tree query over the zones, a few array operations, and ``geo.answer.site_answer``
 built from the zone references the index precomputed; an uncovered point queries the per-date tree of the
 zones that have a lead. Being on the event loop, lookups never run two at a time; they share the index with
@@ -15,22 +15,11 @@ import json
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from zeren.api.http.deps import WWW_AUTHENTICATE, parse_as_of, parse_input_crs
+from zeren.api.service.lookup import lookup as lookup_answer
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, LookupAnswer, errors
 from zeren.layers.errors import ValidationError
 
 router = APIRouter(tags=["lookup"])
-
-
-def warm(catalogue) -> None:
-    """Build today's responsibility and its nearest-zone tree now (at start-up, after a reload), so the first
-    lookups do not pay for them."""
-    catalogue.warm()
-
-
-def answer(catalogue, x: float, y: float, crs="wgs84", as_of=None, *, include_private: bool = False) -> dict:
-    """The answer of ``GET /lookup``: ``catalogue.lookup(...)``, with the CRS parsed (and cached) as the API does."""
-    crs = parse_input_crs(crs) if isinstance(crs, str) else crs
-    return catalogue.lookup(x, y, crs, as_of, include_private=include_private)
 
 
 LOOKUP_PARAMETERS = [
@@ -81,8 +70,8 @@ async def lookup(request: Request) -> Response:
     include_private = False
     if "authorization" in request.headers:
         include_private = _is_admin(request)
-    body = request.app.state.zeren.catalogue.lookup(lon, lat, parse_input_crs(crs), parse_as_of(as_of),
-                                                    include_private=include_private)
+    body = lookup_answer(request.app.state.zeren.workspace, lon, lat, parse_input_crs(crs), parse_as_of(as_of),
+                         include_private=include_private)
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 

@@ -74,7 +74,7 @@ def _render(m) -> HTMLResponse:
 def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
                  as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.coverage_page(request.app.state.zeren.catalogue, kind=kind, within=within or None,
+    return _render(pages.coverage_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
                                        as_of=day, settings=_settings(request, day)))
 
 
@@ -85,7 +85,7 @@ def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: With
 def gaps_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
              as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.gaps_page(request.app.state.zeren.catalogue, kind=kind, within=within or None,
+    return _render(pages.gaps_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
                                    as_of=day, settings=_settings(request, day)))
 
 
@@ -105,7 +105,7 @@ def site_map(
     as_of: AsOfQuery = None,
 ) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.site_page(request.app.state.zeren.catalogue, lon, lat, crs=crs, as_of=day,
+    return _render(pages.site_page(request.app.state.zeren.workspace, lon, lat, crs=crs, as_of=day,
                                    settings=_settings(request, day)))
 
 
@@ -121,7 +121,7 @@ def planner_map(
     as_of: AsOfQuery = None,
 ) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.planner_page(request.app.state.zeren.catalogue, planner_id, as_of=day,
+    return _render(pages.planner_page(request.app.state.zeren.workspace, planner_id, as_of=day,
                                       settings=_settings(request, day)))
 
 
@@ -134,8 +134,22 @@ def project_map(
     request: Request,
     project_id: Annotated[int, Path(ge=1, le=2**53, description="The project's id.", examples=[1])],
 ) -> HTMLResponse:
-    return _render(pages.project_page(request.app.state.zeren.catalogue, project_id,
+    return _render(pages.project_page(request.app.state.zeren.workspace, project_id,
                                       settings=_settings(request, None)))
+
+
+@router.get("/maps/editions/diff", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(404, 422)},
+            summary="Map page: what a boundary edition changed (removed, added, changed; old boundary dashed)",
+            description="The diff of `GET /editions/diff` on a map. Same page as `zeren map diff`.")
+def edition_diff_map(
+    request: Request,
+    kind: Annotated[Literal[ALL_KINDS], Query(description="Zone kind whose editions are compared.",  # type: ignore
+                                              examples=["subdistrict"])],
+    from_: Annotated[int, Query(alias="from", ge=1900, le=2199, examples=[2024], description="The older edition.")],
+    to: Annotated[int, Query(ge=1900, le=2199, examples=[2025], description="The newer edition.")],
+) -> HTMLResponse:
+    return _render(pages.edition_diff_page(request.app.state.zeren.workspace, kind=kind, from_edition=from_,
+                                           to_edition=to, settings=_settings(request, None)))
 
 
 # -- large zone layers, loaded by the pages ------------------------------------------------------

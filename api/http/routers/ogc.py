@@ -21,7 +21,8 @@ from zeren.api.http.deps import parse_as_of, parse_bbox
 from zeren.api.http.errors import BadRequest
 from zeren.api.http.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
-from zeren.api.http.routers._records import (base_url, day_text, geometry_texts, plain, sorted_positions, url_with,
+from zeren.api.service.zones import sorted_positions
+from zeren.api.http.routers._records import (base_url, day_text, geometry_texts, plain, url_with,
                                   zone_properties)
 from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
 from zeren.layers.errors import NotFoundError, ValidationError

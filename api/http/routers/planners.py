@@ -5,7 +5,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from zeren.api.http.deps import Admin, Caller, Paging, parse_as_of
+from zeren.api.http.deps import AdminActor, Caller, Paging, parse_as_of
+from zeren.api.service import planners as service
 from zeren.api.http.models import PlannerDetail, PlannerIn, PlannerPage, PlannerPatch, PlannerRef, errors
 from zeren.api.http.routers._geojson import StrictJSONRoute
 from zeren.api.http.routers._records import appointment_out, planner_out
@@ -76,10 +77,9 @@ def get_planner(
 @router.post("/planners", response_model_exclude_unset=True, status_code=201, response_model=PlannerDetail,
              summary="Add a planner (admin)",
              responses=errors(400, 401, 403, 409, 413, 422))
-def create_planner(request: Request, body: PlannerIn, admin: Admin, response: Response) -> dict:
+def create_planner(request: Request, body: PlannerIn, admin: AdminActor, response: Response) -> dict:
     zs = request.app.state.zeren
-    zs.store.create_planner(body.model_dump(), actor=admin.actor)
-    zs.reload_people()
+    service.create_planner(zs.workspace, body.model_dump(), actor=admin)
     response.headers["Location"] = f"/planners/{body.id}"
     return _detail(zs.catalogue, body.id, True)
 
@@ -87,14 +87,13 @@ def create_planner(request: Request, body: PlannerIn, admin: Admin, response: Re
 @router.patch("/planners/{planner_id}", response_model_exclude_unset=True, response_model=PlannerDetail,
               summary="Change a planner's name, organization, disciplines or contacts (admin)",
               responses=errors(400, 401, 403, 404, 413, 422))
-def update_planner(request: Request, planner_id: PlannerId, body: PlannerPatch, admin: Admin) -> dict:
+def update_planner(request: Request, planner_id: PlannerId, body: PlannerPatch, admin: AdminActor) -> dict:
     zs = request.app.state.zeren
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         _find(zs.catalogue, planner_id)
         return _detail(zs.catalogue, planner_id, True)
-    zs.store.update_planner(planner_id, changes, actor=admin.actor)
-    zs.reload_people()
+    service.update_planner(zs.workspace, planner_id, changes, actor=admin)
     return _detail(zs.catalogue, planner_id, True)
 
 

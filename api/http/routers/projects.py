@@ -9,12 +9,14 @@ from typing import Annotated, Literal
 
 import numpy as np
 import shapely
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
-from zeren.api.http.deps import Admin, Paging, Writer, parse_as_of, parse_bbox, parse_input_crs
+from zeren.api.http.deps import AdminActor, Paging, WriterActor, parse_as_of, parse_bbox, parse_input_crs
+from zeren.api.service import projects as service
+from zeren.geo.sites import sites_to_wgs84
 from zeren.api.http.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNoteIn, ProjectStatusIn, errors)
 from zeren.api.http.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
-                                  geojson_texts, geometry_from_geojson, repair, to_wgs84)
+                                  geojson_texts, geometry_from_geojson, repair)
 from zeren.api.http.routers._records import day_text, page_links, plain
 from zeren.geo.validity import as_timestamp
 from zeren.geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
@@ -58,7 +60,7 @@ def _geo(text: str) -> Response:
              summary="Create a project; its assignment (lead, consultations) is frozen now (admin)",
              responses=errors(400, 401, 403, 413, 422))
 def create_project(
-    request: Request, body: ProjectIn, admin: Admin,
+    request: Request, body: ProjectIn, admin: AdminActor,
     crs: Annotated[str, Query(max_length=2000, examples=["wgs84"],
                               description="CRS of the geometry: `wgs84` (default), `cgcs2000`, `gcj02`, `bd09` or "
                                           "`EPSG:n`.")] = "wgs84",
@@ -69,14 +71,14 @@ def create_project(
     input_crs = parse_input_crs(crs)
     day = as_timestamp(parse_as_of(as_of)).date()
     geom, repaired = repair(geometry_from_geojson(body.geometry, "geometry"), "geometry")
-    wgs, problems = to_wgs84(np.array([geom], dtype=object), input_crs, zs.catalogue.index.bounds, ["geometry"])
+    wgs, problems = sites_to_wgs84(np.array([geom], dtype=object), input_crs, zs.catalogue.index.bounds, ["geometry"])
     if problems[0]:
         raise GeoJSONError(problems[0])
     site = wgs[0]
     if not shapely.is_valid(site):  # a conversion can make a thin polygon invalid: repair again
         site, _ = repair(site, "geometry")
-    project_id = zs.catalogue.create_project(name=body.name, geometry=site, type=body.type, scale=body.scale,
-                                             description=body.description, as_of=day, actor=admin.actor)
+    project_id = service.create_project(zs.workspace, name=body.name, geometry=site, type=body.type,
+                                        scale=body.scale, description=body.description, as_of=day, actor=admin)
     response = _geo(_detail_text(zs.store, project_id, {"repaired": True} if repaired else None))
     response.status_code = 201
     response.headers["Location"] = f"/projects/{project_id}"
@@ -116,37 +118,24 @@ def get_project(request: Request, project_id: ProjectId) -> Response:
     return _geo(_detail_text(request.app.state.zeren.store, project_id))
 
 
-def _may_act(store, project_id: int, writer) -> None:
-    row = store.project(project_id)  # 404 first: no project, nothing to allow
-    if writer.is_admin:
-        return
-    involved = writer.planner_id == row.get("lead_planner_id") or writer.planner_id in (
-        row.get("consultation_planner_ids") or [])
-    if not involved:
-        raise HTTPException(403, f"planner {writer.planner_id} is neither the lead nor a consulted planner of "
-                                 f"project {project_id}")
-
-
 @router.post("/projects/{project_id}/status", response_class=GeoJSONResponse, response_model=ProjectDetail,
              summary="Move a project to its next workflow step (admin, or its lead/consulted planner)",
              responses=errors(400, 401, 403, 404, 409, 413, 422),
              description="survey 调研 → assessment 评估 → consultation 咨询 → implementation 实施 → feedback 反馈, one "
                          "step at a time; any other move is refused with 409.")
-def advance_project(request: Request, project_id: ProjectId, body: ProjectStatusIn, writer: Writer) -> Response:
-    store = request.app.state.zeren.store
-    _may_act(store, project_id, writer)
-    store.advance_project(project_id, body.status, actor=writer.actor, note=body.note)
-    return _geo(_detail_text(store, project_id))
+def advance_project(request: Request, project_id: ProjectId, body: ProjectStatusIn, writer: WriterActor) -> Response:
+    zs = request.app.state.zeren
+    service.advance_project(zs.workspace, project_id, body.status, actor=writer, note=body.note)
+    return _geo(_detail_text(zs.store, project_id))
 
 
 @router.post("/projects/{project_id}/notes", response_class=GeoJSONResponse, response_model=ProjectDetail,
              status_code=201,
              summary="Add a note to a project (admin, or its lead/consulted planner)",
              responses=errors(400, 401, 403, 404, 413, 422))
-def add_note(request: Request, project_id: ProjectId, body: ProjectNoteIn, writer: Writer) -> Response:
-    store = request.app.state.zeren.store
-    _may_act(store, project_id, writer)
-    store.add_project_note(project_id, body.note, actor=writer.actor)
-    response = _geo(_detail_text(store, project_id))
+def add_note(request: Request, project_id: ProjectId, body: ProjectNoteIn, writer: WriterActor) -> Response:
+    zs = request.app.state.zeren
+    service.add_note(zs.workspace, project_id, body.note, actor=writer)
+    response = _geo(_detail_text(zs.store, project_id))
     response.status_code = 201
     return response

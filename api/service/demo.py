@@ -18,16 +18,21 @@ import shapely
 from zeren.geo.crs import metric_crs, project_geometries
 from zeren.geo.kinds import LIFE_CIRCLE, PROJECT_STATUSES
 from zeren.geo.lifecircle import life_circles
-from zeren.layers.catalogue import Catalogue
-from zeren.layers.resources import data_file
+from zeren.api.service.actors import Actor
+from zeren.api.service.appointments import add_appointments
+from zeren.api.service.boundaries import LayerImport, import_zones
+from zeren.api.service.planners import save_planners
+from zeren.api.service.projects import advance_project, create_project
+from zeren.api.service.workspace import Workspace
 from zeren.layers.errors import StoreError
 from zeren.layers.importer import ImportReport, read_zone_layer
-from zeren.layers.store import Store, open_store
+from zeren.layers.resources import data_file
+from zeren.layers.store import Store, is_database_url, open_store
 
 BOUNDARIES = data_file("chengdu_hangzhou.gpkg")
 EDITION = 2024
 EDITION_START = dt.date(2024, 1, 1)
-ACTOR = "demo"
+ACTOR = Actor("demo")
 
 # Districts whose subdistricts are left without a lead, so the demo has gaps to close.
 UNCOVERED_DISTRICTS = ("510121", "510129")  # 金堂县, 大邑县
@@ -86,8 +91,11 @@ def _planner_name(i: int) -> str:
 
 
 def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
-    """Build the demo store at ``location`` (a GeoPackage path, or an empty PostGIS database) and return it."""
-    if not str(location).startswith(("postgresql://", "postgres://")):
+    """Build the demo store at ``location`` (a GeoPackage path, or an empty PostGIS database) and return it.
+
+    The demo goes through the same use cases as every door (boundary imports, planners, appointments,
+    projects), so it obeys the same rules: a clashing lead in the demo's own data would stop it."""
+    if not is_database_url(location):
         path = Path(location)
         if path.exists():
             if not overwrite:
@@ -97,22 +105,49 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
     if len(store.zones()):
         raise StoreError(f"{location} already holds zones; build the demo into an empty database")
     store.set_meta("origin", "demo")
-    rng = np.random.default_rng(2024)
+    ws = Workspace(store)
 
     districts, rep_d = read_zone_layer(BOUNDARIES, layer="districts_chengdu")
     subdistricts, rep_s = read_zone_layer(BOUNDARIES, layer="subdistricts_chengdu")
-    store.replace_zones(districts, kind="district", edition=EDITION, valid_from=EDITION_START,
-                        report=rep_d.as_dict(), source=f"{BOUNDARIES.name}:districts_chengdu")
-    store.replace_zones(subdistricts, kind="subdistrict", edition=EDITION, valid_from=EDITION_START,
-                        report=rep_s.as_dict(), source=f"{BOUNDARIES.name}:subdistricts_chengdu")
+    _import(ws, districts, rep_d, "district", f"{BOUNDARIES.name}:districts_chengdu")
+    _import(ws, subdistricts, rep_s, "subdistrict", f"{BOUNDARIES.name}:subdistricts_chengdu")
     crs = metric_crs(tuple(districts.total_bounds))
     overlays = _overlay_layer(crs)
     for kind, group in overlays.groupby("kind"):
-        report = ImportReport(source="demo", crs="EPSG:4326", read=len(group))
-        store.replace_zones(group.drop(columns="kind"), kind=kind, edition=EDITION, valid_from=EDITION_START,
-                            report=report.as_dict(), source="demo overlays (illustrative)")
+        _import(ws, group.drop(columns="kind"), ImportReport(source="demo", crs="EPSG:4326", read=len(group)), kind,
+                "demo overlays (illustrative)")
+    circles = _life_circles(subdistricts)
+    _import(ws, circles.drop(columns="kind"), ImportReport(source="demo", crs="EPSG:4326", read=len(circles)),
+            LIFE_CIRCLE, "demo life circles (GB 50180-2018 radius)")
 
-    # Teams: one per district, 3-5 planners each; overlay areas get their own heritage/urban-design teams.
+    planners, appointments = demo_people(districts, subdistricts, circles)
+    save_planners(ws, pd.DataFrame(planners), actor=ACTOR, source="demo")
+    add_appointments(ws, pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role", "start",
+                                                             "end"]), actor=ACTOR, source="demo")
+    _add_projects(ws, crs)
+    return store
+
+
+def _import(ws: Workspace, zones, report, kind: str, source: str) -> None:
+    request = LayerImport(path=BOUNDARIES, kind=kind, edition=EDITION, valid_from=EDITION_START, source=source)
+    import_zones(ws, zones, report, request, actor=ACTOR)
+
+
+def _life_circles(subdistricts) -> gpd.GeoDataFrame:
+    """15-minute life circles (GB 50180-2018 straight-line radius) around the subdistricts of the central
+    districts."""
+    central = subdistricts[subdistricts["parent_code"].isin(LIFE_CIRCLE_DISTRICTS)].sort_values("code")
+    centres = gpd.GeoDataFrame({"code": "LC-" + central["code"], "name": central["name"] + "15分钟社区生活圈"},
+                               geometry=central.geometry.representative_point().to_numpy(), crs="EPSG:4326")
+    return life_circles(centres, minutes=15).circles
+
+
+def demo_people(districts, subdistricts, circles) -> tuple[list[dict], list[tuple]]:
+    """The demo's fictional planners and their appointments (planner_id, zone_kind, zone_code, role, start, end).
+
+    Teams: one per district, 3-5 planners each; overlay areas get their own heritage/urban-design teams; every
+    third life circle has its own lead, the rest reach a planner through their subdistrict."""
+    rng = np.random.default_rng(2024)
     planners, appointments = [], []
     n = 0
 
@@ -149,35 +184,19 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
         appointments.append((lead, o[0], o[1], "lead", EDITION_START, None))
         adviser = planner(team, "law;sociology")
         appointments.append((adviser, o[0], o[1], "consultant", EDITION_START, None))
-
-    # 15-minute life circles (GB 50180-2018 straight-line radius) around the subdistricts of the
-    # central districts; every third has its own lead, the rest reach a planner through their subdistrict.
-    central = subdistricts[subdistricts["parent_code"].isin(LIFE_CIRCLE_DISTRICTS)].sort_values("code")
-    centres = gpd.GeoDataFrame({"code": "LC-" + central["code"], "name": central["name"] + "15分钟社区生活圈"},
-                               geometry=central.geometry.representative_point().to_numpy(), crs="EPSG:4326")
-    circles = life_circles(centres, minutes=15).circles
-    report = ImportReport(source="demo", crs="EPSG:4326", read=len(circles))
-    store.replace_zones(circles.drop(columns="kind"), kind=LIFE_CIRCLE, edition=EDITION, valid_from=EDITION_START,
-                        report=report.as_dict(), source="demo life circles (GB 50180-2018 radius)")
     circle_team = planner("社区生活圈规划团队", "planning;sociology")
     for i, code in enumerate(circles["code"].sort_values()):
         if i % 3 == 0:
             appointments.append((circle_team, LIFE_CIRCLE, code, "lead", EDITION_START, None))
-
-    store.upsert_planners(pd.DataFrame(planners), actor=ACTOR, source="demo")
-    store.add_appointments(pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role",
-                                                               "start", "end"]), actor=ACTOR, source="demo")
-    _add_projects(store, crs)
-    return store
+    return planners, appointments
 
 
-def _add_projects(store: Store, crs) -> None:
-    catalogue = Catalogue(store)
+def _add_projects(ws: Workspace, crs) -> None:
     centres = shapely.points([p[3] for p in PROJECTS], [p[4] for p in PROJECTS])
     sites = project_geometries(shapely.buffer(project_geometries(centres, "EPSG:4326", crs),
                                               [p[5] for p in PROJECTS]), crs, "EPSG:4326")
     for i, p in enumerate(PROJECTS):
-        pid = catalogue.create_project(name=p[0], geometry=sites[i], type=p[1], scale=p[2],
-                                       description="示例项目（虚构）", as_of=dt.date(2025, 3, 1), actor=ACTOR)
+        pid = create_project(ws, name=p[0], geometry=sites[i], type=p[1], scale=p[2],
+                             description="示例项目（虚构）", as_of=dt.date(2025, 3, 1), actor=ACTOR)
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
-            store.advance_project(pid, status, actor=ACTOR, note="demo")
+            advance_project(ws, pid, status, actor=ACTOR, note="demo")

@@ -1,0 +1,123 @@
+"""``zeren lookup`` (who is responsible for this point?) and ``zeren assign`` (many sites from a file)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from zeren.api.cli.common import add_store_argument, parse_date_arg, print_json, workspace
+from zeren.api.cli.errors import EXIT_OK, CommandError
+from zeren.api.service import assign as service
+from zeren.api.service.lookup import input_crs, lookup
+from zeren.geo.kinds import KIND_LABELS
+from zeren.layers.importer import read_table
+from zeren.layers.writers import output_path, write_layers
+
+
+def _person(p: dict | None) -> str:
+    if not p:
+        return "—"
+    org = f"，{p['organization']}" if p.get("organization") else ""
+    contact = f"，{p['public_contact']}" if p.get("public_contact") else ""
+    return f"{p.get('name')}（{p.get('id')}{org}{contact}）"
+
+
+def _zone(z: dict) -> str:
+    zh, en = KIND_LABELS.get(z["kind"], (z["kind"], z["kind"]))
+    return f"{zh}「{z['name']}」{z['code']} / {en}"
+
+
+def format_answer(answer: dict) -> str:
+    site = answer["site"]
+    lines = [f"地点 / site: {site['lon']:.6f}, {site['lat']:.6f} (WGS84; given {site['given'][0]}, {site['given'][1]} "
+             f"in {site['crs']})   日期 / as of: {answer['as_of']}"]
+    if answer["covered"]:
+        lead = answer["lead"]
+        lines.append(f"责任规划师 / lead planner: {_person(lead['planner'])}")
+        lines.append(f"  负责 / for: {_zone(lead['zone'])}")
+    else:
+        lines.append("此处尚无责任规划师 / no responsible planner covers this site")
+        near = answer["nearest"]
+        if near:
+            lines.append(f"  最近的有规划师的区域 / nearest zone with a planner: {_zone(near['zone'])}, "
+                         f"{near['distance_m']:.0f} m — {_person(near['planner'])}")
+    if answer["consultations"]:
+        lines.append("须征询 / must also consult:")
+        lines += [f"  {_person(c['planner'])} — {c['reason']}" for c in answer["consultations"]]
+    others = [p for p in answer["planners"] if not (answer["lead"] and p["role"] == "lead"
+                                                     and p["zone"] == answer["lead"]["zone"])]
+    if others:
+        lines.append("其他规划师 / other planners here:")
+        lines += [f"  {_person(p['planner'])} — {p['reason']}" for p in others]
+    lines.append("所在区域 / zones here:")
+    lines += [f"  {_zone(z)}" for z in answer["zones"]] or ["  —"]
+    return "\n".join(lines)
+
+
+def cmd_lookup(args) -> int:
+    answer = lookup(workspace(args), args.lon, args.lat, args.crs, args.as_of)
+    print_json(answer) if args.json else print(format_answer(answer))
+    return EXIT_OK
+
+
+def cmd_assign(args) -> int:
+    out_path = output_path(args.out)
+    frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
+    service.check_columns([c for c in frame.columns if c != "geometry"], str(args.sites))
+    ws = workspace(args)
+    first_row = frame.attrs.get("first_row", 1)  # a CSV's rows are named by their line number
+    unit = "row" if first_row != 1 else "feature"
+    where = [f"{unit} {i + first_row}" for i in range(len(frame))]
+    progress = _progress(len(frame)) if len(frame) > service.CHUNK and sys.stderr.isatty() else None
+    batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs),
+                                 args.as_of, where=where, progress=progress.update if progress else None)
+    if progress:
+        progress.close()
+    bad = batch.bad_rows
+    if len(bad) and not args.skip_bad:
+        raise CommandError(f"{args.sites}: {len(bad)} site(s) cannot be assigned; nothing was written:\n"
+                           + "\n".join(f"  {batch.problems[i]}" for i in bad[:50])
+                           + (f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else "")
+                           + "\nFix them, or pass --skip-bad to write them with an 'error' column.")
+    added = batch.columns
+    if len(bad):
+        added = added.assign(error=pd.Series(batch.problems, dtype=object))
+    out = frame.drop(columns="geometry").reset_index(drop=True).join(added.reset_index(drop=True))
+    # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
+    out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326"))
+    write_layers(out_path, {"assigned": out}, csv_wkt_column=None if frame.attrs.get("geometry_columns") else "wkt")
+    good = int(batch.good.sum())
+    covered = int(out["covered"].sum())
+    print(f"已分配 / assigned: {good} site(s); 有责任规划师 / covered: {covered}; 无 / uncovered: {good - covered}; "
+          f"错误 / errors: {len(bad)} -> {args.out}")
+    return EXIT_OK
+
+
+def _progress(total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="site", desc="assign", file=sys.stderr)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("lookup", help="who is responsible for this point?")
+    p.add_argument("--lon", type=float, required=True, help="longitude (or x in --crs)")
+    p.add_argument("--lat", type=float, required=True, help="latitude (or y in --crs)")
+    p.add_argument("--crs", default="wgs84", help="wgs84 (default), cgcs2000, gcj02 (AMap/Tencent), bd09 (Baidu), EPSG:n")
+    p.add_argument("--as-of", type=parse_date_arg, help="date of the answer (default today)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_store_argument(p)
+    p.set_defaults(func=cmd_lookup)
+
+    p = sub.add_parser("assign", help="assign many sites (points, lines, polygons) to planners")
+    p.add_argument("sites", type=Path, help="GeoJSON, GeoPackage, zipped Shapefile, or CSV with lon/lat or wkt")
+    p.add_argument("--out", required=True, help="output .geojson, .gpkg or .csv")
+    p.add_argument("--layer")
+    p.add_argument("--crs", help="CRS when the file has none: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
+    p.add_argument("--as-of", type=parse_date_arg)
+    p.add_argument("--skip-bad", action="store_true", help="write unusable sites with an 'error' column")
+    add_store_argument(p)
+    p.set_defaults(func=cmd_assign)

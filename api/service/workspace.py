@@ -1,0 +1,80 @@
+"""The workspace every use case works on: one store, and the catalogue loaded from it.
+
+A CLI command makes one for its run; a server process makes one in its lifespan and keeps it. The catalogue
+(the zone index, planners, appointments) is built on first use. Use cases that write call :meth:`changed`,
+so the process that wrote answers from the new state at once; :meth:`refresh` picks up what other processes
+(server workers, the CLI) wrote, by comparing the store's change marks.
+"""
+from __future__ import annotations
+
+import threading
+
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.store import Store, open_store
+
+
+class Workspace:
+    def __init__(self, store: Store, *, catalogue: Catalogue | None = None):
+        self.store = store
+        self._catalogue: Catalogue | None = catalogue
+        self._lock = threading.RLock()
+        self._marks = store.change_marks()
+
+    @classmethod
+    def open(cls, location, *, create: bool = False) -> "Workspace":
+        return cls(open_store(location, create=create))
+
+    @property
+    def catalogue(self) -> Catalogue:
+        """The loaded store (zone index, planners, appointments), built on first use."""
+        catalogue = self._catalogue
+        if catalogue is None:
+            with self._lock:
+                if self._catalogue is None:
+                    self._marks = self.store.change_marks()
+                    self._catalogue = Catalogue(self.store)
+                catalogue = self._catalogue
+        return catalogue
+
+    @property
+    def loaded(self) -> bool:
+        return self._catalogue is not None
+
+    def changed(self, *, zones: bool = False) -> None:
+        """After a write by this process: reload the people (and the zones when they changed), once the
+        write has committed."""
+        self.store.after_commit(self._reload_zones if zones else self._reload_people)
+
+    def _reload_zones(self) -> None:
+        self._reload(zones=True)
+
+    def _reload_people(self) -> None:
+        self._reload(zones=False)
+
+    def _reload(self, zones: bool) -> None:
+        with self._lock:
+            marks = self.store.change_marks()
+            if self._catalogue is not None:
+                if zones:
+                    self._catalogue.reload_zones()
+                self._catalogue.reload_people()
+            self._marks = marks
+
+    def refresh(self) -> str | None:
+        """Reload what changed in the store since the last look; returns what was reloaded, or None."""
+        with self._lock:
+            marks = self.store.change_marks()
+            if marks == self._marks or self._catalogue is None:
+                self._marks = marks
+                return None
+            what = "people"
+            if marks["zones"] != self._marks.get("zones"):
+                self._catalogue.reload_zones()
+                what = "zones"
+            self._catalogue.reload_people()
+            self._marks = marks
+        self._catalogue.warm()
+        return what
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,63 @@
+"""Sites as users send them: geometries in their own CRS, converted to WGS84, each one that cannot be used
+given a reason (a position out of range, lat/lon swapped, not convertible) instead of failing the batch.
+Both doors use this (``zeren assign`` files and ``POST /assign`` bodies)."""
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems
+
+
+def lonlat_reasons(geoms: np.ndarray, bounds, where: list[str]) -> list[str | None]:
+    """Per geometry: None when every position is a valid lon/lat, else what is wrong (with a swap hint).
+    ``bounds`` (the data's lon/lat bounds) lets a swap be recognised when both orders are in range."""
+    out: list[str | None] = [None] * len(geoms)
+    if not len(geoms):
+        return out
+    xy, owner = shapely.get_coordinates(np.asarray(geoms, dtype=object), return_index=True)
+    if not len(xy):
+        return out
+    found = lonlat_problems(xy[:, 0], xy[:, 1], bounds)
+    bad = np.flatnonzero(found != "ok")
+    for i in bad[::-1]:  # the first bad position of each geometry wins
+        lon, lat = xy[i]
+        problem = str(found[i])
+        if problem == "swapped":
+            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] looks like lat/lon swapped; GeoJSON and "
+                    f"Zeren want [lon, lat]: did you swap them? [{lat:.10g}, {lon:.10g}] would be valid")
+        elif problem == "out_of_range":
+            text = (f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] is out of range (lon within "
+                    f"[-180, 180], lat within [-90, 90]); is the CRS right?")
+        else:
+            text = f"{where[owner[i]]}: position [{lon:.10g}, {lat:.10g}] cannot be converted to WGS84 lon/lat"
+        out[owner[i]] = text
+    return out
+
+
+def sites_to_wgs84(geoms: np.ndarray, crs: InputCRS, bounds, where: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    """Geometries given in ``crs`` as WGS84, and per geometry the reason it is unusable (or None). Missing or
+    empty geometries get a reason too."""
+    geoms = np.asarray(geoms, dtype=object)
+    problems: list[str | None] = [None] * len(geoms)
+    missing = shapely.is_missing(geoms) if len(geoms) else np.zeros(0, dtype=bool)
+    empty = missing.copy()
+    if len(geoms) and (~missing).any():
+        empty[~missing] = shapely.is_empty(geoms[~missing])
+    for i in np.flatnonzero(empty):
+        problems[i] = f"{where[i]}: empty or missing geometry"
+    if crs.crs.is_geographic:
+        pre = lonlat_reasons(np.where(empty, None, geoms), None, where)
+        problems = [p or q for p, q in zip(problems, pre)]
+    ok = np.array([p is None for p in problems], dtype=bool)
+    wgs = np.full(len(geoms), None, dtype=object)
+    if ok.any():
+        wgs[ok] = geometries_to_wgs84(geoms[ok], crs)
+        after = lonlat_reasons(wgs[ok], bounds, [w for w, k in zip(where, ok) if k])
+        for i, p in zip(np.flatnonzero(ok), after):
+            if p is not None:
+                problems[i], wgs[i] = p, None
+    return wgs, problems
+
+
+__all__ = ["lonlat_reasons", "sites_to_wgs84"]
