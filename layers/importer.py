@@ -19,9 +19,9 @@ import shapely
 
 from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems, parse_crs
 from zeren.geo.errors import GeoInputError
+from zeren.geo.repair import repair_polygons
 from zeren.layers.errors import InputFileError
 
-POLYGONAL = ("Polygon", "MultiPolygon")
 _WKT_COLUMNS = ("wkt", "WKT", "geometry", "geom", "the_geom")
 _LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
 _LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
@@ -264,15 +264,14 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
         _reject_out_of_range(geoms, ok, reasons, data_bounds, target)
 
     ok = reasons == None  # noqa: E711
-    invalid = ok & ~shapely.is_valid(np.where(ok, geoms, None))
     repaired_idx = []
-    for i in np.flatnonzero(invalid):
-        fixed = _polygonal_part(shapely.make_valid(geoms[i]))
-        if fixed is None:
+    if ok.any():
+        idx = np.flatnonzero(ok)
+        fixed, repaired, lost = repair_polygons(geoms[ok])
+        for i in idx[lost]:
             reasons[i] = f"invalid polygon ({shapely.is_valid_reason(geoms[i])}) that make_valid cannot repair"
-        else:
-            geoms[i] = fixed
-            repaired_idx.append(i)
+        geoms[idx[repaired]] = fixed[repaired]
+        repaired_idx = idx[repaired].tolist()
 
     no_code = ok & pd.isna(codes)
     reasons[no_code & (reasons == None)] = f"no code (field {code_field!r} is empty)"  # noqa: E711
@@ -329,20 +328,6 @@ def _reject_out_of_range(geoms, ok, reasons, data_bounds, target: InputCRS) -> N
             else:
                 reasons[i] = (f"coordinates ({x:.6g}, {y:.6g}) are out of range for {target.label} after conversion "
                               f"to WGS84; is the CRS right? (--crs)")
-
-
-def _polygonal_part(geom):
-    if geom is None or geom.is_empty:
-        return None
-    parts = shapely.get_parts(geom)
-    polys = [p for p in parts if p.geom_type in POLYGONAL]
-    if not polys:
-        # make_valid may return a collection nested one level deeper
-        polys = [q for p in parts for q in shapely.get_parts(p) if q.geom_type in POLYGONAL]
-    if not polys:
-        return None
-    merged = shapely.union_all(polys)
-    return merged if merged.geom_type in POLYGONAL and not merged.is_empty and merged.area > 0 else None
 
 
 def _as_multipolygons(geoms: np.ndarray) -> np.ndarray:

@@ -9,8 +9,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+
 from pyproj import CRS, Transformer
 from shapely.errors import GEOSException
+
+from zeren.geo.repair import polygonal_part
 
 from zeren.geo.appointments import active_appointments
 from zeren.geo.crs import metric_crs
@@ -185,29 +188,6 @@ def repair(geoms: np.ndarray, kind: str, codes: np.ndarray,
 def _problems(kind: str, codes, problems) -> pd.DataFrame:
     return pd.DataFrame({"kind": pd.Series([kind] * len(codes), dtype=object),
                          "code": pd.Series(codes, dtype=object), "problem": pd.Series(problems, dtype=object)})
-
-
-def polygonal_part(geoms: np.ndarray) -> np.ndarray:
-    """The polygons of each geometry, as one (Multi)Polygon per input; an empty Polygon when there are none."""
-    geoms = np.asarray(geoms, dtype=object)
-    parts, index = shapely.get_parts(geoms, return_index=True)
-    while True:  # make_valid may nest a MultiPolygon inside a GeometryCollection
-        multi = np.isin(shapely.get_type_id(parts), (4, 5, 6, 7))
-        if not multi.any():
-            break
-        sub, sub_index = shapely.get_parts(parts[multi], return_index=True)
-        parts = np.concatenate([parts[~multi], sub])
-        index = np.concatenate([index[~multi], index[multi][sub_index]])
-    keep = (shapely.get_type_id(parts) == 3) & ~shapely.is_empty(parts)
-    parts, index = parts[keep], index[keep]
-    out = np.array([shapely.Polygon()] * len(geoms), dtype=object)
-    if len(parts):
-        order = np.argsort(index, kind="stable")
-        present, dense = np.unique(index[order], return_inverse=True)
-        out[present] = shapely.multipolygons(parts[order], indices=dense)
-    single = shapely.get_num_geometries(out) == 1
-    out[single] = shapely.get_geometry(out[single], 0)
-    return out
 
 
 def union_polygons(geoms: np.ndarray, metric: "Metric | None" = None,

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 
 from zeren.api.http.errors import BadRequest
 from zeren.geo.errors import GeoInputError
+from zeren.geo.repair import repair_site
 
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon")
 _DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2, "MultiPolygon": 3}
@@ -127,21 +128,12 @@ def geometry_from_geojson(obj: Any, where: str = "geometry") -> shapely.Geometry
 
 
 def repair(geom: shapely.Geometry, where: str = "geometry") -> tuple[shapely.Geometry, bool]:
-    """An invalid polygon (bow tie, self-touching ring) made valid; (geometry, whether it was repaired)."""
-    if shapely.is_valid(geom):
-        return geom, False
-    dim = shapely.get_dimensions(geom)
-    fixed = shapely.make_valid(geom)
-    if dim == 2:
-        parts = [p for p in shapely.get_parts(fixed) if shapely.get_dimensions(p) == 2] if fixed.geom_type in (
-            "GeometryCollection", "MultiPolygon") else ([fixed] if shapely.get_dimensions(fixed) == 2 else [])
-        polys = [q for p in parts for q in shapely.get_parts(p)]
-        fixed = shapely.MultiPolygon(polys) if len(polys) > 1 else (polys[0] if polys else shapely.Polygon())
-    if fixed.is_empty or (dim == 2 and shapely.area(fixed) == 0):
-        raise GeoJSONError(f"{where}: the polygon has no area (all its points on a line); send a real polygon")
-    if dim < 2 and fixed.geom_type == "GeometryCollection":
-        raise GeoJSONError(f"{where}: the geometry is not valid and cannot be repaired into one part type")
-    return fixed, True
+    """An invalid polygon (bow tie, self-touching ring) made valid (``zeren.geo.repair``), as a GeoJSON error
+    when nothing usable is left; (geometry, whether it was repaired)."""
+    try:
+        return repair_site(geom, where)
+    except GeoInputError as exc:
+        raise GeoJSONError(str(exc)) from None
 
 
 def rounded(geoms, precision: int = 7) -> np.ndarray:
