@@ -14,14 +14,25 @@ import shapely
 SAME_TOLERANCE_DEG = 1e-9
 
 
+def _as_multi(geoms: np.ndarray) -> np.ndarray:
+    """Polygons as one-part MultiPolygons (the store keeps zones as MultiPolygons)."""
+    single = np.flatnonzero(shapely.get_type_id(geoms) == 3)
+    if not len(single):
+        return geoms
+    out = geoms.copy()
+    out[single] = shapely.multipolygons(geoms[single], indices=np.arange(len(single)))
+    return out
+
+
 def same_geometry(old: np.ndarray, new: np.ndarray, tolerance: float = SAME_TOLERANCE_DEG) -> np.ndarray:
-    """Element-wise: is ``new`` the same shape as ``old`` (vertex order and ring starts do not matter)?"""
+    """Element-wise: is ``new`` the same shape as ``old``? Vertex order, ring starts and a Polygon given as a
+    one-part MultiPolygon do not matter."""
     old = np.asarray(old, dtype=object)
     new = np.asarray(new, dtype=object)
     if not len(old):
         return np.zeros(0, dtype=bool)
-    return np.asarray(shapely.equals_exact(shapely.normalize(old), shapely.normalize(new), tolerance=tolerance),
-                      dtype=bool)
+    return np.asarray(shapely.equals_exact(shapely.normalize(_as_multi(old)), shapely.normalize(_as_multi(new)),
+                                           tolerance=tolerance), dtype=bool)
 
 
 def shape_change(old: np.ndarray, new: np.ndarray, to_metric) -> pd.DataFrame:

@@ -207,11 +207,11 @@ def _attributes_changed(old: dict, new: dict) -> list[str]:
     return out
 
 
-def _resolve_within(store: Store, codes, kind: str, day: dt.date) -> gpd.GeoDataFrame:
-    """The zones named by ``within`` (in force on ``day``, of a kind coarser than ``kind``)."""
+def _resolve_within(store: Store, codes, kind: str, day: dt.date) -> pd.DataFrame:
+    """The zones named by ``within`` (kind, code, name; in force on ``day``, of a kind coarser than ``kind``)."""
     if not codes:
-        return gpd.GeoDataFrame({"kind": [], "code": [], "name": []}, geometry=[], crs="EPSG:4326")
-    in_force = store.zones(as_of=day)
+        return pd.DataFrame({"kind": [], "code": [], "name": []})
+    in_force = store.zones(as_of=day, with_geometry=False)
     if kind in BASE_KINDS:
         order, k = [], kind
         while k in PARENT_KIND:
@@ -238,10 +238,10 @@ def _resolve_within(store: Store, codes, kind: str, day: dt.date) -> gpd.GeoData
     if problems:
         raise ValidationError(f"{len(problems)} --within code(s) name no zone to scope the import to; nothing was "
                               f"written", problems)
-    return gpd.GeoDataFrame(pd.concat(found, ignore_index=True), crs="EPSG:4326")
+    return pd.concat(found, ignore_index=True)[["kind", "code", "name"]]
 
 
-def _inside(store: Store, frame: gpd.GeoDataFrame, kind: str, within: gpd.GeoDataFrame, day: dt.date,
+def _inside(store: Store, frame: gpd.GeoDataFrame, kind: str, within: pd.DataFrame, day: dt.date,
             to_metric) -> np.ndarray:
     """Which zones of ``frame`` (of ``kind``) lie in the ``within`` zones: by the chain of parent codes, or,
     where a zone has none, by the zone of the within kind holding most of its area."""
@@ -249,25 +249,26 @@ def _inside(store: Store, frame: gpd.GeoDataFrame, kind: str, within: gpd.GeoDat
     if not len(frame) or not len(within):
         return out
     targets = set(zip(within["kind"], within["code"]))
-    in_force = store.zones(as_of=day)
+    in_force = store.zones(as_of=day, with_geometry=False)
     parent_of = {(k, c): p for k, c, p in zip(in_force["kind"], in_force["code"], in_force["parent_code"])
                  if p is not None}
+    within_kinds = set(within["kind"])
     unresolved = []
     for i, pc in enumerate(frame["parent_code"].tolist()):
-        k, seen = kind, 0
+        k, seen, visited = kind, 0, set()
         while pc is not None and k in PARENT_KIND and seen < 8:
             k = PARENT_KIND[k]
+            visited.add(k)
             if (k, pc) in targets:
                 out[i] = True
                 break
             pc, seen = parent_of.get((k, pc)), seen + 1
-        else:
-            if not out[i]:
-                unresolved.append(i)
+        if not out[i] and not within_kinds <= visited:  # the chain broke before the within zones' level
+            unresolved.append(i)
     if unresolved:
         by_kind = within.groupby("kind")
         for wkind, group in by_kind:
-            containers = in_force[in_force["kind"] == wkind]
+            containers = store.zones(kind=wkind, as_of=day)
             best = largest_overlap(frame.geometry.to_numpy()[unresolved], containers.geometry.to_numpy(), to_metric)
             codes = np.where(best >= 0, containers["code"].to_numpy(dtype=object)[np.maximum(best, 0)], None)
             wanted = set(group["code"])
@@ -312,8 +313,7 @@ def plan_edition(store: Store, zones: gpd.GeoDataFrame, *, kind: str, edition: i
                                                                      parents.geometry.to_numpy(),
                                                                      parents["code"].to_numpy())
             derived = int(missing.sum())
-    everything = store.zones()
-    bounds = tuple(pd.concat([everything.geometry, zones.geometry]).total_bounds)
+    bounds = tuple(pd.concat([rows.geometry, zones.geometry]).total_bounds)
     to_metric = geometry_projector("EPSG:4326", metric_crs(bounds))
     within_zones = _resolve_within(store, within, kind, day)
     scope = "kind" if retire_missing else ("within" if len(within_zones) else "file")
@@ -347,9 +347,12 @@ def plan_edition(store: Store, zones: gpd.GeoDataFrame, *, kind: str, edition: i
                             f"zones; import it as a later edition (and --valid-from), or leave those zones out; "
                             f"nothing was written", conflicts)
 
-    add, add_valid_from, add_valid_to = [], [], []
-    compare_old, compare_new, compare_at = [], [], []
-    for new in zones.drop(columns="geometry").assign(_geom=zones.geometry.to_numpy()).to_dict("records"):
+    # each zone of the file against the stored row it continues: the same edition's row (a correction), the
+    # row in force on the day, or a row retired on that very day (which an unchanged zone restores)
+    records = zones.drop(columns="geometry").to_dict("records")
+    new_geoms = np.asarray(zones.geometry.to_numpy(), dtype=object)
+    refs: list[tuple[str, dict | None]] = []
+    for new in records:
         code = str(new["code"])
         history = sorted(by_code.get(code, []), key=lambda r: r["valid_from"])
         same = next((r for r in history if int(r["edition"]) == int(edition)), None)
@@ -359,47 +362,59 @@ def plan_edition(store: Store, zones: gpd.GeoDataFrame, *, kind: str, edition: i
                                  f"{pd.Timestamp(same['valid_from']).date()}; a re-import of the same edition corrects "
                                  f"it and keeps its dates (give --valid-from "
                                  f"{pd.Timestamp(same['valid_from']).date()}), or import a new edition")
-                continue
-            changed_attrs = _attributes_changed(same, new)
-            if same_geometry([same["geometry"]], [new["_geom"]])[0] and not changed_attrs:
-                plan.unchanged.append(_ref(new, edition=int(same["edition"])))
-                continue
-            plan._drop.append(int(same["fid"]))
-            add.append(new), add_valid_from.append(same["valid_from"]), add_valid_to.append(same["valid_to"])
-            compare_old.append(same["geometry"]), compare_new.append(new["_geom"])
-            compare_at.append((len(plan.changed), changed_attrs))
-            plan.changed.append(_ref(new, previous_edition=int(same["edition"]), correction=True))
+            refs.append(("same", same))
             continue
         prev = history[-1] if history else None
-        prev_open = prev is not None and (pd.isna(prev["valid_to"]) or pd.Timestamp(prev["valid_to"]) > ts)
-        if prev is not None and prev_open:
-            changed_attrs = _attributes_changed(prev, new)
-            if same_geometry([prev["geometry"]], [new["_geom"]])[0] and not changed_attrs:
-                plan.unchanged.append(_ref(new, edition=int(prev["edition"])))
-                continue
-            plan._close[int(prev["fid"])] = day
-            add.append(new), add_valid_from.append(ts), add_valid_to.append(pd.NaT)
-            compare_old.append(prev["geometry"]), compare_new.append(new["_geom"])
-            compare_at.append((len(plan.changed), changed_attrs))
-            plan.changed.append(_ref(new, previous_edition=int(prev["edition"])))
-            continue
-        if prev is not None and pd.Timestamp(prev["valid_to"]) == ts and not _attributes_changed(prev, new) \
-                and same_geometry([prev["geometry"]], [new["_geom"]])[0]:
-            plan._close[int(prev["fid"])] = None  # retired on this very day by an earlier import: restored
-            plan.unchanged.append(_ref(new, edition=int(prev["edition"]), note="restored"))
-            continue
-        add.append(new), add_valid_from.append(ts), add_valid_to.append(pd.NaT)
-        note = (f"back after its retirement on {pd.Timestamp(prev['valid_to']).date()}" if prev is not None else None)
-        plan.added.append(_ref(new, **({"note": note} if note else {})))
+        if prev is None:
+            refs.append(("new", None))
+        elif pd.isna(prev["valid_to"]) or pd.Timestamp(prev["valid_to"]) > ts:
+            refs.append(("open", prev))
+        elif pd.Timestamp(prev["valid_to"]) == ts:
+            refs.append(("retired-today", prev))
+        else:
+            refs.append(("retired", prev))
     if conflicts:
         raise ConflictError(f"{len(conflicts)} zone(s) of the file cannot be written as edition {edition}; nothing "
                             f"was written", conflicts)
-    if compare_old:
-        change = shape_change(np.array(compare_old, dtype=object), np.array(compare_new, dtype=object), to_metric)
-        same_shape = same_geometry(np.array(compare_old, dtype=object), np.array(compare_new, dtype=object))
-        for (pos, attrs), metrics, unchanged_shape in zip(compare_at, change.to_dict("records"), same_shape):
-            plan.changed[pos].update({"geometry_changed": not bool(unchanged_shape), "attributes_changed": attrs,
-                                      **({} if unchanged_shape else metrics)})
+    with_ref = [i for i, (_, r) in enumerate(refs) if r is not None]
+    same_shape = np.zeros(len(records), dtype=bool)
+    if with_ref:
+        same_shape[with_ref] = same_geometry(np.array([refs[i][1]["geometry"] for i in with_ref], dtype=object),
+                                             new_geoms[with_ref])
+    add, add_valid_from, add_valid_to, add_geoms = [], [], [], []
+    measure = []  # (position in plan.changed, old geometry, new geometry) of the zones whose boundary moved
+    for i, (new, (mode, ref)) in enumerate(zip(records, refs)):
+        attrs = _attributes_changed(ref, new) if ref is not None else []
+        unchanged = ref is not None and same_shape[i] and not attrs
+        if mode in ("same", "open") and unchanged:
+            plan.unchanged.append(_ref(new, edition=int(ref["edition"])))
+            continue
+        if mode == "retired-today" and unchanged:
+            plan._close[int(ref["fid"])] = None  # retired on this very day by an earlier import: restored
+            plan.unchanged.append(_ref(new, edition=int(ref["edition"]), note="restored"))
+            continue
+        if mode == "same":
+            plan._drop.append(int(ref["fid"]))
+            valid_from, valid_to = ref["valid_from"], ref["valid_to"]
+        else:
+            if mode == "open":
+                plan._close[int(ref["fid"])] = day
+            valid_from, valid_to = ts, pd.NaT
+        add.append(new), add_valid_from.append(valid_from), add_valid_to.append(valid_to), add_geoms.append(new_geoms[i])
+        if mode in ("same", "open"):
+            entry = _ref(new, previous_edition=int(ref["edition"]), geometry_changed=not bool(same_shape[i]),
+                         attributes_changed=attrs, **({"correction": True} if mode == "same" else {}))
+            if not same_shape[i]:
+                measure.append((len(plan.changed), ref["geometry"], new_geoms[i]))
+            plan.changed.append(entry)
+        else:
+            note = f"back after its retirement on {pd.Timestamp(ref['valid_to']).date()}" if ref is not None else None
+            plan.added.append(_ref(new, **({"note": note} if note else {})))
+    if measure:
+        change = shape_change(np.array([m[1] for m in measure], dtype=object),
+                              np.array([m[2] for m in measure], dtype=object), to_metric)
+        for (pos, _, _), metrics in zip(measure, change.to_dict("records")):
+            plan.changed[pos].update(metrics)
 
     # retire what the scope declares gone
     for r, in_scope in zip(in_force.to_dict("records"), scoped):
@@ -423,12 +438,11 @@ def plan_edition(store: Store, zones: gpd.GeoDataFrame, *, kind: str, edition: i
             plan.notes.append(f"{int(outside.sum())} zone(s) of the file lie outside --within "
                               f"{', '.join(within_zones['code'])}: {codes}{' ...' if outside.sum() > 10 else ''}")
     if add:
-        frame = pd.DataFrame(add).drop(columns="_geom")
+        frame = pd.DataFrame(add)
         frame["edition"] = int(edition)
         frame["valid_from"] = add_valid_from
         frame["valid_to"] = add_valid_to
-        plan._add = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries([a["_geom"] for a in add], crs="EPSG:4326"),
-                                     crs="EPSG:4326")
+        plan._add = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(add_geoms, crs="EPSG:4326"), crs="EPSG:4326")
     else:
         plan._add = gpd.GeoDataFrame({"code": []}, geometry=gpd.GeoSeries([], crs="EPSG:4326"), crs="EPSG:4326")
     return plan
@@ -499,10 +513,10 @@ def import_frame(ws: Workspace, zones: gpd.GeoDataFrame, *, kind: str, edition: 
 class _EmptyStore:
     """A store with no zones: what a dry run plans against before the first import has made a store."""
 
-    def zones(self, kind=None, as_of=None, edition=None, *, with_ids=False):
+    def zones(self, kind=None, as_of=None, edition=None, *, with_ids=False, with_geometry=True):
         from zeren.layers.schema import empty_zones
 
-        frame = empty_zones()
+        frame = empty_zones() if with_geometry else pd.DataFrame(empty_zones().drop(columns="geometry"))
         if with_ids:
             frame.insert(0, "fid", pd.Series(dtype="int64"))
         return frame

@@ -20,9 +20,10 @@ _ZONE_COLUMNS = "kind, code, name, name_en, parent_code, edition, valid_from, va
 
 class ZoneTables:
     def zones(self, kind: str | None = None, as_of=None, edition: int | None = None, *,
-              with_ids: bool = False) -> gpd.GeoDataFrame:
+              with_ids: bool = False, with_geometry: bool = True) -> gpd.GeoDataFrame:
         """Zones as a frame (see layers/CONTRACT.md); all editions unless ``as_of`` or ``edition`` narrows it.
-        ``with_ids`` adds ``fid``, the row's id in the store."""
+        ``with_ids`` adds ``fid``, the row's id in the store; ``with_geometry=False`` reads the attributes only
+        (a plain DataFrame, much cheaper)."""
         where, params = [], []
         if kind is not None:
             where.append("kind = ?")
@@ -34,7 +35,8 @@ class ZoneTables:
             day = parse_date(as_of, "as_of").isoformat()
             where.append("valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)")
             params += [day, day]
-        sql = (f"SELECT fid, {_ZONE_COLUMNS}, {self._engine.geom_select()} FROM zones"
+        geom = f", {self._engine.geom_select()}" if with_geometry else ""
+        sql = (f"SELECT fid, {_ZONE_COLUMNS}{geom} FROM zones"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY kind, code, edition")
         raw = self._read(sql, params)
         if raw.empty:
@@ -42,7 +44,7 @@ class ZoneTables:
             if with_ids:
                 out.insert(0, "fid", pd.Series(dtype="int64"))
             return out
-        frame = raw.drop(columns=["geom"] if with_ids else ["geom", "fid"])
+        frame = raw.drop(columns=(["geom"] if with_geometry else []) + ([] if with_ids else ["fid"]))
         if with_ids:
             frame["fid"] = frame["fid"].astype("int64")
         frame["edition"] = frame["edition"].astype("Int64")
@@ -52,6 +54,8 @@ class ZoneTables:
         frame["attrs"] = [json.loads(a) if a else {} for a in frame["attrs"]]
         for col in ("name_en", "parent_code"):
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
+        if not with_geometry:
+            return frame
         return gpd.GeoDataFrame(frame, geometry=self._engine.decode(raw["geom"]), crs="EPSG:4326")
 
     def zone_periods(self) -> pd.DataFrame:
