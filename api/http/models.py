@@ -195,6 +195,8 @@ class AppointmentOut(_Out):
 class ZoneDetailProperties(ZoneProperties):
     in_force: bool
     editions: list[int]
+    history: list[dict] = Field(description="Every stored version of the zone: edition, valid_from, valid_to "
+                                            "(null = open), oldest first.")
     as_of: str
     parents: list[ZoneRef]
     children: list[ZoneRef]

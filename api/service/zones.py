@@ -3,6 +3,7 @@ appointments (``GET /zones``, ``GET /zones/{kind}/{code}``). Served from the loa
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from zeren.api.service.workspace import Workspace
@@ -108,9 +109,13 @@ def zone_detail(ws: Workspace, kind: str, code: str, as_of=None) -> tuple[int, d
     index = catalogue.index
     pos, in_force = find_zone(index, kind, code, as_of)
     active = index.active(as_of)
+    versions = index.zones.iloc[index.positions(kind, code)].sort_values("valid_from")
     return pos, {
         "in_force": in_force,
-        "editions": sorted(int(e) for e in index.zones["edition"].to_numpy()[index.positions(kind, code)]),
+        "editions": sorted(int(e) for e in versions["edition"]),
+        "history": [{"edition": int(e), "valid_from": pd.Timestamp(f).date().isoformat(),
+                     "valid_to": None if pd.isna(t) else pd.Timestamp(t).date().isoformat()}
+                    for e, f, t in zip(versions["edition"], versions["valid_from"], versions["valid_to"])],
         "as_of": as_timestamp(as_of).date().isoformat(),
         "parents": ancestors(index, pos, active),
         "children": children(index, pos, active),

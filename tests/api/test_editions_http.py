@@ -60,6 +60,9 @@ def test_import_diff_carry_over_then_lookup(setup):
     # the importing server answers from the new edition at once
     now = client.get("/lookup", params={"lon": point.x, "lat": point.y, "as_of": "2025-06-01"}).json()["lead"]
     assert now["zone"]["code"] == DISTRICT
+    history = client.get("/zones/subdistrict/510105002", params={"as_of": "2025-06-01"}).json()["properties"]
+    assert history["in_force"] is False and history["history"] == [
+        {"edition": 2024, "valid_from": "2024-01-01", "valid_to": "2025-01-01"}]
     editions = client.get("/editions", params={"kind": "subdistrict"}).json()["editions"]
     assert [e["edition"] for e in editions] == [2024, 2025]
     diff = client.get("/editions/diff", params={"kind": "subdistrict", "from": 2024, "to": 2025}).json()
