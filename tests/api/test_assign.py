@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -142,19 +141,17 @@ def test_unreadable_bodies(client, content, status, needle):
     assert needle.lower() in r.json()["detail"].lower()
 
 
-def test_ten_thousand_points_under_a_second(client):
+def test_ten_thousand_points_in_one_request(client):
+    """The feature cap's worth of points in one body (its speed is measured by benchmarks/bench_api.py)."""
     rng = np.random.default_rng(1)
     lon, lat = rng.uniform(103.9, 104.2, 10_000), rng.uniform(30.5, 30.8, 10_000)
     body = json.dumps(fc(*[feature({"type": "Point", "coordinates": [float(x), float(y)]}, i=i)
                            for i, (x, y) in enumerate(zip(lon, lat))])).encode()
-    client.post("/assign", json=fc(feature(POINT)))  # warm up
-    t = time.perf_counter()
     r = client.post("/assign", content=body, headers={"Content-Type": "application/json"})
-    elapsed = time.perf_counter() - t
     assert r.status_code == 200
     out = r.json()
     assert out["assigned"] == 10_000 and len(out["features"]) == 10_000
-    assert elapsed < 1.0, f"10,000 points took {elapsed:.2f} s"
+    assert [f["properties"]["i"] for f in out["features"][:3]] == [0, 1, 2]  # in input order
 
 
 def test_too_many_features_is_413(client):

@@ -1,10 +1,8 @@
 """Map pages: offline assets only, escaped names, small pages, gap-free simplification, GCJ-02, layers."""
 from __future__ import annotations
 
-import tempfile
 
 import re
-import time
 from types import SimpleNamespace
 
 import geopandas as gpd
@@ -16,7 +14,7 @@ import shapely
 from zeren import maps
 from zeren.geo.crs import wgs84_to_gcj02
 from zeren.maps import MapSettings, coverage_map, gap_map, life_circle_layer, planner_map, site_map
-from zeren.maps.assets import PAGE_CSS, PAGE_JS, asset_files, asset_roots, copy_assets, page_asset_urls, write_standalone
+from zeren.maps.assets import PAGE_CSS, PAGE_JS, STATIC_DIR, asset_files, asset_roots, copy_assets, page_asset_urls, write_standalone
 from zeren.maps.display import (encode_columns, decode_columns, pack_polygons, script_json, simplify_for_display,
                           unpack_polygons, zones_geojson)
 from zeren.maps.palette import PLANNER_PALETTE, adjacency_pairs, planner_colours, preferred_index, score_colour
@@ -158,7 +156,7 @@ def test_assets_are_served_from_the_installed_packages(tmp_path):
     for name, path in files.items():  # every URL name is found under its root, in place (no shared copy)
         sub, _, rest = name.partition("/") if name.startswith("leaflet/") else ("", "", name)
         assert (roots[sub] / rest).resolve() == path.resolve()
-    assert not any(str(r).startswith(tempfile.gettempdir()) for r in roots.values())
+    assert roots[""] == STATIC_DIR and (roots["leaflet"] / "leaflet.js").is_file()  # the packages' own folders
     root = copy_assets(tmp_path / "copy")
     for name, path in files.items():
         assert (root / name).read_bytes() == path.read_bytes()
@@ -210,14 +208,12 @@ def test_page_title_escaped(subdistricts, planners_leads):
 
 # --- size and speed -----------------------------------------------------------------------------------
 
-def test_demo_coverage_page_is_small_and_fast(subdistricts, districts, planners_leads):
+def test_demo_coverage_page_is_small(subdistricts, districts, planners_leads):
+    """Its size; its speed is measured by benchmarks/bench_maps.py."""
     planners, leads = planners_leads
-    t0 = time.perf_counter()
     html = render(coverage_map(subdistricts, leads, planners, districts=districts))
-    took = time.perf_counter() - t0
     size = len(html.encode("utf-8"))
     assert size < 1_500_000, size
-    assert took < 3.0, f"demo coverage page took {took:.2f}s (target < 1 s)"
     specs = layer_specs(html)
     assert len(layer_rows(specs["zones"])) == len(subdistricts)
 
