@@ -226,22 +226,29 @@ class Assignment:
 
     def consultation_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(site, zone, planner) for every planner of a matched overlay zone that obliges consultation."""
-        keep = self.resp.consult_zone[self.pair_zone]
-        return self._expand(self.pair_site[keep], self.pair_zone[keep])[:3]
+        sites, zones, slot = self.planner_slots(consultations=True)
+        return sites, zones, self.resp.appt_planner[slot]
 
     def planner_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(site, zone, planner, role) for every active appointment on every matched zone."""
-        return self._expand(self.pair_site, self.pair_zone)
+        sites, zones, slot = self.planner_slots()
+        return sites, zones, self.resp.appt_planner[slot], self.resp.appt_role[slot]
 
-    def _expand(self, sites, zones):
+    def planner_slots(self, consultations: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(site, zone, slot) for every active appointment on every matched zone (or, with ``consultations``,
+        on every matched overlay zone that obliges consultation); ``slot`` indexes ``resp.appt_planner`` and
+        ``resp.appt_role``, so per-appointment values can be computed once and gathered."""
+        sites, zones = self.pair_site, self.pair_zone
+        if consultations:
+            keep = self.resp.consult_zone[zones]
+            sites, zones = sites[keep], zones[keep]
         off = self.resp.appt_offsets
         counts = off[zones + 1] - off[zones]
         rep_sites = np.repeat(sites, counts)
         rep_zones = np.repeat(zones, counts)
         starts = np.repeat(off[zones], counts)
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        idx = starts + within
-        return rep_sites, rep_zones, self.resp.appt_planner[idx], self.resp.appt_role[idx]
+        return rep_sites, rep_zones, starts + within
 
 
 def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tuple[np.ndarray, np.ndarray]:
