@@ -18,6 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyogrio
@@ -66,12 +67,30 @@ def _arrow_table(frame: pd.DataFrame, *, csv: bool = False) -> pa.Table:
     frame = pd.DataFrame(frame)
     if csv:
         for col in frame.columns:
-            if pd.api.types.is_bool_dtype(frame[col].dtype):
+            if pd.api.types.is_float_dtype(frame[col].dtype):
+                frame[col] = pd.Series(_float_text(frame[col].to_numpy(dtype=float, na_value=np.nan)),
+                                       index=frame.index, dtype=object)
+            elif pd.api.types.is_bool_dtype(frame[col].dtype):
                 values = frame[col].to_numpy(dtype=object, na_value=None)
                 text = np.where(values == True, "True", "False").astype(object)  # noqa: E712  (NA stays NA)
                 text[pd.isna(frame[col]).to_numpy()] = None
                 frame[col] = pd.Series(text, index=frame.index, dtype=object)
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _float_text(values: np.ndarray) -> np.ndarray:
+    """Floats as pandas and Python write them (``repr``: ``1200.0``, ``1e-05``; NaN as an empty cell), by
+    Arrow's vectorised cast, with Python's repr only for the rare values where the two differ in style."""
+    text = pc.cast(pa.array(values, type=pa.float64(), from_pandas=True), pa.string()).to_numpy(zero_copy_only=False)
+    text = text.astype(object)
+    finite = np.isfinite(values)
+    size = np.abs(np.where(finite, values, 0.0))
+    integral = finite & (values == np.floor(np.where(finite, values, 0.0))) & (size < 1e15)
+    text[integral] = text[integral] + ".0"
+    odd = finite & (((size < 1e-4) & (size > 0)) | (size >= 1e15))
+    text[odd] = [repr(float(v)) for v in values[odd]]
+    text[~finite & np.isnan(values)] = None
+    return text
 
 
 class LayerWriter:

@@ -143,3 +143,32 @@ def test_csv_output_keeps_the_input_text_and_writes_booleans_as_before(demo_temp
     assert table["code"].tolist() == ["007", "010"]  # text stays text: leading zeros kept
     assert table["covered"].tolist() == ["True", "False"]
     assert table.loc[1, "zones"] == "[]" and float(table.loc[1, "nearest_distance_m"]) > 0
+
+
+def test_csv_output_cells_are_those_of_the_per_row_writer(demo_template, tmp_path, capsys):  # noqa: F811
+    """Row for row, column for column, the text the earlier writer (one json.dumps per list cell, pandas'
+    to_csv) wrote: the columnar path changes the speed, not the file."""
+    from zeren.api.service import assign as service
+    from zeren.api.service.lookup import input_crs
+    from zeren.layers.importer import read_table
+
+    sites = _sites(600)
+    src = tmp_path / "sites.csv"
+    pd.DataFrame({"site_id": sites["site_id"], "名称": sites["名称"],
+                  "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
+    out = tmp_path / "new.csv"
+    _assign(capsys, src, out, demo_template, "--chunk-rows", "101")
+
+    frame, crs = read_table(src, crs="wgs84")
+    ws = Workspace.open(demo_template)
+    batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs), AS_OF)
+    ws.close()
+    old = pd.DataFrame(frame.drop(columns="geometry")).reset_index(drop=True).join(batch.columns)
+    for column in LIST_COLUMNS:
+        old[column] = [json.dumps(v, ensure_ascii=False) for v in old[column]]
+    reference = tmp_path / "old.csv"
+    old.to_csv(reference, index=False, encoding="utf-8")
+    a = pd.read_csv(reference, dtype=str, keep_default_na=False)
+    b = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (b["nearest_distance_m"] != "").sum() > 0 and b["covered"].eq("True").sum() > 0
+    pd.testing.assert_frame_equal(a, b)
