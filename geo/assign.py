@@ -93,8 +93,8 @@ class Responsibility:
         O(1) where a polygon's costs O(its vertices): with zones of many vertices the search gets several
         times faster. None when there are more than ``_MAX_NEAREST_SEGMENTS`` segments (the zone tree is used
         then, in bounded memory) or no zone has a lead."""
-        candidates, tree = self.lead_tree
-        if tree is None:
+        candidates = np.flatnonzero(self.lead_key != NO_LEAD)
+        if not len(candidates):
             return None
         geoms = self.index.metric_geoms[candidates]
         if int(shapely.get_num_coordinates(geoms).sum()) > _MAX_NEAREST_SEGMENTS:
@@ -401,15 +401,14 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     todo = np.flatnonzero(lead_zone < 0)
     if not len(todo):
         return nearest, distance
-    candidates, tree = resp.lead_tree  # built once per date
-    if tree is None:
-        return nearest, distance
-    metric_sites = index.to_metric(sites[todo])
-    segments = resp.lead_segments
+    segments = resp.lead_segments  # built once per date
     if segments is not None:  # boundary segments: the same distances, each O(1)
         zone_of, tree = segments
     else:
-        zone_of = candidates
+        zone_of, tree = resp.lead_tree
+        if tree is None:
+            return nearest, distance
+    metric_sites = index.to_metric(sites[todo])
     (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
     closest = np.full(len(todo), np.inf)
     np.minimum.at(closest, s, d)
