@@ -38,6 +38,10 @@ class GeoPackageEngine(Engine):
     def begin(self, con):
         con.execute("BEGIN IMMEDIATE")  # take the write lock now: concurrent writers queue, none is lost
 
+    def begin_snapshot(self, con):
+        con.execute("BEGIN")  # deferred: the first read takes a shared lock, and every later read sees the same file
+        con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+
     def check(self, con) -> None:
         head = self.path.read_bytes()[:16] if self.path.exists() else b""
         if head != b"SQLite format 3\x00":
