@@ -34,6 +34,7 @@ from zeren.layers.store.tables import NO_DELETE, NO_UPDATE
 GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
 GPKG_USER_VERSION = 10300  # GeoPackage 1.3: what GDAL 3.6 (QGIS 3.22 LTR) reads without a warning
 GEOMETRY_COLUMN = "geom"
+BULK_ROWS = 200  # from this many rows, an insert loads the R*Tree in one statement instead of per-row triggers
 RTREE_EXTENSION = ("gpkg_rtree_index", "http://www.geopackage.org/spec120/#extension_rtree", "write-only")
 
 _WGS84_WKT = (
@@ -93,6 +94,20 @@ def _bound(i):
     return fn
 
 
+def envelopes(blobs) -> np.ndarray:
+    """(minx, maxx, miny, maxy) per blob, as the SQL functions give them (NaN rows: NULL, empty or not a
+    GeoPackage geometry). Vectorised for the common header (xy envelope, little-endian)."""
+    out = np.full((len(blobs), 4), np.nan)
+    common = [i for i, b in enumerate(blobs) if b is not None and len(b) >= 40 and bytes(b[:4]) == b"GP\x00\x03"]
+    if common:
+        out[common] = np.frombuffer(b"".join(bytes(blobs[i][8:40]) for i in common), dtype="<f8").reshape(-1, 4)
+    for i in sorted(set(range(len(blobs))) - set(common)):
+        box = _st_bounds(blobs[i])
+        if box is not None:
+            out[i] = box
+    return out
+
+
 SQL_FUNCTIONS = {"ST_IsEmpty": _st_isempty, "ST_MinX": _bound(0), "ST_MaxX": _bound(1), "ST_MinY": _bound(2),
                  "ST_MaxY": _bound(3)}
 
@@ -127,6 +142,10 @@ def rtree_sql(table: str, column: str = GEOMETRY_COLUMN, pk: str = "fid") -> lis
          f"BEGIN DELETE FROM {r} WHERE id = OLD.{i}; END"),
     ]
 
+
+# min_x, min_y, max_x, max_y: (function, aggregate, R*Tree column, how near the tree's extent, margin sign)
+_EXTENT_PARTS = (("ST_MinX", "min", "minx", "<=", 1), ("ST_MinY", "min", "miny", "<=", 1),
+                 ("ST_MaxX", "max", "maxx", ">=", -1), ("ST_MaxY", "max", "maxy", ">=", -1))
 
 RTREE_TRIGGERS = ("insert", "update1", "update2", "update3", "update4", "delete")
 
@@ -289,16 +308,57 @@ class GeoPackageEngine(Engine):
             wkb.append(b[8 + envelope_bytes[(b[3] >> 1) & 0b111]:])
         return shapely.from_wkb(np.array(wkb, dtype=object))
 
+    def insert_rows(self, con, table, sql, rows) -> None:
+        """Insert many rows into ``table`` (inside the caller's transaction). A large batch into a table with an
+        R*Tree skips the per-row insert trigger: it is dropped, the rows written, their boxes loaded in one
+        statement from the blobs' headers, and the trigger created again, all in the same transaction (no
+        other connection ever sees the table without it)."""
+        if len(rows) < BULK_ROWS or not self._has_rtree(con, table):
+            con.cursor().executemany(sql, rows)
+            return
+        trigger = f"{rtree_table(table)}_insert"
+        (before,) = con.execute(f'SELECT coalesce(max(fid), 0) FROM "{table}"').fetchone()
+        con.execute(f'DROP TRIGGER IF EXISTS "{trigger}"')
+        con.cursor().executemany(sql, rows)
+        new = con.execute(f'SELECT fid, "{GEOMETRY_COLUMN}" FROM "{table}" WHERE fid > ? ORDER BY fid',
+                          (before,)).fetchall()
+        boxes = envelopes([g for _, g in new])
+        keep = ~np.isnan(boxes).any(axis=1)
+        fids = np.array([f for f, _ in new], dtype="int64")[keep]
+        con.cursor().executemany(f'INSERT OR REPLACE INTO "{rtree_table(table)}" VALUES (?, ?, ?, ?, ?)',
+                                 zip(fids.tolist(), *boxes[keep].T.tolist()))
+        con.execute(rtree_sql(table)[1])
+
+    @staticmethod
+    def _has_rtree(con, table) -> bool:
+        return con.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (rtree_table(table),)).fetchone()[0] == 1
+
+    def _extent(self, con, table, column):
+        """The exact extent of ``table``'s geometries. With an R*Tree (float32 boxes rounded outwards) only the
+        rows whose box reaches the tree's own extent are read exactly; without one, every row."""
+        c, t = f'"{column}"', f'"{table}"'
+        if not self._has_rtree(con, table):
+            return con.execute(f"SELECT min(ST_MinX({c})), min(ST_MinY({c})), max(ST_MaxX({c})), "
+                               f"max(ST_MaxY({c})) FROM {t}").fetchone()
+        r = f'"{rtree_table(table, column)}"'
+        rough = con.execute(f"SELECT min(minx), min(miny), max(maxx), max(maxy) FROM {r}").fetchone()
+        if rough[0] is None:
+            return (None, None, None, None)
+        out = []
+        for (fn, agg, col, op, sign), value in zip(_EXTENT_PARTS, rough):
+            margin = sign * (abs(value) * 1e-6 + 1e-9)  # several float32 steps
+            (exact,) = con.execute(f"SELECT {agg}({fn}(t.{c})) FROM {r} AS r JOIN {t} AS t ON t.fid = r.id "
+                                   f"WHERE r.{col} {op} ?", (value + margin,)).fetchone()
+            out.append(exact)
+        return tuple(out)
+
     def update_extent(self, con, table):
         """Record a write to ``table`` in gpkg_contents: last_change, and the current extent of its geometries
         (exact, from the geometries' envelopes; NULL when it has none)."""
         (fids,) = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
         row = con.execute("SELECT column_name FROM gpkg_geometry_columns WHERE table_name = ?", (table,)).fetchone()
-        extent = (None, None, None, None)
-        if row is not None:
-            c = f'"{row[0]}"'
-            extent = con.execute(f"SELECT min(ST_MinX({c})), min(ST_MinY({c})), max(ST_MaxX({c})), "
-                                 f'max(ST_MaxY({c})) FROM "{table}"').fetchone()
+        extent = (None, None, None, None) if row is None else self._extent(con, table, row[0])
         con.execute("UPDATE gpkg_contents SET last_change = strftime('%Y-%m-%dT%H:%M:%fZ','now'), "
                     "min_x = ?, min_y = ?, max_x = ?, max_y = ? WHERE table_name = ?", (*extent, table))
         return fids

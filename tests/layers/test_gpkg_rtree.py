@@ -208,3 +208,42 @@ def test_a_read_only_older_store_is_read_as_it_is(demo_template, tmp_path):
     finally:
         store.close()
     assert file_digest(old) == digest
+
+
+def test_zeren_reads_gdal_blobs_as_gdal_does(demo_store):
+    """GDAL writes points without a header envelope and empty geometries with the empty flag: Zeren's SQL
+    functions (the triggers' ST_MinX...) and its bulk reader give the boxes GDAL's own triggers gave."""
+    import geopandas as gpd
+
+    from zeren.layers.store.gpkg import SQL_FUNCTIONS, envelopes
+
+    new = pd.DataFrame({"name": ["点", "空", "线"], "status": ["survey"] * 3,
+                        "created_at": ["2026-01-01T00:00:00+00:00"] * 3, "as_of": ["2026-01-01"] * 3,
+                        "assignment": ["{}"] * 3, "consultation_planner_ids": ["[]"] * 3})
+    geoms = [shapely.Point(104.9, 31.5), shapely.Point(), shapely.LineString([(103.5, 30.2), (103.6, 30.25)])]
+    pyogrio.write_dataframe(gpd.GeoDataFrame(new, geometry=geoms, crs="EPSG:4326"), demo_store, layer="projects",
+                            append=True)
+    con = sqlite3.connect(demo_store)
+    rows = con.execute("SELECT p.fid, p.geom, r.minx, r.maxx, r.miny, r.maxy FROM projects p "
+                       "LEFT JOIN rtree_projects_geom r ON r.id = p.fid WHERE p.name IN ('点', '空', '线') "
+                       "ORDER BY p.fid").fetchall()
+    con.close()
+    assert rows[0][1][3] & 0b1110 == 0  # GDAL wrote the point without an envelope: the WKB path is exercised
+    assert rows[1][1][3] & 0b10000  # and the empty one with the empty flag
+    ours = envelopes([r[1] for r in rows])
+    for (fid, blob, *gdal_box), box in zip(rows, ours):
+        if gdal_box[0] is None:  # GDAL's trigger left the empty geometry out of the index
+            assert SQL_FUNCTIONS["ST_IsEmpty"](blob) == 1 and np.isnan(box).all(), fid
+            continue
+        assert SQL_FUNCTIONS["ST_IsEmpty"](blob) == 0, fid
+        mine = [SQL_FUNCTIONS[f](blob) for f in ("ST_MinX", "ST_MaxX", "ST_MinY", "ST_MaxY")]
+        assert np.allclose(mine, box) and np.allclose(box, gdal_box, atol=1e-4), fid
+    # a write by Zeren then records the extent GDAL's rows widened, exactly
+    store = open_store(demo_store)
+    try:
+        store.create_project(name="p", geometry=shapely.Point(104.0, 30.6), type=None, scale=None,
+                             description=None, as_of=pd.Timestamp("2025-01-01").date(), assignment={}, actor="t")
+    finally:
+        store.close()
+    _assert_index_and_extents(demo_store)
+    assert contents_extent(demo_store, "projects")[2:] == (104.9, 31.5)
