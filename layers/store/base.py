@@ -135,6 +135,9 @@ class StoreBase:
 
     def _migrate(self) -> None:
         """Bring a store made by an older Zeren up to this schema (columns added; nothing rewritten)."""
+        if self._engine.needs_upgrade(self._con()):
+            with self.transaction() as con:
+                self._engine.upgrade(con)
         version = self._schema_version() or SCHEMA_VERSION
         if version >= SCHEMA_VERSION:
             return
