@@ -163,9 +163,11 @@ def check_appointments(existing: pd.DataFrame, incoming: pd.DataFrame, planner_i
 
 
 def add_appointments(ws: Workspace, rows: pd.DataFrame, *, actor: Actor, source: str | None = None,
-                     first_row: int = 2, what: str = "appointments", reason: str | None = None) -> AppointmentImport:
+                     first_row: int = 2, what: str = "appointments", reason: str | None = None,
+                     command: str = "import-appointments") -> AppointmentImport:
     """Check every row against the store, then add the new ones, all in one transaction (the rules above).
-    Raises ValidationError / ConflictError naming every bad row; nothing is written then."""
+    Raises ValidationError / ConflictError naming every bad row; nothing is written then. With a ``source``
+    the import is logged (import log and one audit row, as ``command``) besides each appointment's row."""
     store = ws.store
     with store.transaction():
         planner_ids = set(store.planners()["id"].astype(str))
@@ -173,8 +175,9 @@ def add_appointments(ws: Workspace, rows: pd.DataFrame, *, actor: Actor, source:
         plan.raise_for_problems(what)
         ids = store.insert_appointments(plan.new, actor=actor.name, reason=reason)
         if source is not None and ids:  # an import that adds nothing leaves no trace: it changed nothing
-            store.log_import("import-appointments", source=source, actor=actor.name, written=len(ids),
-                             report={"read": len(rows), "added": len(ids), "already_present": len(plan.present)})
+            counts = {"read": len(rows), "added": len(ids), "already_present": len(plan.present)}
+            store.log_import(command, source=source, actor=actor.name, written=len(ids), report=counts,
+                             audit={**counts, "appointment_ids": ids})
     ws.changed()
     return AppointmentImport(ids=ids, present=plan.present, read=len(rows))
 

@@ -346,7 +346,8 @@ def carry_over(ws: Workspace, kind: str, to_edition: int, *, apply: bool = False
             result.applied = add_appointments(ws, _rows(result.proposals), actor=actor,
                                               source=f"carry-over {kind} {to_edition}",
                                               what="carried-over appointments",
-                                              reason=f"carried over to edition {to_edition}")
+                                              reason=f"carried over to edition {to_edition}",
+                                              command="carry-over")
             # the old appointments end with their zones: their planners now hold the successors
             for appointment_id in dict.fromkeys(p["appointment_id"] for p in result.proposals):
                 current = store.appointment(appointment_id)

@@ -75,7 +75,9 @@ def save_planners(ws: Workspace, planners: pd.DataFrame, *, actor: Actor, source
             store.write_planners(add=add, change=change, actor=actor.name)
         if source is not None and (add or change):  # an import that changes nothing leaves no trace
             store.log_import("import-planners", source=source, actor=actor.name, written=len(add) + len(change),
-                             report={"read": len(planners), **result.as_dict()})
+                             report={"read": len(planners), **result.as_dict()},
+                             audit={"read": len(planners), "added": len(add), "updated": len(change),
+                                    "unchanged": len(result.unchanged)})
     if add or change:
         ws.changed()
     return result

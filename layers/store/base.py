@@ -13,7 +13,7 @@ import pandas as pd
 
 from zeren.geo.kinds import DEFAULT_CONSULTATION_KINDS
 from zeren.layers.store.engine import Engine
-from zeren.layers.store.tables import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES, now
+from zeren.layers.store.tables import IMPORTED, INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES, now
 
 
 class StoreBase:
@@ -191,15 +191,24 @@ class StoreBase:
 
     # -- the import log ---------------------------------------------------------------------------
     def log_import(self, command: str, *, source: str | None, report: dict, written: int, actor: str,
-                   kind: str | None = None, edition: int | None = None) -> int:
-        """Record one import (a boundary layer, planners, appointments) and return its id."""
+                   kind: str | None = None, edition: int | None = None, audit: dict | None = None) -> int:
+        """Record one import (a boundary layer, planners, appointments, a carry-over) in the import log and,
+        in the same transaction, in the audit log (action ``import``, or ``carry-over``), with its id, its
+        source and ``audit`` (the counts the import changed), so /audit lists every import with its actor."""
         with self.transaction() as con:
-            return int(self._engine.insert_returning_id(
+            import_id = int(self._engine.insert_returning_id(
                 con, "INSERT INTO import_log (at, command, source, kind, edition, features_read, repaired, "
                      "rejected, written, report, actor) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (now(), command, source, kind, edition, report.get("read"), report.get("repaired"),
                  report.get("rejected"), int(written), json.dumps(report, ensure_ascii=False, default=str),
                  str(actor))))
+            entity = IMPORTED.get(command, "appointments")
+            entity_id = f"{kind}/{edition}" if entity == "zones" else str(import_id)
+            action = "carry-over" if command == "carry-over" else "import"
+            self.audit_event(actor, action, entity, entity_id,
+                             {"command": command, "import_id": import_id, "source": source,
+                              **(audit if audit is not None else {"written": int(written)})})
+            return import_id
 
     def import_log(self) -> pd.DataFrame:
         return self._read("SELECT fid AS id, at, command, source, kind, edition, features_read, repaired, rejected, "

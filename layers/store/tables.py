@@ -57,6 +57,9 @@ INDEXES = [
 ]
 # Columns added since schema 1, added to older stores when they are opened for writing.
 MIGRATIONS = {2: [("zones", "import_id", "INTEGER"), ("import_log", "actor", "TEXT")]}
+# What each import command writes: the audit log's entity for its import row (see StoreBase.log_import).
+IMPORTED = {"import-layer": "zones", "import-planners": "planners", "import-appointments": "appointments",
+            "carry-over": "appointments"}
 # Append-only tables: the audit log and the project workflow events; appointments are ended, never deleted.
 NO_DELETE = ("audit", "appointments", "project_events")
 NO_UPDATE = ("audit", "project_events")

@@ -84,7 +84,7 @@ class ZoneTables:
     def apply_zone_changes(self, *, kind: str, edition: int, add: gpd.GeoDataFrame, close: dict,
                            drop: list, report: dict, source: str, actor: str) -> int:
         """Write one boundary import as planned by the caller, all or nothing, and log it (import log and
-        audit log). Returns the import's id.
+        audit log: kind, edition, scope, the plan's counts, the rows written). Returns the import's id.
 
         ``add``: new rows (the zones frame's columns, with their ``edition``, ``valid_from`` and ``valid_to``);
         ``close``: {fid: day} rows whose validity ends that day; ``drop``: fids of rows of this same edition
@@ -106,8 +106,13 @@ class ZoneTables:
         blobs = self._engine.encode(geoms) if len(geoms) else []
         records = add.drop(columns="geometry").to_dict("records") if len(add) else []
         with self.transaction() as con:
+            summary = report.get("summary") or {}
+            audit = {"kind": kind, "edition": int(edition), "valid_from": report.get("valid_from"),
+                     "scope": report.get("scope"), "within": report.get("within") or [],
+                     **{k: summary[k] for k in ("added", "changed", "unchanged", "retired") if k in summary},
+                     "rows": {"inserted": len(records), "closed": len(close), "corrected": len(drop)}}
             import_id = self.log_import("import-layer", source=source, report=report, written=len(records),
-                                        actor=actor, kind=kind, edition=int(edition))
+                                        actor=actor, kind=kind, edition=int(edition), audit=audit)
             rows = [(kind, str(r["code"]), str(r["name"]), text(r.get("name_en")), text(r.get("parent_code")),
                      int(r.get("edition", edition)), iso(r["valid_from"]), iso(r.get("valid_to")),
                      None if pd.isna(r.get("population")) else int(r["population"]), attrs_json(r.get("attrs")),
@@ -123,9 +128,6 @@ class ZoneTables:
             if rows:
                 self._engine.insert_rows(con, "zones", insert, rows)
             self._engine.update_extent(con, "zones")
-            self.audit_event(actor, "import", "zones", f"{kind}/{edition}", {
-                "source": source, "import_id": import_id, "added": len(rows), "closed": len(close),
-                "corrected": len(drop), "summary": report.get("summary")})
         return import_id
 
     def import_report(self, import_id: int) -> dict:

