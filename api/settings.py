@@ -214,7 +214,7 @@ class CommandEnvironment:
     tile_url: str | None = None
     map_attribution: str | None = None
     approval_number: str | None = None
-    os_user: str = "cli"
+    os_user: str = "unknown"  # the account running the command: see os_user()
 
 
 def command_environment(environ: Mapping[str, str] | None = None) -> CommandEnvironment:
@@ -223,18 +223,28 @@ def command_environment(environ: Mapping[str, str] | None = None) -> CommandEnvi
     def text(name: str) -> str | None:
         return _text(env, name)
 
-    user = text("USER") or text("LOGNAME") or text("USERNAME")
-    if user is None:
-        try:
-            import pwd
-
-            user = pwd.getpwuid(os.getuid()).pw_name
-        except (ImportError, KeyError, OSError):
-            user = "cli"
     return CommandEnvironment(
         store=text("ZEREN_STORE") or "zeren.gpkg", basemap=text("ZEREN_BASEMAP") or "none",
         tianditu_key=text("ZEREN_TIANDITU_KEY"), tile_url=text("ZEREN_TILE_URL"),
-        map_attribution=text("ZEREN_MAP_ATTRIBUTION"), approval_number=text("ZEREN_APPROVAL_NUMBER"), os_user=user)
+        map_attribution=text("ZEREN_MAP_ATTRIBUTION"), approval_number=text("ZEREN_APPROVAL_NUMBER"),
+        os_user=os_user(env))
+
+
+def os_user(env: Mapping[str, str] | None = None) -> str:
+    """Who runs a command, for the audit log: the account of the process's real user id (which no variable
+    can change), else (no user database, as on Windows) the login variables, else ``uid N``/``unknown``."""
+    env = os.environ if env is None else env
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, OSError):
+        pass
+    for name in ("LOGNAME", "USER", "USERNAME"):
+        value = _text(env, name)
+        if value:
+            return value
+    return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def export_environment(settings: "Settings") -> None:

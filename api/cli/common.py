@@ -23,8 +23,9 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_actor_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--actor", help="who is making the change, for the audit log (default: your login name; "
-                                        "the login name is recorded as well)")
+    parser.add_argument("--actor", type=actor_name,
+                        help="who is making the change, for the audit log (default: your OS account; the OS "
+                             "account is recorded beside any other name: 'cli:NAME (os: ACCOUNT)')")
 
 
 def parse_date_arg(text: str) -> dt.date:
@@ -37,12 +38,22 @@ def parse_date_arg(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; write YYYY-MM-DD") from None
 
 
+def actor_name(text: str) -> str:
+    """``--actor`` as given, refused (exit 2, before anything is read or written) unless it is a plain name."""
+    given = text.strip()
+    if given and (any(c in given for c in "()") or not given.isprintable() or len(given) > 100):
+        raise argparse.ArgumentTypeError(f"{given[:100]!r}: give a plain name (at most 100 printable characters, "
+                                         f"no parentheses); the OS account is recorded beside it")
+    return given
+
+
 def actor(args) -> Actor:
-    """The audit log's actor: ``--actor`` as given, with the login name beside it when they differ."""
-    given = (getattr(args, "actor", None) or "").strip()
+    """The audit log's actor: ``cli:ACCOUNT`` (the OS account running the command, which ``--actor`` cannot
+    change), or ``cli:NAME (os: ACCOUNT)`` when ``--actor NAME`` names someone else."""
+    given = actor_name(getattr(args, "actor", None) or "")
     if not given or given == ENV.os_user:
         return Actor(f"cli:{ENV.os_user}")
-    return Actor(f"cli:{given} (login {ENV.os_user})")
+    return Actor(f"cli:{given} (os: {ENV.os_user})")
 
 
 def workspace(args) -> Workspace:

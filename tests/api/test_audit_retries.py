@@ -4,19 +4,24 @@ them; a POST retried with the same ``Idempotency-Key`` answers the first answer 
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import shutil
+import subprocess
 
 import pytest
 from fastapi.testclient import TestClient
 from zeren.api.http.app import create_app
 from zeren.api.service.demo import build_demo
+from zeren.api.settings import command_environment
 from zeren.layers.store import open_store
 
 from tests.api.conftest import AUTH, make_settings
-from tests.layers._support import cli
+from tests.layers._support import cli, zeren_command
 from tests.service._scenario import DISTRICT, qingyang_2025
 
 GEOJSON = {"Content-Type": "application/geo+json"}
+PLANNER_HEADER = "id,name,organization,disciplines,public_contact,private_contact"
 PARAMS = {"kind": "subdistrict", "edition": 2025, "within": DISTRICT}
 
 
@@ -91,7 +96,7 @@ def test_http_zone_import_is_in_the_audit_log(store, client, tmp_path):
 
 def test_csv_imports_and_carry_over_have_an_import_row(store, client, tmp_path, capsys):
     planners = tmp_path / "planners.csv"
-    planners.write_text("id,name,organization,disciplines,public_contact,private_contact\n"
+    planners.write_text(f"{PLANNER_HEADER}\n"
                         "Q901,欧阳明,,planning,,\nQ902,司马青,,law,,\n", encoding="utf-8")
     assert cli(capsys, "import-planners", planners, "--actor", "bob", "--store", store).rc == 0
     row = [e for e in audit_rows(client, action="import", entity="planners") if e["actor"].startswith("cli:bob")]
@@ -114,3 +119,36 @@ def test_csv_imports_and_carry_over_have_an_import_row(store, client, tmp_path, 
     row = audit_rows(client, action="carry-over")
     assert len(row) == 1 and row[0]["actor"] == "admin:tester" and row[0]["entity"] == "appointments"
     assert row[0]["detail"]["appointment_ids"] == applied["created"]
+
+
+# -- 2. the command line's actor carries the OS account ---------------------------------------------
+def _os_account() -> str:
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_os_account_comes_from_the_user_id_not_from_variables():
+    assert command_environment({"USER": "mallory", "LOGNAME": "mallory"}).os_user == _os_account()
+
+
+def test_cli_actor_records_the_os_account_even_with_a_spoofed_user_variable(store, client, tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if k != "ZEREN_STORE"}, "USER": "mallory", "LOGNAME": "mallory"}
+    for pid, argv, actor in (("Q911", ["--actor", "alice"], f"cli:alice (os: {_os_account()})"),
+                             ("Q912", [], f"cli:{_os_account()}")):
+        planners = tmp_path / f"{pid}.csv"
+        planners.write_text(f"{PLANNER_HEADER}\n{pid},欧阳明,,law,,\n", encoding="utf-8")
+        run = subprocess.run(zeren_command() + ["import-planners", str(planners), "--store", store, *argv],
+                             check=False, capture_output=True, text=True, timeout=120, env=env)
+        assert run.returncode == 0, run.stderr
+        rows = audit_rows(client, action="import", entity="planners")
+        assert rows[-1]["actor"] == actor, rows[-1]
+        assert audit_rows(client, actor=actor, entity="planner"), "the record's own row names the same actor"
+
+
+@pytest.mark.parametrize("name", ["x (os: root)", "bob\u202e", "a" * 101])
+def test_an_actor_that_could_pose_as_the_os_account_exits_2(store, tmp_path, capsys, name):
+    before = len(open_store(store).audit(limit=100_000))
+    planners = tmp_path / "planners.csv"
+    planners.write_text(f"{PLANNER_HEADER}\nQ921,欧阳明,,law,,\n", encoding="utf-8")
+    run = cli(capsys, "import-planners", planners, "--actor", name, "--store", store)
+    assert run.rc == 2 and "--actor" in run.err and "plain name" in run.err, run.err
+    assert len(open_store(store).audit(limit=100_000)) == before
