@@ -301,7 +301,8 @@ class ProjectNoteIn(_In):
 class ProjectEvent(_Out):
     at: str
     status: str
-    actor: str | None = None
+    actor: str | None = Field(None, description="Who acted: the audit log's name for admins, else the role only "
+                                                "(admin, planner, system).")
     note: str | None = None
 
 

@@ -18,3 +18,16 @@ class Actor:
 
 
 SYSTEM = Actor("zeren")
+
+
+def public_actor(name: str | None) -> str | None:
+    """How an actor is shown to callers who may not read the audit log (anonymous, planners): their role only
+    (``admin``, ``planner``, ``system``), never the name that /audit keeps for admins."""
+    if name is None:
+        return None
+    text = str(name)
+    if text.startswith(("admin:", "cli:")):  # a token's admin, or an operator at the command line
+        return "admin"
+    if text.startswith("planner:"):
+        return "planner"
+    return "system"  # the demo builder, imports made by Zeren itself

@@ -16,7 +16,7 @@ from zeren.api.service.demo import build_demo
 from zeren.api.settings import command_environment
 from zeren.layers.store import open_store
 
-from tests.api.conftest import AUTH, make_settings
+from tests.api.conftest import AUTH, AUTH_PLANNER, make_settings
 from tests.layers._support import cli, zeren_command
 from tests.service._scenario import DISTRICT, qingyang_2025
 
@@ -152,3 +152,37 @@ def test_an_actor_that_could_pose_as_the_os_account_exits_2(store, tmp_path, cap
     run = cli(capsys, "import-planners", planners, "--actor", name, "--store", store)
     assert run.rc == 2 and "--actor" in run.err and "plain name" in run.err, run.err
     assert len(open_store(store).audit(limit=100_000)) == before
+
+
+# -- 3. actors shown only where /audit would show them ----------------------------------------------
+PROJECT = {"name": "审计测试项目", "geometry": {"type": "Point", "coordinates": [104.053, 30.6695]}}
+
+
+def test_project_actors_are_names_for_admins_and_roles_for_everyone_else(store, client):
+    r = client.post("/projects", json=PROJECT, headers=AUTH)
+    assert r.status_code == 201, r.text
+    pid = r.json()["id"]
+    assert r.json()["properties"]["lead_planner_id"] == "P006"
+    r = client.post(f"/projects/{pid}/status", json={"status": "assessment", "note": "n"}, headers=AUTH_PLANNER)
+    assert r.status_code == 200, r.text
+    names = {e["actor"] for e in audit_rows(client, entity="project", entity_id=str(pid))}
+    assert names == {"admin:tester", "planner:P006"}
+    admin = client.get(f"/projects/{pid}", headers=AUTH).json()["properties"]
+    assert admin["created_by"] == "admin:tester"
+    assert [e["actor"] for e in admin["events"]] == ["admin:tester", "planner:P006"]
+    for headers in ({}, AUTH_PLANNER):
+        answers = [client.get(f"/projects/{pid}", headers=headers),
+                   client.get("/projects", params={"limit": 1000}, headers=headers),
+                   client.get(f"/ogc/collections/projects/items/{pid}", headers=headers),
+                   client.get("/ogc/collections/projects/items", params={"limit": 1000}, headers=headers)]
+        # the planner's own answer to a write, too
+        answers.append(client.post(f"/projects/{pid}/notes", json={"note": "m"}, headers=AUTH_PLANNER))
+        for answer in answers:
+            assert answer.status_code in (200, 201), answer.text
+            assert not any(n in answer.text for n in names) and "tester" not in answer.text, answer.url
+        props = answers[0].json()["properties"]
+        assert props["created_by"] == "admin"
+        assert [e["actor"] for e in props["events"]][:2] == ["admin", "planner"]
+    # the demo's projects were made by the demo builder: a system actor
+    demo = client.get("/projects/1").json()["properties"]
+    assert demo["created_by"] == "system" and {e["actor"] for e in demo["events"]} <= {"system"}

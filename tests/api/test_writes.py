@@ -67,12 +67,12 @@ def test_planner_tokens_may_only_move_their_projects(wclient):
     assert wclient.post("/projects/1/status", json={"status": "consultation"}, headers=AUTH_OTHER).status_code == 403
     assert wclient.post("/projects/1/notes", json={"note": "x"}, headers=AUTH_OTHER).status_code == 403
     assert counts(wclient.store_path) == before
-    # P006 leads project 1: allowed, and recorded as P006
+    # P006 leads project 1: allowed, and recorded as P006 (in /audit; a planner's answer shows the role only)
     r = wclient.post("/projects/1/status", json={"status": "consultation", "note": "调研完成"}, headers=AUTH_PLANNER)
     assert r.status_code == 200, r.text
     assert r.json()["properties"]["status"] == "consultation"
     assert r.json()["properties"]["events"][-1] == {"at": r.json()["properties"]["events"][-1]["at"],
-                                                    "status": "consultation", "actor": "planner:P006",
+                                                    "status": "consultation", "actor": "planner",
                                                     "note": "调研完成"}
     r = wclient.post("/projects/1/notes", json={"note": "与居民座谈"}, headers=AUTH_PLANNER)
     assert r.status_code == 201 and r.json()["properties"]["events"][-1]["note"] == "与居民座谈"

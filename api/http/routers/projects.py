@@ -11,8 +11,9 @@ import numpy as np
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from zeren.api.http.deps import AdminActor, Paging, WriterActor, parse_as_of, parse_bbox, parse_input_crs
+from zeren.api.http.deps import AdminActor, Caller, Paging, WriterActor, parse_as_of, parse_bbox, parse_input_crs
 from zeren.api.service import projects as service
+from zeren.api.service.actors import public_actor
 from zeren.geo.sites import sites_to_wgs84
 from zeren.api.http.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNoteIn, ProjectStatusIn, errors)
 from zeren.api.http.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
@@ -37,16 +38,19 @@ def _properties(row: dict, detail: bool) -> dict:
     props["lead_zone_code"] = plain(row.get("lead_zone_code"))
     props["consultation_planner_ids"] = [str(p) for p in (row.get("consultation_planner_ids") or [])]
     if detail:
-        props["created_by"] = plain(row.get("created_by"))
         props["assignment"] = row.get("assignment") or {}
     return props
 
 
-def _detail_text(store, project_id: int, extra: dict | None = None) -> str:
+def _detail_text(store, project_id: int, caller, extra: dict | None = None) -> str:
+    """The project as GeoJSON; actors (creator, each event's) by name for admins, who may read /audit, and
+    by role only (admin, planner, system) for everyone else."""
     row = store.project(project_id)
     props = _properties(row, True)
+    shown = plain if caller is not None and caller.is_admin else (lambda name: public_actor(plain(name)))
+    props["created_by"] = shown(row.get("created_by"))
     events = store.project_events(project_id).to_dict("records")
-    props["events"] = [{"at": str(e["at"]), "status": e["status"], "actor": plain(e.get("actor")),
+    props["events"] = [{"at": str(e["at"]), "status": e["status"], "actor": shown(e.get("actor")),
                         "note": plain(e.get("note"))} for e in events]
     props.update(extra or {})
     return feature_text(int(row["id"]), geojson_texts([row["geometry"]])[0], props)
@@ -79,7 +83,7 @@ def create_project(
         site, _ = repair(site, "geometry")
     project_id = service.create_project(zs.workspace, name=body.name, geometry=site, type=body.type,
                                         scale=body.scale, description=body.description, as_of=day, actor=admin)
-    response = _geo(_detail_text(zs.store, project_id, {"repaired": True} if repaired else None))
+    response = _geo(_detail_text(zs.store, project_id, admin, {"repaired": True} if repaired else None))
     response.status_code = 201
     response.headers["Location"] = f"/projects/{project_id}"
     return response
@@ -113,9 +117,11 @@ def list_projects(
 
 
 @router.get("/projects/{project_id}", response_class=GeoJSONResponse, response_model=ProjectDetail,
-            summary="One project, with its frozen assignment and its events", responses=errors(404, 422, 503))
-def get_project(request: Request, project_id: ProjectId) -> Response:
-    return _geo(_detail_text(request.app.state.zeren.store, project_id))
+            summary="One project, with its frozen assignment and its events", responses=errors(401, 404, 422, 503),
+            description="`created_by` and each event's `actor` name who acted for an admin token (as /audit "
+                        "does); anyone else sees only their role: `admin`, `planner` or `system`.")
+def get_project(request: Request, project_id: ProjectId, caller: Caller) -> Response:
+    return _geo(_detail_text(request.app.state.zeren.store, project_id, caller))
 
 
 @router.post("/projects/{project_id}/status", response_class=GeoJSONResponse, response_model=ProjectDetail,
@@ -126,7 +132,7 @@ def get_project(request: Request, project_id: ProjectId) -> Response:
 def advance_project(request: Request, project_id: ProjectId, body: ProjectStatusIn, writer: WriterActor) -> Response:
     zs = request.app.state.zeren
     service.advance_project(zs.workspace, project_id, body.status, actor=writer, note=body.note)
-    return _geo(_detail_text(zs.store, project_id))
+    return _geo(_detail_text(zs.store, project_id, writer))
 
 
 @router.post("/projects/{project_id}/notes", response_class=GeoJSONResponse, response_model=ProjectDetail,
@@ -136,6 +142,6 @@ def advance_project(request: Request, project_id: ProjectId, body: ProjectStatus
 def add_note(request: Request, project_id: ProjectId, body: ProjectNoteIn, writer: WriterActor) -> Response:
     zs = request.app.state.zeren
     service.add_note(zs.workspace, project_id, body.note, actor=writer)
-    response = _geo(_detail_text(zs.store, project_id))
+    response = _geo(_detail_text(zs.store, project_id, writer))
     response.status_code = 201
     return response
