@@ -214,6 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zeren import maps
     from zeren.api.http.routers import (appointments, assign, audit, coverage, editions, health, life_circles, lookup,
                                         ogc, planners, projects, zones)
+    from zeren.api.http.idempotency import IdempotencyMiddleware
     from zeren.api.http.routers import maps as map_pages
     from zeren.api.settings import MAP_ASSET_PREFIX
 
@@ -222,12 +223,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware = [Middleware(SecurityHeadersMiddleware, csp=settings.csp),
                   # map pages, their large layers and big GeoJSON answers; small answers (lookups) stay plain
                   Middleware(GZipMiddleware, minimum_size=8192, compresslevel=6),
-                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
+                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+                  Middleware(IdempotencyMiddleware)]  # retried writing POSTs: the first answer again
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                      allow_methods=["GET", "POST", "PATCH", "OPTIONS"],
-                                     allow_headers=["Authorization", "Content-Type"],
-                                     expose_headers=["Location"], max_age=600))
+                                     allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                                     expose_headers=["Location", "Idempotent-Replayed"], max_age=600))
     # docs_url/redoc_url off: FastAPI's pages load Swagger UI from a CDN, which intranets cannot reach
     app = FastAPI(title=settings.title, version=VERSION, description=DESCRIPTION, openapi_tags=TAGS,
                   lifespan=lifespan, middleware=middleware, docs_url=None, redoc_url=None)

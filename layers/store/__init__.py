@@ -19,6 +19,7 @@ from pathlib import Path
 from zeren.layers.errors import StoreError
 from zeren.layers.store.base import StoreBase
 from zeren.layers.store.gpkg import GeoPackageEngine
+from zeren.layers.store.idempotency import IdempotencyTables
 from zeren.layers.store.people import APPOINTMENT_FIELDS, PLANNER_FIELDS, PeopleTables
 from zeren.layers.store.postgis import PostGISEngine
 from zeren.layers.store.projects import ProjectTables
@@ -26,7 +27,7 @@ from zeren.layers.store.tables import DEFAULT_STORE, SCHEMA_VERSION
 from zeren.layers.store.zones import ZoneTables
 
 
-class Store(ZoneTables, PeopleTables, ProjectTables, StoreBase):
+class Store(ZoneTables, PeopleTables, ProjectTables, IdempotencyTables, StoreBase):
     """Zeren's data, in a GeoPackage file or a PostGIS database. Open it with :func:`open_store`."""
 
 

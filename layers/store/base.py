@@ -13,7 +13,7 @@ import pandas as pd
 
 from zeren.geo.kinds import DEFAULT_CONSULTATION_KINDS
 from zeren.layers.store.engine import Engine
-from zeren.layers.store.tables import IMPORTED, INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES, now
+from zeren.layers.store.tables import IMPORTED, INDEXES, MIGRATIONS, NEW_TABLES, SCHEMA_VERSION, TABLES, now
 
 
 class StoreBase:
@@ -139,13 +139,17 @@ class StoreBase:
             with self.transaction() as con:
                 self._engine.upgrade(con)
         version = self._schema_version() or SCHEMA_VERSION
-        if version >= SCHEMA_VERSION:
+        if version >= SCHEMA_VERSION or not self._engine.writable():  # a read-only store is read as it is
             return
         with self.transaction() as con:
             for step in range(version + 1, SCHEMA_VERSION + 1):
+                for table in NEW_TABLES.get(step, []):
+                    self._engine.create_table(con, table, *TABLES[table])
                 for table, column, sql_type in MIGRATIONS.get(step, []):
                     if column not in self._engine.columns(con, table):
                         self._engine.add_column(con, table, column, sql_type)
+            for stmt in INDEXES:  # IF NOT EXISTS: those of the new tables
+                con.execute(stmt)
             self._put_meta(con, "schema_version", str(SCHEMA_VERSION))
 
     def meta(self, key: str) -> str | None:

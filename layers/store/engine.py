@@ -23,3 +23,7 @@ class Engine:
 
     def upgrade(self, con) -> None:
         """Bring the engine's format up to date, inside a write transaction (GeoPackage: version, R*Tree)."""
+
+    def writable(self) -> bool:
+        """False for a store that may only be read (a GeoPackage file without write permission)."""
+        return True

@@ -265,6 +265,9 @@ class GeoPackageEngine(Engine):
         (version,) = con.execute("PRAGMA user_version").fetchone()
         if version == GPKG_USER_VERSION and not self._missing_rtree(con):
             return False
+        return self.writable()
+
+    def writable(self) -> bool:
         # a file marked read-only (no write bit: even root would write it) is left as it is
         return bool(self.path.stat().st_mode & 0o222) and os.access(self.path, os.W_OK) \
             and os.access(self.path.parent, os.W_OK)

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_STORE = "zeren.gpkg"
 
 # Tables: name -> (geometry type or None, columns).
@@ -48,15 +48,24 @@ TABLES = {
         ("entity", "TEXT NOT NULL"), ("entity_id", "TEXT"), ("detail", "TEXT"),
     ]),
     "zeren_meta": (None, [("key", "TEXT NOT NULL UNIQUE"), ("value", "TEXT")]),
+    # answers to POSTs sent with an Idempotency-Key, kept 24 h so that a retry gets the first answer
+    "idempotency_keys": (None, [
+        ("token_hash", "TEXT NOT NULL"), ("key", "TEXT NOT NULL"), ("method_path", "TEXT NOT NULL"),
+        ("request_hash", "TEXT NOT NULL"), ("status", "INTEGER"), ("response", "TEXT"), ("headers", "TEXT"),
+        ("created_at", "TEXT NOT NULL"),
+    ]),
 }
 INDEXES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS zones_key ON zones (kind, code, edition)",
     "CREATE INDEX IF NOT EXISTS appointments_zone ON appointments (zone_kind, zone_code)",
     "CREATE INDEX IF NOT EXISTS appointments_planner ON appointments (planner_id)",
     "CREATE INDEX IF NOT EXISTS project_events_project ON project_events (project_id)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS idempotency_keys_key ON idempotency_keys (token_hash, key)",
 ]
 # Columns added since schema 1, added to older stores when they are opened for writing.
 MIGRATIONS = {2: [("zones", "import_id", "INTEGER"), ("import_log", "actor", "TEXT")]}
+# Tables added since schema 1, created in older stores when they are opened for writing (with their INDEXES).
+NEW_TABLES = {3: ["idempotency_keys"]}
 # What each import command writes: the audit log's entity for its import row (see StoreBase.log_import).
 IMPORTED = {"import-layer": "zones", "import-planners": "planners", "import-appointments": "appointments",
             "carry-over": "appointments"}

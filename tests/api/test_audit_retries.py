@@ -186,3 +186,126 @@ def test_project_actors_are_names_for_admins_and_roles_for_everyone_else(store, 
     # the demo's projects were made by the demo builder: a system actor
     demo = client.get("/projects/1").json()["properties"]
     assert demo["created_by"] == "system" and {e["actor"] for e in demo["events"]} <= {"system"}
+
+
+# -- 4. Idempotency-Key: a retried POST answers the first answer and writes nothing again -----------
+APPOINTMENT = {"planner_id": "P001", "zone_kind": "historic_area", "zone_code": "HA-001", "role": "consultant",
+               "start": "2031-03-01"}
+
+
+def _count(store, what: str) -> int:
+    s = open_store(store)
+    try:
+        return len(getattr(s, what)())
+    finally:
+        s.close()
+
+
+def test_a_retried_appointment_with_the_same_key_is_created_once(store, client):
+    before, audit_before = _count(store, "appointments"), len(audit_rows(client))
+    headers = {**AUTH, "Idempotency-Key": "3b1f0f8e-appointment-1"}
+    first = client.post("/appointments", json=APPOINTMENT, headers=headers)
+    assert first.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    again = client.post("/appointments", json=APPOINTMENT, headers=headers)
+    assert again.status_code == first.status_code and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers.get("location") == first.headers.get("location")
+    assert _count(store, "appointments") == before + 1
+    assert len(audit_rows(client)) == audit_before + 1
+    # the same key with another body: refused, naming the key; nothing written
+    other = client.post("/appointments", json={**APPOINTMENT, "start": "2031-04-01"}, headers=headers)
+    assert other.status_code == 422 and "3b1f0f8e-appointment-1" in other.json()["detail"], other.text
+    assert _count(store, "appointments") == before + 1
+    # another key is another request; a key is the token's own: another token's same key is not replayed
+    fresh = client.post("/appointments", json={**APPOINTMENT, "zone_code": "HA-002"},
+                        headers={**AUTH, "Idempotency-Key": "3b1f0f8e-appointment-2"})
+    assert fresh.status_code == 201 and fresh.json()["id"] != first.json()["id"]
+
+
+def test_the_first_answer_is_kept_in_the_store(store, client, demo_path):
+    """A retry reaching another server (a restart, another replica) still gets the first answer."""
+    headers = {**AUTH, "Idempotency-Key": "project-kept-1"}
+    first = client.post("/projects", json=PROJECT, headers=headers)
+    assert first.status_code == 201, first.text
+    projects = _count(store, "projects")
+    with TestClient(create_app(make_settings(store))) as other:
+        again = other.post("/projects", json=PROJECT, headers=headers)
+    assert again.status_code == 201 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert _count(store, "projects") == projects
+
+
+def test_a_failed_request_keeps_no_answer(store, client):
+    """A refused request wrote nothing, so its key is free again: the corrected request may use it."""
+    headers = {**AUTH, "Idempotency-Key": "planner-after-fix"}
+    bad = client.post("/planners", json={"id": "P950", "name": ""}, headers=headers)
+    assert bad.status_code == 422
+    good = client.post("/planners", json={"id": "P950", "name": "改正后"}, headers=headers)
+    assert good.status_code == 201 and "idempotent-replayed" not in good.headers, good.text
+    again = client.post("/planners", json={"id": "P950", "name": "改正后"}, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.content == good.content
+    # without a key the same request is a new one: the id is taken
+    assert client.post("/planners", json={"id": "P950", "name": "改正后"}, headers=AUTH).status_code == 409
+
+
+def test_zone_import_retried_with_a_key_imports_once(store, client, tmp_path):
+    body = qingyang_2025(store, tmp_path).read_bytes()
+    headers = {**GEOJSON, **AUTH, "Idempotency-Key": "qingyang-2025"}
+    first = client.post("/zones/import", params=PARAMS, content=body, headers=headers)
+    assert first.status_code == 200 and first.json()["written"], first.text
+    logged = len(open_store(store).import_log())
+    again = client.post("/zones/import", params=PARAMS, content=body, headers=headers)
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    assert len(open_store(store).import_log()) == logged
+    other = client.post("/zones/import", params={**PARAMS, "dry_run": True}, content=body, headers=headers)
+    assert other.status_code == 422 and "qingyang-2025" in other.json()["detail"]
+
+
+@pytest.mark.parametrize("key", ["", "a" * 256, "键"])
+def test_a_bad_key_is_a_422_naming_the_header(client, key):
+    r = client.post("/planners", json={"id": "P960", "name": "x"},
+                    headers={**AUTH, "Idempotency-Key": key.encode("utf-8")})
+    assert r.status_code == 422 and "Idempotency-Key" in r.json()["detail"], r.text
+
+
+def test_keys_need_a_valid_token_and_expire_after_a_day(store, client):
+    r = client.post("/planners", json={"id": "P970", "name": "x"}, headers={"Idempotency-Key": "anon"})
+    assert r.status_code == 401
+    headers = {**AUTH, "Idempotency-Key": "old-key"}
+    assert client.post("/planners", json={"id": "P970", "name": "x"}, headers=headers).status_code == 201
+    s = open_store(store)
+    with s.transaction() as con:  # the key was used two days ago
+        s._exec(con, "UPDATE idempotency_keys SET created_at = ? WHERE key = ?", ("2000-01-01T00:00:00+00:00",
+                                                                                 "old-key"))
+    s.close()
+    again = client.post("/planners", json={"id": "P970", "name": "x"}, headers=headers)
+    assert again.status_code == 409 and "idempotent-replayed" not in again.headers  # a new request: id taken
+
+
+def test_a_key_whose_request_has_no_answer_yet_is_a_409(store, client):
+    """As after a server stopped between the claim and the answer: the outcome is unknown, so no second write."""
+    headers = {**AUTH, "Idempotency-Key": "interrupted"}
+    assert client.post("/planners", json={"id": "P980", "name": "x"}, headers=headers).status_code == 201
+    s = open_store(store)
+    with s.transaction() as con:
+        s._exec(con, "UPDATE idempotency_keys SET status = NULL, response = NULL WHERE key = ?", ("interrupted",))
+    s.close()
+    r = client.post("/planners", json={"id": "P980", "name": "x"}, headers=headers)
+    assert r.status_code == 409 and "interrupted" in r.json()["detail"] and r.headers["retry-after"], r.text
+
+
+def test_a_store_of_schema_2_gets_the_keys_table_when_opened(store_copy):
+    import sqlite3
+
+    with sqlite3.connect(store_copy) as con:  # as an older Zeren left it
+        con.execute("DROP TABLE idempotency_keys")
+        con.execute("DELETE FROM gpkg_contents WHERE table_name = 'idempotency_keys'")
+        con.execute("UPDATE zeren_meta SET value = '2' WHERE key = 'schema_version'")
+    with TestClient(create_app(make_settings(store_copy))) as c:
+        headers = {**AUTH, "Idempotency-Key": "after-upgrade"}
+        first = c.post("/planners", json={"id": "P990", "name": "x"}, headers=headers)
+        again = c.post("/planners", json={"id": "P990", "name": "x"}, headers=headers)
+        assert first.status_code == again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert open_store(store_copy).meta("schema_version") == "3"
