@@ -11,6 +11,7 @@ import pandas as pd
 from zeren.api.cli.common import add_store_argument, parse_date_arg, print_json, workspace
 from zeren.api.cli.errors import EXIT_OK, CommandError
 from zeren.api.service import assign as service
+from zeren.api.service.budget import CLI_MAX_FEATURE_VERTICES, CLI_MAX_VERTICES, cli_budget
 from zeren.api.service.lookup import input_crs, lookup
 from zeren.geo.kinds import KIND_LABELS
 from zeren.layers.importer import read_table
@@ -73,7 +74,8 @@ def cmd_assign(args) -> int:
     where = [f"{unit} {i + first_row}" for i in range(len(frame))]
     progress = _progress(len(frame)) if len(frame) > service.CHUNK and sys.stderr.isatty() else None
     batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs),
-                                 args.as_of, where=where, progress=progress.update if progress else None)
+                                 args.as_of, where=where, progress=progress.update if progress else None,
+                                 budget=cli_budget(args.max_vertices, args.max_feature_vertices))
     if progress:
         progress.close()
     bad = batch.bad_rows
@@ -119,5 +121,9 @@ def register(sub) -> None:
     p.add_argument("--crs", help="CRS when the file has none: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
     p.add_argument("--as-of", type=parse_date_arg)
     p.add_argument("--skip-bad", action="store_true", help="write unusable sites with an 'error' column")
+    p.add_argument("--max-feature-vertices", type=int, metavar="N",
+                   help=f"refuse a site with more vertices (default {CLI_MAX_FEATURE_VERTICES:,})")
+    p.add_argument("--max-vertices", type=int, metavar="N",
+                   help=f"refuse a file with more vertices in all (default {CLI_MAX_VERTICES:,})")
     add_store_argument(p)
     p.set_defaults(func=cmd_assign)

@@ -178,6 +178,7 @@ async def _watch(state: AppState, every: float) -> None:
 async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     state = await anyio.to_thread.run_sync(_open, settings, app.state.tokens)
+    state.batch_limiter = anyio.CapacityLimiter(settings.batch_workers)
     app.state.zeren = state
     watcher = asyncio.create_task(_watch(state, settings.reload_seconds)) if settings.reload_seconds > 0 else None
     try:

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
-from typing import Annotated
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable
+
+import anyio
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zeren.api.auth import Principal, TokenRegistry
 from zeren.api.service.actors import Actor
+from zeren.api.service.budget import Deadline, DeadlineExceeded
 from zeren.api.settings import Settings
 from zeren.geo.crs import InputCRS
 from zeren.api.service.lookup import input_crs
@@ -37,6 +41,13 @@ class AppState:
     settings: Settings
     workspace: Workspace
     tokens: TokenRegistry
+    # at most ``settings.batch_workers`` batch requests compute at once, even after the server gave up
+    # waiting for one (an abandoned thread keeps its slot until its next deadline check)
+    batch_slots: threading.BoundedSemaphore = field(init=False)
+    batch_limiter: Any = None  # an anyio.CapacityLimiter, made by the lifespan (it needs the event loop)
+
+    def __post_init__(self):
+        self.batch_slots = threading.BoundedSemaphore(self.settings.batch_workers)
 
     @property
     def store(self) -> Store:
@@ -53,6 +64,36 @@ class AppState:
 
 def state(request: Request) -> AppState:
     return request.app.state.zeren
+
+
+async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
+    """``work(deadline)`` in a worker thread, at most ``ZEREN_BATCH_WORKERS`` at once, so interactive routes
+    keep the event loop and cores; after ``ZEREN_REQUEST_TIMEOUT`` seconds (waiting included) the client gets
+    503 with ``Retry-After`` and the deadline is cancelled, so the work stops at its next check."""
+    zs: AppState = request.app.state.zeren
+    deadline = Deadline(zs.settings.request_timeout)
+
+    def guarded():
+        if not zs.batch_slots.acquire(timeout=max(0.0, deadline.at - _now())):
+            deadline.check()  # raises: the wait took the whole deadline
+        try:
+            deadline.check()
+            return work(deadline)
+        finally:
+            zs.batch_slots.release()
+
+    with anyio.move_on_after(zs.settings.request_timeout) as scope:
+        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True)
+    if scope.cancelled_caught:
+        deadline.cancel()
+    raise DeadlineExceeded(f"the request took longer than the server's limit of {zs.settings.request_timeout:g} s "
+                           f"and was abandoned; send a smaller batch or try again later")
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
 
 
 # -- the caller -----------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from zeren.api.service.budget import DeadlineExceeded, WorkBudgetExceeded
 from zeren.geo.errors import GeoInputError
 from zeren.layers.errors import (ConflictError, ForbiddenError, InputFileError, NotFoundError, StoreError,
                                  ValidationError, ZerenError)
@@ -51,6 +52,8 @@ def _driver_errors() -> tuple:
 ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (PayloadTooLarge, 413),
     (TooManyFeatures, 413),
+    (WorkBudgetExceeded, 413),
+    (DeadlineExceeded, 503),
     (BadRequest, 400),
     (NotFoundError, 404),
     (ForbiddenError, 403),
@@ -91,7 +94,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse(error_body("the store is unavailable (busy or unreachable); try again shortly",
                                            "StoreError"), status_code=503, headers={"Retry-After": "5"})
     return JSONResponse(error_body(_headline(exc), type(exc).__name__, getattr(exc, "problems", None) or ()),
-                        status_code=status)
+                        status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
 
 def _shown(value) -> str:

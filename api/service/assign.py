@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from zeren.api.service.budget import geometry_vertices
 from zeren.api.service.workspace import Workspace
 from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
 from zeren.geo.crs import InputCRS
@@ -66,14 +67,19 @@ def _empty_columns(n: int) -> pd.DataFrame:
 
 
 def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *, problems=None,
-                 where: list[str] | None = None, progress=None, chunk: int = CHUNK) -> SiteBatch:
+                 where: list[str] | None = None, progress=None, chunk: int = CHUNK, budget=None,
+                 deadline=None) -> SiteBatch:
     """Convert ``geoms`` (in ``crs``) to WGS84 and assign the usable ones on ``as_of``. ``problems``: reasons
-    already known per site (e.g. unparsable GeoJSON), kept; ``where``: how messages name each site."""
+    already known per site (e.g. unparsable GeoJSON), kept; ``where``: how messages name each site;
+    ``budget`` (:class:`~zeren.api.service.budget.WorkBudget`): vertex limits checked before any work;
+    ``deadline`` (:class:`~zeren.api.service.budget.Deadline`): checked between chunks."""
     from zeren.geo.validity import as_timestamp
 
     catalogue = ws.catalogue
     n = len(geoms)
     where = where or [f"site {i + 1}" for i in range(n)]
+    if budget is not None:
+        budget.check(geometry_vertices(geoms), lambda i: where[i])
     known = list(problems) if problems is not None else [None] * n
     usable = np.array([p is None for p in known], dtype=bool)
     wgs = np.full(n, None, dtype=object)
@@ -89,6 +95,8 @@ def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *,
     if len(good) and len(catalogue.index):
         parts = []
         for start in range(0, len(good), chunk):
+            if deadline is not None:
+                deadline.check()
             rows = good[start:start + chunk]
             cols = assignment_columns(catalogue.assign(wgs[rows], day))
             cols.index = rows

@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-import anyio
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
 
-from zeren.api.http.deps import parse_as_of, parse_input_crs
+from zeren.api.http.deps import parse_as_of, parse_input_crs, run_batch
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
 from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
-                                  geometry_from_geojson, parse_json, repair)
+                                  feature_positions, geometry_from_geojson, parse_json, repair)
 from zeren.api.service import assign as service
 from zeren.geo.answer import ASSIGNMENT_COLUMNS
 from zeren.geo.errors import GeoInputError
@@ -41,6 +40,7 @@ REQUEST_SCHEMA = {
                    "properties": {"type": ["object", "null"]}},
 }
 COLUMNS = ASSIGNMENT_COLUMNS
+HTTP_CHUNK = 2_000  # sites assigned between two deadline checks
 
 
 def _features(data: Any, max_features: int) -> list:
@@ -64,7 +64,7 @@ def _features(data: Any, max_features: int) -> list:
     raise GeoJSONError(f"'type' is {str(kind)[:40]!r}; expected 'Feature' or 'FeatureCollection' (GeoJSON)")
 
 
-def _read(features: list) -> tuple[np.ndarray, list, list, list, list]:
+def _read(features: list, deadline=None) -> tuple[np.ndarray, list, list, list, list]:
     """Geometries (None where unusable), properties, ids, per-feature problems, whether repaired."""
     n = len(features)
     geoms = np.full(n, None, dtype=object)
@@ -74,6 +74,8 @@ def _read(features: list) -> tuple[np.ndarray, list, list, list, list]:
     repaired: list = [False] * n
     for i, f in enumerate(features):
         where = f"feature {i}"
+        if deadline is not None and i % 500 == 499:
+            deadline.check()
         if not isinstance(f, dict) or f.get("type") != "Feature":
             problems[i] = f"{where}: not a GeoJSON Feature (an object with \"type\": \"Feature\")"
             continue
@@ -138,15 +140,23 @@ def _check_crs_member(data: Any, crs) -> None:
                        f"(e.g. ?crs=EPSG:4490) and drop the member")
 
 
-def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int) -> str:
-    """The answer of ``POST /assign``: each feature with the assignment columns added to its properties."""
+def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int, budget=None,
+                      deadline=None) -> str:
+    """The answer of ``POST /assign``: each feature with the assignment columns added to its properties.
+    ``budget`` (a :class:`~zeren.api.service.budget.WorkBudget`) is checked on the positions counted in the
+    JSON, before any geometry is built; ``deadline`` between the steps and chunks of the work."""
     features = _features(data, max_features)
+    if budget is not None:
+        budget.check(feature_positions(features), lambda i: f"feature {i}")
     crs = parse_input_crs(crs_text)
     _check_crs_member(data, crs)
-    geoms, props, ids, problems, repaired = _read(features)
+    geoms, props, ids, problems, repaired = _read(features, deadline)
     service.check_columns({k for p in props if p for k in p}, "the features' properties")
     batch = service.assign_sites(workspace, geoms, crs, as_of, problems=problems,
-                         where=[f"feature {i}, geometry" for i in range(len(features))])
+                                 where=[f"feature {i}, geometry" for i in range(len(features))], deadline=deadline,
+                                 chunk=HTTP_CHUNK)
+    if deadline is not None:
+        deadline.check()
     good = batch.good
     lists = {c: batch.columns[c].tolist() for c in COLUMNS}
     lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
@@ -205,10 +215,10 @@ async def assign_sites(
     body = await request.body()
     zs = request.app.state.zeren
     day = parse_as_of(as_of)
-    parse_input_crs(crs)  # an unknown CRS fails the request before any work
 
-    def work() -> str:
-        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features)
+    def work(deadline) -> bytes:
+        parse_input_crs(crs)  # an unknown CRS fails the request before the body is read (off the event loop)
+        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features,
+                                 zs.settings.work_budget(), deadline).encode("utf-8")
 
-    text = await anyio.to_thread.run_sync(work)
-    return Response(text.encode("utf-8"), media_type="application/geo+json")
+    return Response(await run_batch(request, work), media_type="application/geo+json")

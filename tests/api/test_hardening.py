@@ -1,0 +1,113 @@
+"""Issue 13, hardening: no anonymous request may cost minutes (a vertex budget checked before any geometry work,
+batches in a bounded pool with a deadline). Each test reproduces one finding of the probe."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from zeren.api.http.app import create_app
+from zeren.api.settings import DEFAULT_MAX_FEATURE_VERTICES
+from tests.api.conftest import AUTH, make_settings
+
+CENTRE = (104.0530, 30.6695)  # 宽窄巷子, in the demo city
+
+
+def star(n: int, cx: float = CENTRE[0], cy: float = CENTRE[1], r_out: float = 0.01, r_in: float = 0.005) -> dict:
+    """A valid star-shaped polygon of ``n`` vertices (alternating radius): the probe's worst case, whose
+    overlay with the zones costs more than linearly in ``n``."""
+    ring = []
+    for i in range(n):
+        a, r = 2 * math.pi * i / n, (r_out if i % 2 == 0 else r_in)
+        ring.append([round(cx + r * math.cos(a), 7), round(cy + r * math.sin(a), 7)])
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def feature(geometry, **props) -> dict:
+    return {"type": "Feature", "properties": props, "geometry": geometry}
+
+
+def test_star_of_40000_vertices_is_refused_fast_and_names_limit_and_count(client):
+    body = json.dumps(feature(star(40_000))).encode()  # 1 MB
+    headers = {"content-type": "application/json"}
+    client.post("/assign", content=body, headers=headers)  # the first big body pays for the allocator's warm-up
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        r = client.post("/assign", content=body, headers=headers)
+        times.append(time.perf_counter() - t0)
+        assert r.status_code == 413, r.text
+    detail = r.json()["detail"]
+    assert "40,001 vertices" in detail and f"{DEFAULT_MAX_FEATURE_VERTICES:,}" in detail
+    assert "ZEREN_MAX_FEATURE_VERTICES" in detail
+    median = sorted(times)[2]
+    assert median < 0.05, f"refusing took {median * 1000:.0f} ms (median of 5)"
+
+
+def test_star_within_budget_is_assigned(client):
+    r = client.post("/assign", json=feature(star(200)))
+    assert r.status_code == 200, r.text
+    assert r.json()["features"][0]["properties"]["covered"] is True
+
+
+def test_total_vertices_per_request(demo_path):
+    # each feature within its own limit, together over the request's
+    with TestClient(create_app(make_settings(demo_path, max_vertices=1_000, max_feature_vertices=500))) as c:
+        fc = {"type": "FeatureCollection", "features": [feature(star(300)) for _ in range(4)]}
+        r = c.post("/assign", json=fc)
+        assert r.status_code == 413
+        assert "1,204 vertices" in r.json()["detail"] and "1,000 per request" in r.json()["detail"]
+        assert "ZEREN_MAX_VERTICES" in r.json()["detail"]
+        fc["features"] = fc["features"][:3]
+        assert c.post("/assign", json=fc).status_code == 200
+
+
+@pytest.mark.parametrize("geometry", [
+    {"type": "MultiPolygon", "coordinates": [star(300)["coordinates"], star(300, r_out=0.002)["coordinates"]]},
+    {"type": "LineString", "coordinates": star(700)["coordinates"][0]},
+    {"type": "MultiPoint", "coordinates": star(700)["coordinates"][0]},
+], ids=["multipolygon", "linestring", "multipoint"])
+def test_every_geometry_type_is_counted(demo_path, geometry):
+    with TestClient(create_app(make_settings(demo_path, max_feature_vertices=600))) as c:
+        r = c.post("/assign", json=feature(geometry))
+        assert r.status_code == 413, r.text
+        assert "feature 0 has" in r.json()["detail"]
+
+
+def test_projects_have_the_same_budget(wclient):
+    r = wclient.post("/projects", json={"name": "星", "geometry": star(40_000)}, headers=AUTH)
+    assert r.status_code == 413, r.text
+    assert "geometry has 40,001 vertices" in r.json()["detail"]
+    r = wclient.post("/projects", json={"name": "星", "geometry": star(100)}, headers=AUTH)
+    assert r.status_code == 201, r.text
+
+
+def test_settings_from_environment():
+    from zeren.api.settings import Settings, SettingsError
+
+    s = Settings.from_env({"ZEREN_MAX_VERTICES": "5_000", "ZEREN_MAX_FEATURE_VERTICES": "200",
+                           "ZEREN_REQUEST_TIMEOUT": "2.5", "ZEREN_BATCH_WORKERS": "1"})
+    assert (s.max_vertices, s.max_feature_vertices, s.request_timeout, s.batch_workers) == (5000, 200, 2.5, 1)
+    assert Settings.from_env(s.to_env()) .work_budget() == s.work_budget()
+    with pytest.raises(SettingsError, match="ZEREN_REQUEST_TIMEOUT"):
+        Settings.from_env({"ZEREN_REQUEST_TIMEOUT": "0"})
+
+
+def test_cli_assign_shares_the_budget(tmp_path, demo_path):
+    sites = tmp_path / "sites.geojson"
+    sites.write_text(json.dumps({"type": "FeatureCollection", "features": [feature(star(2_000), name="星")]}))
+    out = tmp_path / "out.geojson"
+    cmd = [sys.executable, "-m", "zeren", "assign", str(sites), "--out", str(out), "--store", str(demo_path)]
+    r = subprocess.run(cmd + ["--max-feature-vertices", "1000"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert "2,001 vertices" in r.stderr and "--max-feature-vertices" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(out.read_text())["features"][0]["properties"]["covered"] is True
