@@ -111,3 +111,64 @@ def test_cli_assign_shares_the_budget(tmp_path, demo_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(out.read_text())["features"][0]["properties"]["covered"] is True
+
+
+# -- batches in a bounded pool, with a deadline -----------------------------------------------------
+def test_a_batch_past_the_deadline_answers_503_with_retry_after_and_lookups_keep_flowing(demo_path):
+    import threading
+
+    heavy = feature(star(DEFAULT_MAX_FEATURE_VERTICES - 1))  # within the budget, seconds of work
+    with TestClient(create_app(make_settings(demo_path, request_timeout=0.5, batch_workers=1))) as c:
+        answers: dict = {}
+
+        def post(name):
+            t0 = time.perf_counter()
+            answers[name] = (c.post("/assign", json=heavy), time.perf_counter() - t0)
+
+        first = threading.Thread(target=post, args=("first",))
+        first.start()
+        time.sleep(0.1)
+        lookups = []
+        for _ in range(20):  # while the batch works, lookups answer at once
+            t0 = time.perf_counter()
+            assert c.get("/lookup", params={"lon": CENTRE[0], "lat": CENTRE[1]}).status_code == 200
+            lookups.append(time.perf_counter() - t0)
+        first.join(30)
+        r, elapsed = answers["first"]
+        assert r.status_code == 503, r.text
+        assert r.headers["retry-after"] == "5"
+        assert "0.5 s" in r.json()["detail"] and r.json()["error"] == "DeadlineExceeded"
+        assert elapsed < 2.0, f"the 503 came after {elapsed:.1f} s"
+        assert sorted(lookups)[len(lookups) // 2] < 0.1
+        # the abandoned work still holds the only batch slot: the next batch waits, then gets 503 too
+        post("second")
+        assert answers["second"][0].status_code == 503
+
+
+def test_the_deadline_is_checked_between_chunks(demo_path):
+    import numpy as np
+    import shapely
+
+    from zeren.api.service.assign import assign_sites
+    from zeren.api.service.budget import Deadline, DeadlineExceeded
+    from zeren.api.service.lookup import input_crs
+    from zeren.api.service.workspace import Workspace
+
+    ws = Workspace.open(demo_path)
+    try:
+        points = np.array([shapely.Point(*CENTRE)] * 5, dtype=object)
+        calls = []
+
+        class CountingDeadline(Deadline):  # a real deadline that expires after two chunks
+            def check(self):
+                calls.append(1)
+                if len(calls) > 2:
+                    self.cancel()
+                super().check()
+
+        with pytest.raises(DeadlineExceeded):
+            assign_sites(ws, points, input_crs("wgs84"), deadline=CountingDeadline(60), chunk=2)
+        assert len(calls) == 3  # chunks 1 and 2 were assigned, the third was not started
+        assert assign_sites(ws, points, input_crs("wgs84"), deadline=Deadline(60), chunk=2).good.all()
+    finally:
+        ws.close()

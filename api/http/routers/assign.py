@@ -3,7 +3,9 @@
 Each feature comes back with the columns of ``zeren assign`` added to its properties (input properties
 named like them are refused with 422, as ``zeren assign`` refuses such columns). A feature that
 cannot be assigned (no or bad geometry, coordinates out of range...) gets an ``error`` property and a null
-geometry; it does not fail the batch. The work runs in a worker thread, so lookups keep flowing meanwhile.
+geometry; it does not fail the batch. The work runs in a worker thread of a bounded pool (``ZEREN_BATCH_WORKERS``),
+so lookups keep flowing meanwhile, within the vertex budget (``ZEREN_MAX_VERTICES``, ``ZEREN_MAX_FEATURE_VERTICES``)
+and a deadline (``ZEREN_REQUEST_TIMEOUT``: then 503 with ``Retry-After``, and the work stops at its next check).
 """
 from __future__ import annotations
 
