@@ -17,7 +17,8 @@ from zeren.api.auth import Principal, TokenRegistry
 from zeren.api.service.actors import Actor
 from zeren.api.service.budget import Deadline, DeadlineExceeded
 from zeren.api.settings import Settings
-from zeren.geo.crs import InputCRS
+from zeren.geo.crs import InputCRS, epsg_code, is_crs_name
+from zeren.geo.errors import UnknownCRSError
 from zeren.api.service.lookup import input_crs
 from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
@@ -169,9 +170,27 @@ def day_in_force(request: Request, as_of: str | None) -> dt.date | None:
     return day
 
 
-def parse_input_crs(value: str | None) -> InputCRS:
-    """The CRS a client's coordinates are in (parsed once per distinct string, then cached)."""
+DEFINITIONS_WHERE = "POST /assign or POST /projects"
+
+
+def parse_input_crs(value: str | None, *, definitions: bool = True) -> InputCRS:
+    """The CRS a client's coordinates are in (parsed once per distinct string, then cached). With
+    ``definitions=False`` (interactive GETs) only names and EPSG codes are accepted: a PROJ string or WKT
+    costs PROJ up to ~200 ms per new text, so those are taken only by the batch endpoints, in their threads."""
+    if not definitions and value is not None and value.strip() and not is_crs_name(value):
+        raise UnknownCRSError(f"crs: unknown CRS {value[:60]!r}: not a CRS name or EPSG code; here give wgs84, cgcs2000, "
+                              f"gcj02, bd09 or EPSG:n (PROJ strings and WKT are accepted by {DEFINITIONS_WHERE})")
     return input_crs(value)
+
+
+async def parse_input_crs_async(value: str | None) -> InputCRS:
+    """:func:`parse_input_crs` for ``async`` routes (``/lookup``): names at once; an EPSG code in a worker
+    thread (the first use of a code costs PROJ up to ~50 ms, then it is cached), so the event loop never waits
+    on PROJ; definitions refused."""
+    text = (value or "wgs84").strip()
+    if is_crs_name(text) and epsg_code(text) is None:
+        return parse_input_crs(text, definitions=False)
+    return await anyio.to_thread.run_sync(lambda: parse_input_crs(text, definitions=False))
 
 
 def parse_bbox(value: str | None, field: str = "bbox") -> tuple[float, float, float, float] | None:
