@@ -125,6 +125,39 @@ class BodyLimitMiddleware:
             await self._reject(send, str(exc))
 
 
+class TextInputMiddleware:
+    """422 (400 under ``/ogc``, as OGC API asks) for a NUL character in the path or a query parameter, naming
+    the parameter: the GeoPackage store would keep it and PostgreSQL cannot (it was a 500 there). Bodies are
+    checked where they are read (``routers._geojson.parse_json``). Costs one byte search per request."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            query = scope.get("query_string", b"")
+            problem = None
+            if "\x00" in scope.get("path", ""):
+                problem = "path: contains a NUL character (%00)"
+            elif b"%00" in query or b"\x00" in query:
+                from urllib.parse import parse_qsl
+
+                for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                    if "\x00" in name or "\x00" in value:
+                        problem = f"query.{name.replace(chr(0), '%00')[:60]}: contains a NUL character (%00)"
+                        break
+            if problem is not None:
+                status = 400 if scope.get("path", "").startswith("/ogc") else 422
+                body = _json_bytes(error_body(f"the request is not valid: {problem}; send text without it",
+                                              "RequestValidationError", [problem]))
+                await send({"type": "http.response.start", "status": status,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 class SecurityHeadersMiddleware:
     """``Content-Security-Policy: frame-ancestors ...`` (who may embed our pages) and ``nosniff`` everywhere."""
 
@@ -223,7 +256,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware = [Middleware(SecurityHeadersMiddleware, csp=settings.csp),
                   # map pages, their large layers and big GeoJSON answers; small answers (lookups) stay plain
                   Middleware(GZipMiddleware, minimum_size=8192, compresslevel=6),
-                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)]
+                  Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+                  Middleware(TextInputMiddleware)]
     if settings.cors_origins:
         middleware.append(Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                      allow_methods=["GET", "POST", "PATCH", "OPTIONS"],

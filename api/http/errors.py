@@ -30,6 +30,10 @@ class TooManyFeatures(ZerenError):
     """A batch with more features than the configured cap."""
 
 
+class TextInputError(ValidationError):
+    """Text that cannot be stored or sent back: a NUL character or a lone UTF-16 surrogate (422, naming the field)."""
+
+
 class BadRequest(ZerenError, ValueError):
     """A request that cannot be read at all (not JSON, not UTF-8...)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from zeren.api.http.errors import BadRequest
+from zeren.api.http.errors import BadRequest, TextInputError
 from zeren.geo.errors import GeoInputError
 from zeren.geo.repair import repair_site
 
@@ -43,9 +44,50 @@ def parse_json(body: bytes) -> Any:
     if not body or not body.strip():
         raise BadRequest("the body is empty; send JSON (Content-Type: application/json)")
     try:
-        return orjson.loads(body[3:] if body[:3] == b"\xef\xbb\xbf" else body)
+        value = orjson.loads(body[3:] if body[:3] == b"\xef\xbb\xbf" else body)
     except orjson.JSONDecodeError:
-        pass  # the slow path below says what is wrong
+        value = _parse_json_slowly(body)  # says what is wrong, or reads lone surrogates that orjson refuses
+    if _SUSPECT_ESCAPE.search(body):
+        check_text(value, "body")
+    return value
+
+
+# NUL (\u0000) and UTF-16 surrogates (\ud800-\udfff) can only reach a decoded string through these escapes (raw
+# NUL bytes are refused by both readers, raw surrogates are not UTF-8); a pair is fine, a lone one is not.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+
+
+def bad_text_reason(text: str) -> str | None:
+    """Why ``text`` cannot be stored or sent back (NUL, lone surrogate), or None."""
+    found = _BAD_TEXT.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000)"
+    return f"contains a lone UTF-16 surrogate (\\u{ord(found.group()):04x}), which is not text"
+
+
+def check_text(value: Any, where: str) -> None:
+    """A 422 naming the first string (key or value) in ``value`` that holds NUL or a lone surrogate."""
+    stack = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            why = bad_text_reason(item)
+            if why:
+                raise TextInputError(f"{path} {why}; send text without it", [f"{path}: {why}"])
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                why = bad_text_reason(k)
+                if why:
+                    raise TextInputError(f"{path}: a key {why}; send text without it", [f"{path}: {why}"])
+                stack.append((v, f"{path}.{k}"))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}.{i}") for i, v in enumerate(item))
+
+
+def _parse_json_slowly(body: bytes) -> Any:
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -236,6 +278,8 @@ class _StrictRequest(Request):
                 self._json = parse_json(await self.body())
             except BadRequest as exc:
                 raise HTTPException(400, str(exc)) from None
+            except TextInputError as exc:  # FastAPI turns any other error while reading the body into a 400
+                raise HTTPException(422, str(exc)) from None
         return self._json
 
 
