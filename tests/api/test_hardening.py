@@ -326,3 +326,41 @@ def test_postgis_store_refuses_nul_as_a_validation_error(pg_url_clean, store_cop
         assert "P903" not in set(ws.store.planners()["id"])
     finally:
         ws.close()
+
+
+# -- map assets: never from a predictable shared folder -------------------------------------------------
+def test_a_file_planted_in_the_old_shared_asset_folder_is_never_served(demo_path):
+    """Zeren once copied the map assets to ``$TMPDIR/zeren-maps-assets-<digest of the files>`` and reused any
+    folder of that name: another local user could plant a zeren-maps.js there. Plant one and look."""
+    import hashlib
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from zeren.maps.assets import asset_files, page_asset_urls
+
+    files = asset_files()
+    digest = hashlib.sha256()
+    for name, path in sorted(files.items()):
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    planted = Path(tempfile.gettempdir()) / f"zeren-maps-assets-{digest.hexdigest()[:16]}"
+    made = not planted.exists()
+    marker = "/* planted by another user */ alert(document.cookie);"
+    try:
+        for name in files:
+            (planted / name).parent.mkdir(parents=True, exist_ok=True)
+            (planted / name).write_text(marker)
+        with TestClient(create_app(make_settings(demo_path))) as c:
+            page = c.get("/maps/site", params={"lon": CENTRE[0], "lat": CENTRE[1]})
+            assert page.status_code == 200
+            urls = [u for u in page_asset_urls(page.text) if u.startswith("/static/maps/")]
+            assert {u.removeprefix("/static/maps/") for u in urls} >= {"zeren-maps.js", "leaflet/leaflet.js"}
+            for name, path in files.items():
+                served = c.get(f"/static/maps/{name}")
+                assert served.status_code == 200, name
+                assert served.content == path.read_bytes(), name  # the installed package's file
+                assert marker.encode() not in served.content
+    finally:
+        if made:
+            shutil.rmtree(planted, ignore_errors=True)
