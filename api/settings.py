@@ -19,6 +19,8 @@ Environment variables (all optional):
                             abandoned with 503 and ``Retry-After`` (default 30)
 ``ZEREN_BATCH_WORKERS``     batch requests worked on at once per worker process (default 2); more wait their
                             turn (within ``ZEREN_REQUEST_TIMEOUT``), so lookups keep their latency
+``ZEREN_MAX_HEADER_BYTES``  request line and headers cap of ``zeren serve`` (default 64 KiB); over it the client
+                            gets 431 and the connection is closed
 ``ZEREN_MAX_PAGE_SIZE``     largest ``limit`` of a paginated list (default 1,000)
 ``ZEREN_DEFAULT_PAGE_SIZE`` ``limit`` when none is given (default 100)
 ``ZEREN_CORS_ORIGINS``      comma-separated origins allowed by CORS (default none; ``*`` allows any)
@@ -57,6 +59,7 @@ DEFAULT_MAX_VERTICES = 1_000_000
 DEFAULT_MAX_FEATURE_VERTICES = 10_000
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_BATCH_WORKERS = 2
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -83,6 +86,7 @@ class Settings:
     max_feature_vertices: int = DEFAULT_MAX_FEATURE_VERTICES
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     batch_workers: int = DEFAULT_BATCH_WORKERS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     default_page_size: int = DEFAULT_PAGE_SIZE
     cors_origins: tuple[str, ...] = ()
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -103,7 +107,7 @@ class Settings:
 
     def __post_init__(self):
         for name in ("max_body_bytes", "max_features", "max_page_size", "default_page_size", "max_vertices",
-                     "max_feature_vertices", "batch_workers"):
+                     "max_feature_vertices", "batch_workers", "max_header_bytes"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.default_page_size > self.max_page_size:
@@ -152,6 +156,7 @@ class Settings:
                                ("max_feature_vertices", "ZEREN_MAX_FEATURE_VERTICES", int),
                                ("request_timeout", "ZEREN_REQUEST_TIMEOUT", float),
                                ("batch_workers", "ZEREN_BATCH_WORKERS", int),
+                               ("max_header_bytes", "ZEREN_MAX_HEADER_BYTES", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
                                ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int)):
@@ -182,6 +187,7 @@ class Settings:
             "ZEREN_MAX_FEATURE_VERTICES": str(self.max_feature_vertices),
             "ZEREN_REQUEST_TIMEOUT": str(self.request_timeout),
             "ZEREN_BATCH_WORKERS": str(self.batch_workers),
+            "ZEREN_MAX_HEADER_BYTES": str(self.max_header_bytes),
             "ZEREN_DEFAULT_PAGE_SIZE": str(self.default_page_size),
             "ZEREN_CORS_ORIGINS": ",".join(self.cors_origins),
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),

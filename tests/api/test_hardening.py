@@ -364,3 +364,77 @@ def test_a_file_planted_in_the_old_shared_asset_folder_is_never_served(demo_path
     finally:
         if made:
             shutil.rmtree(planted, ignore_errors=True)
+
+
+# -- zeren serve: request line and headers capped ----------------------------------------------------------
+def _raw_request(port: int, head: bytes, timeout: float = 10.0) -> bytes:
+    """Send ``head`` on a fresh connection and read until the server closes or answers."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(head)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server closed while we were still sending: that is a refusal too
+        chunks = []
+        try:
+            while True:
+                data = s.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+                if b"\r\n\r\n" in b"".join(chunks) and b"content-length" in b"".join(chunks).lower():
+                    head_end = b"".join(chunks).index(b"\r\n\r\n")
+                    length = int(b"".join(chunks)[:head_end].lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    if len(b"".join(chunks)) >= head_end + 4 + length:
+                        break
+        except (ConnectionResetError, TimeoutError):
+            pass
+        return b"".join(chunks)
+
+
+def test_zeren_serve_refuses_a_1_mib_header_quickly_and_stays_fast(demo_path, tmp_path):
+    import threading
+
+    import httpx
+
+    from tests.api._live import LiveServer
+
+    with LiveServer(demo_path) as server:
+        ok = _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 60_000 + b"\r\n\r\n")
+        assert ok.startswith(b"HTTP/1.1 200"), ok[:100]  # under the 64 KiB cap: served
+        t0 = time.perf_counter()
+        big = _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * (1 << 20) + b"\r\n\r\n")
+        elapsed = time.perf_counter() - t0
+        assert big == b"" or big.startswith(b"HTTP/1.1 431"), big[:100]
+        if big:
+            assert b"65,536-byte cap" in big
+        assert elapsed < 2.0, f"refusing took {elapsed:.1f} s"
+        # a client streaming a 100 MiB header does not stall the others
+        def stream():
+            import socket
+
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+                try:
+                    s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ")
+                    for _ in range(1600):
+                        s.sendall(b"a" * 65536)
+                except OSError:
+                    return
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        health = []
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            for _ in range(20):
+                t0 = time.perf_counter()
+                assert c.get("/health").status_code == 200
+                health.append(time.perf_counter() - t0)
+        streamer.join(30)
+        assert not streamer.is_alive()
+        assert max(health) < 0.5, f"/health max {max(health) * 1000:.0f} ms"
+        # the cap is a setting
+    with LiveServer(demo_path, env={"ZEREN_MAX_HEADER_BYTES": "2048"}) as server:
+        r = _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n")
+        assert r == b"" or r.startswith(b"HTTP/1.1 431"), r[:100]
+        assert _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
