@@ -24,7 +24,7 @@ from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STAT
 from zeren.maps import palette
 from zeren.maps.assets import use_offline_assets
 from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
-                          script_json, to_display_crs)
+                          isolate, script_json, to_display_crs)
 from zeren.maps.elements import Legend, PageSetup, ZerenLayer
 from zeren.maps.settings import MapSettings
 
@@ -86,9 +86,14 @@ def _text(value: Any) -> str | None:
     return None if _missing(value) or str(value) == "" else str(value)
 
 
+def _shown(value: Any) -> str | None:
+    """User text (a name, an organisation, a contact) as shown on a page: bidi-isolated (``display.isolate``)."""
+    return isolate(_text(value))
+
+
 def zone_label(name: Any, name_en: Any = None) -> str | None:
-    """The zone's Chinese name, with the English one after a slash when known."""
-    zh, en = _text(name), _text(name_en)
+    """The zone's Chinese name, with the English one after a slash when known (each bidi-isolated)."""
+    zh, en = _shown(name), _shown(name_en)
     if zh and en and en != zh:
         return f"{zh} / {en}"
     return zh or en
@@ -142,23 +147,23 @@ class PlannerBook:
         cols = {f: _column(planners, f) for f in PUBLIC_PLANNER_FIELDS}
         for i, pid in enumerate(planners["id"].tolist()):
             self._by_id[str(pid)] = {
-                "name": _text(cols["name"][i]) or str(pid),
-                "org": _text(cols["organization"][i]),
-                "contact": _text(cols["public_contact"][i]),
+                "name": _shown(cols["name"][i]) or _shown(pid),
+                "org": _shown(cols["organization"][i]),
+                "contact": _shown(cols["public_contact"][i]),
             }
 
     def get(self, planner_id: Any) -> dict | None:
         if _missing(planner_id):
             return None
-        return self._by_id.get(str(planner_id)) or {"name": str(planner_id), "org": None, "contact": None}
+        return self._by_id.get(str(planner_id)) or {"name": _shown(planner_id), "org": None, "contact": None}
 
 
 def _planner_from_answer(p: Mapping | None) -> dict | None:
     """Public facts of a planner dict from an assignment answer."""
     if not p:
         return None
-    return {"name": _text(p.get("name")) or _text(p.get("id")), "org": _text(p.get("organization")),
-            "contact": _text(p.get("public_contact"))}
+    return {"name": _shown(p.get("name")) or _shown(p.get("id")), "org": _shown(p.get("organization")),
+            "contact": _shown(p.get("public_contact"))}
 
 
 def _lead_lookup(leads: pd.DataFrame | None) -> dict[tuple[str, str], str]:
@@ -486,8 +491,8 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
 
     cols = {
         "code": codes,
-        "name": [_text(v) for v in _column(base, "name")],
-        "name_en": [_text(v) for v in _column(base, "name_en")],
+        "name": [_shown(v) for v in _column(base, "name")],
+        "name_en": [_shown(v) for v in _column(base, "name_en")],
         "kind_label": [_kind_label(kind)] * len(base),
         "planner": [book.get(p) for p in pids],
         "status": [None if p is not None else NO_LEAD_TEXT for p in pids],
@@ -616,7 +621,7 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         ucols = {
             "code": [str(c) for c in _column(units, "code")],
             "label": _labels(units),
-            "district": [_text(v) for v in _column(units, "district_name")],
+            "district": [_shown(v) for v in _column(units, "district_name")],
             "area": [format_area(a) for a in areas],
             "population": [None if _missing(p) else f"{int(p):,}" for p in _column(units, "population")],
             "status": [NO_LEAD_TEXT] * len(units),
@@ -692,6 +697,7 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
     geom = _as_site(site)
     zones = as_wgs84_frame(zones, "zones") if zones is not None and len(zones) else None
     lead = answer.get("lead") or None
+    site_name = _shown(site_name)
     lead_key = _zone_key(lead.get("zone")) if lead else None
     lead_planner = _planner_from_answer(lead.get("planner")) if lead else None
     consult: dict[tuple[str, str], list[dict]] = {}
@@ -826,8 +832,8 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
     if isinstance(planner, pd.Series):
         planner = planner.to_dict()
     pid = str(planner.get("id"))
-    me = {"name": _text(planner.get("name")) or pid, "org": _text(planner.get("organization")),
-          "contact": _text(planner.get("public_contact"))}
+    me = {"name": _shown(planner.get("name")) or _shown(pid), "org": _shown(planner.get("organization")),
+          "contact": _shown(planner.get("public_contact"))}
     zones = as_wgs84_frame(zones, "zones") if zones is not None and len(zones) else None
     projects = as_wgs84_frame(projects, "projects") if projects is not None and len(projects) else None
     if projects is not None:
@@ -891,8 +897,8 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
                 role = _bi("征询", "consulted")
             created = rec.get("created_at")
             rows.append({
-                "label": _text(rec.get("name")), "status": _bi(zh, en) if status else None,
-                "type": _text(rec.get("type")), "scale": _text(rec.get("scale")),
+                "label": _shown(rec.get("name")), "status": _bi(zh, en) if status else None,
+                "type": _shown(rec.get("type")), "scale": _shown(rec.get("scale")),
                 "created": None if _missing(created) else str(pd.Timestamp(created).date()),
                 "role": role,
                 "_s": {"fillColor": palette.STATUS_COLOURS.get(status, "#BBBBBB")},

@@ -119,19 +119,32 @@
     return String(v);
   }
 
+  // Data text goes into <bdi> elements (each list item its own): a name holding U+202E (right-to-left
+  // override) cannot reverse the text shown after it.
+  function bdi(parent, v) {
+    (Array.isArray(v) ? v : [v]).forEach(function (item, i) {
+      if (i) { parent.appendChild(document.createTextNode(', ')); }
+      var b = document.createElement('bdi');
+      b.textContent = (item !== null && typeof item === 'object') ? JSON.stringify(item) : String(item);
+      parent.appendChild(b);
+    });
+    return parent;
+  }
+  Z.bdi = bdi;
+
   // ---- tooltips and popups: DOM nodes with textContent only ---------------------------------------
   Z.infoNode = function (fields, props) {
     var div = document.createElement('div');
     div.className = 'zeren-info';
     var table = document.createElement('table');
     fields.forEach(function (f) {
-      var v = text(get(props, f[1]));
-      if (v === null) { return; }
+      var raw = get(props, f[1]);
+      if (text(raw) === null) { return; }
       var tr = table.insertRow();
       var th = document.createElement('th');
       th.textContent = f[0];
       tr.appendChild(th);
-      tr.insertCell().textContent = v;
+      bdi(tr.insertCell(), raw);
     });
     div.appendChild(table);
     return div;
@@ -305,17 +318,17 @@
       var div = L.DomUtil.create('div', 'zeren-legend leaflet-control');
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
-      if (spec.title) { L.DomUtil.create('div', 'zeren-legend-title', div).textContent = spec.title; }
+      if (spec.title) { bdi(L.DomUtil.create('div', 'zeren-legend-title', div), spec.title); }
       (spec.lines || []).forEach(function (t) {
-        L.DomUtil.create('div', 'zeren-legend-line', div).textContent = t;
+        bdi(L.DomUtil.create('div', 'zeren-legend-line', div), t);
       });
       (spec.items || []).forEach(function (item) {
         var row = L.DomUtil.create('div', 'zeren-legend-item', div);
         swatch(row, item);
-        L.DomUtil.create('span', 'zeren-legend-label', row).textContent = item.label;
+        bdi(L.DomUtil.create('span', 'zeren-legend-label', row), item.label);
       });
       (spec.notes || []).forEach(function (t) {
-        L.DomUtil.create('div', 'zeren-legend-note', div).textContent = t;
+        bdi(L.DomUtil.create('div', 'zeren-legend-note', div), t);
       });
       return div;
     };

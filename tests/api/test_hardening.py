@@ -438,3 +438,60 @@ def test_zeren_serve_refuses_a_1_mib_header_quickly_and_stays_fast(demo_path, tm
         r = _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: " + b"a" * 4000 + b"\r\n\r\n")
         assert r == b"" or r.startswith(b"HTTP/1.1 431"), r[:100]
         assert _raw_request(server.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200")
+
+
+# -- bidi spoofing: names are isolated wherever pages show them ---------------------------------------------
+RLO = "\u202e"
+
+
+def _lead_with_rlo(wclient) -> None:
+    r = wclient.patch("/planners/P006", json={"name": f"evil{RLO}name\u2069{RLO}", "organization": "ORG-ABC",
+                                              "public_contact": "tel-123"}, headers=AUTH)
+    assert r.status_code == 200, r.text
+
+
+def test_names_are_bidi_isolated_in_the_site_page(wclient):
+    from zeren.maps.display import FSI, PDI
+
+    _lead_with_rlo(wclient)
+    page = wclient.get("/maps/site", params={"lon": CENTRE[0], "lat": CENTRE[1]})
+    assert page.status_code == 200
+    html = page.text
+    # the legend line: the name isolated (its stray PDI dropped, so it cannot close the isolate early), then
+    # the organisation and contact (plain text, left as it is)
+    assert f"{FSI}evil{RLO}name{RLO}{PDI}（ORG-ABC，tel-123）" in html
+    # wherever the name is in the page, it is inside an isolate
+    for i in [i for i in range(len(html)) if html.startswith("evil", i)]:
+        assert html[i - 1] == FSI, html[i - 20:i + 40]
+
+
+def test_text_after_an_rlo_name_reads_left_to_right_in_the_browser(wclient, chromium_path, tmp_path):
+    """In Chromium: the organisation shown after the name keeps its order (its first letter left of its last)."""
+    from tests.maps.browser import require_playwright
+
+    require_playwright()
+    from tests.maps.browser import evaluate, serve_directory
+    from zeren.maps import copy_assets
+
+    _lead_with_rlo(wclient)
+    (tmp_path / "site.html").write_text(
+        wclient.get("/maps/site", params={"lon": CENTRE[0], "lat": CENTRE[1]}).text, encoding="utf-8")
+    copy_assets(tmp_path / "static" / "maps")
+    script = """(needle) => {
+      const out = [];
+      const walker = document.createTreeWalker(document.querySelector('.zeren-legend'), NodeFilter.SHOW_TEXT);
+      for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+        const i = n.data.indexOf(needle);
+        if (i < 0) continue;
+        const left = (k) => { const r = document.createRange(); r.setStart(n, k); r.setEnd(n, k + 1);
+                              return r.getBoundingClientRect().left; };
+        out.push([left(i), left(i + needle.length - 1), n.parentElement.closest('bdi') !== null]);
+      }
+      return out;
+    }"""
+    with serve_directory(tmp_path) as base:
+        found = evaluate(f"{base}/site.html", chromium_path, script, "ORG-ABC")
+    assert found, "the organisation is not in the legend"
+    for first, last, in_bdi in found:
+        assert in_bdi
+        assert first < last, f"ORG-ABC is drawn right to left ({first} > {last}): the name's U+202E leaked"
