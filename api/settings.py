@@ -21,6 +21,8 @@ Environment variables (all optional):
                             turn (within ``ZEREN_REQUEST_TIMEOUT``), so lookups keep their latency
 ``ZEREN_MAX_HEADER_BYTES``  request line and headers cap of ``zeren serve`` (default 64 KiB); over it the client
                             gets 431 and the connection is closed
+``ZEREN_AUTH_FAILURES_PER_MINUTE`` invalid tokens one client address may send in a minute (default 20; 0: no
+                            limit); past it its requests with a token get 429 with ``Retry-After``
 ``ZEREN_MAX_PAGE_SIZE``     largest ``limit`` of a paginated list (default 1,000)
 ``ZEREN_DEFAULT_PAGE_SIZE`` ``limit`` when none is given (default 100)
 ``ZEREN_CORS_ORIGINS``      comma-separated origins allowed by CORS (default none; ``*`` allows any)
@@ -60,6 +62,7 @@ DEFAULT_MAX_FEATURE_VERTICES = 10_000
 DEFAULT_REQUEST_TIMEOUT = 30.0
 DEFAULT_BATCH_WORKERS = 2
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -87,6 +90,7 @@ class Settings:
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     batch_workers: int = DEFAULT_BATCH_WORKERS
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES_PER_MINUTE
     default_page_size: int = DEFAULT_PAGE_SIZE
     cors_origins: tuple[str, ...] = ()
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -112,6 +116,8 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.default_page_size > self.max_page_size:
             raise SettingsError("default_page_size must not exceed max_page_size")
+        if self.auth_failures_per_minute < 0:
+            raise SettingsError("ZEREN_AUTH_FAILURES_PER_MINUTE must not be negative (0 disables the limit)")
         if not self.request_timeout > 0:
             raise SettingsError("ZEREN_REQUEST_TIMEOUT must be more than 0 seconds")
         if self.reload_seconds < 0:
@@ -157,6 +163,7 @@ class Settings:
                                ("request_timeout", "ZEREN_REQUEST_TIMEOUT", float),
                                ("batch_workers", "ZEREN_BATCH_WORKERS", int),
                                ("max_header_bytes", "ZEREN_MAX_HEADER_BYTES", int),
+                               ("auth_failures_per_minute", "ZEREN_AUTH_FAILURES_PER_MINUTE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
                                ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int)):
@@ -188,6 +195,7 @@ class Settings:
             "ZEREN_REQUEST_TIMEOUT": str(self.request_timeout),
             "ZEREN_BATCH_WORKERS": str(self.batch_workers),
             "ZEREN_MAX_HEADER_BYTES": str(self.max_header_bytes),
+            "ZEREN_AUTH_FAILURES_PER_MINUTE": str(self.auth_failures_per_minute),
             "ZEREN_DEFAULT_PAGE_SIZE": str(self.default_page_size),
             "ZEREN_CORS_ORIGINS": ",".join(self.cors_origins),
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),

@@ -34,6 +34,50 @@ bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                                 "Reads are public; every write needs one.")
 
 
+class FailedAuthLimiter:
+    """At most ``per_minute`` rejected tokens per client address in any 60 seconds; past that the client's
+    requests with a token get 429 with ``Retry-After`` until the oldest failure is a minute old. Behind a
+    reverse proxy every client has the proxy's address, so the limit is then shared. 0 disables it."""
+
+    WINDOW = 60.0
+    MAX_CLIENTS = 10_000  # addresses remembered at once (the oldest are forgotten first)
+
+    def __init__(self, per_minute: int):
+        self.per_minute = int(per_minute)
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(client, ()) if now - t < self.WINDOW]
+        if times:
+            self._failures[client] = times
+        else:
+            self._failures.pop(client, None)
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds the client must wait, or None when it may try a token now."""
+        if self.per_minute <= 0:
+            return None
+        now = _now()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.per_minute:
+                return None
+            return max(1, math.ceil(self.WINDOW - (now - times[-self.per_minute])))
+
+    def failed(self, client: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = _now()
+        with self._lock:
+            times = self._recent(client, now)
+            times.append(now)
+            self._failures[client] = times[-self.per_minute:]
+            if len(self._failures) > self.MAX_CLIENTS:
+                self._failures.pop(next(iter(self._failures)))
+
+
 @dataclass
 class AppState:
     """What the lifespan puts on ``app.state.zeren``: the settings, the workspace (store + catalogue) the use
@@ -46,9 +90,11 @@ class AppState:
     # waiting for one (an abandoned thread keeps its slot until its next deadline check)
     batch_slots: threading.BoundedSemaphore = field(init=False)
     batch_limiter: Any = None  # an anyio.CapacityLimiter, made by the lifespan (it needs the event loop)
+    auth_failures: "FailedAuthLimiter" = field(init=False)
 
     def __post_init__(self):
         self.batch_slots = threading.BoundedSemaphore(self.settings.batch_workers)
+        self.auth_failures = FailedAuthLimiter(self.settings.auth_failures_per_minute)
 
     @property
     def store(self) -> Store:
@@ -105,8 +151,21 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
         return None
     if credentials is None:
         raise HTTPException(401, "the Authorization header must be `Bearer <token>`", headers=WWW_AUTHENTICATE)
-    principal = request.app.state.zeren.tokens.authenticate(credentials.credentials)
+    return check_token(request, credentials.credentials)
+
+
+def check_token(request: Request, token: str) -> Principal:
+    """The principal of ``token``; 401 when it is not valid, and 429 (``Retry-After``) for a client that sent
+    too many invalid tokens in the last minute (``ZEREN_AUTH_FAILURES_PER_MINUTE``)."""
+    zs: AppState = request.app.state.zeren
+    client = request.client.host if request.client else "unknown"
+    wait = zs.auth_failures.retry_after(client)
+    if wait is not None:
+        raise HTTPException(429, f"too many invalid tokens from this address; try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+    principal = zs.tokens.authenticate(token)
     if principal is None:
+        zs.auth_failures.failed(client)
         raise HTTPException(401, "the token is not valid (unknown or revoked); ask an admin for a new one",
                             headers=WWW_AUTHENTICATE)
     return principal

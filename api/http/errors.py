@@ -127,7 +127,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+    names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
+             422: "ValidationError", 429: "TooManyRequests"}
     return JSONResponse(error_body(detail, names.get(exc.status_code, "HTTPError")), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
 

@@ -495,3 +495,35 @@ def test_text_after_an_rlo_name_reads_left_to_right_in_the_browser(wclient, chro
     for first, last, in_bdi in found:
         assert in_bdi
         assert first < last, f"ORG-ABC is drawn right to left ({first} > {last}): the name's U+202E leaked"
+
+
+# -- failed authentication is rate-limited per client ------------------------------------------------------
+def test_too_many_bad_tokens_get_429_with_retry_after(demo_path):
+    with TestClient(create_app(make_settings(demo_path, auth_failures_per_minute=5))) as c:
+        bad = {"Authorization": "Bearer zrn_not-a-token"}
+        answers = [c.get("/audit", headers=bad).status_code for _ in range(5)]
+        assert answers == [401] * 5
+        for path in ("/audit", "/lookup?lon=104.05&lat=30.66"):  # every route that reads a token
+            r = c.get(path, headers=bad)
+            assert r.status_code == 429, (path, r.text)
+            assert 1 <= int(r.headers["retry-after"]) <= 60
+            assert "too many invalid tokens" in r.json()["detail"]
+        # a valid token is refused too while the address is blocked (no guessing through it), anonymous
+        # reads are not affected
+        assert c.get("/audit", headers=AUTH).status_code == 429
+        assert c.get("/lookup", params={"lon": CENTRE[0], "lat": CENTRE[1]}).status_code == 200
+    with TestClient(create_app(make_settings(demo_path, auth_failures_per_minute=0))) as c:  # 0: no limit
+        assert {c.get("/audit", headers=bad).status_code for _ in range(30)} == {401}
+        assert c.get("/audit", headers=AUTH).status_code == 200
+
+
+def test_the_window_frees_after_a_minute():
+    from zeren.api.http import deps
+
+    limiter = deps.FailedAuthLimiter(3)
+    for _ in range(3):
+        limiter.failed("10.0.0.1")
+    assert limiter.retry_after("10.0.0.1") is not None
+    assert limiter.retry_after("10.0.0.2") is None  # per client
+    limiter._failures["10.0.0.1"] = [t - 61 for t in limiter._failures["10.0.0.1"]]  # a minute later
+    assert limiter.retry_after("10.0.0.1") is None

@@ -14,7 +14,7 @@ import json
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from zeren.api.http.deps import WWW_AUTHENTICATE, parse_as_of, parse_input_crs_async
+from zeren.api.http.deps import WWW_AUTHENTICATE, check_token, parse_as_of, parse_input_crs_async
 from zeren.api.service.lookup import lookup as lookup_answer
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, LookupAnswer, errors
 from zeren.layers.errors import ValidationError
@@ -79,7 +79,4 @@ def _is_admin(request: Request) -> bool:
     scheme, _, token = request.headers["authorization"].partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "the Authorization header must be `Bearer <token>`", headers=WWW_AUTHENTICATE)
-    principal = request.app.state.zeren.tokens.authenticate(token.strip())
-    if principal is None:
-        raise HTTPException(401, "the token is not valid (unknown or revoked)", headers=WWW_AUTHENTICATE)
-    return principal.is_admin
+    return check_token(request, token.strip()).is_admin
