@@ -10,6 +10,7 @@ Run it with ``zeren serve`` (uvicorn, uvloop, httptools), or ``uvicorn --factory
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from contextlib import asynccontextmanager
 
@@ -196,6 +197,14 @@ def _open(settings: Settings, tokens: TokenRegistry) -> AppState:
     return AppState(settings=settings, workspace=workspace, tokens=tokens)
 
 
+def _freeze_heap() -> None:
+    """Move what is alive now (the catalogue: hundreds of thousands of objects) out of the garbage collector's
+    sight. Otherwise every full collection, which a batch's many new objects trigger, walks all of them with
+    the interpreter held: 130 ms during which no lookup is answered."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _watch(state: AppState, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -203,6 +212,7 @@ async def _watch(state: AppState, every: float) -> None:
             what = await anyio.to_thread.run_sync(state.refresh)
             if what:
                 log.info("reloaded %s after a change in the store", what)
+                _freeze_heap()
         except Exception as exc:  # keep serving what we have; say why we could not refresh
             log.warning("could not check the store for changes: %s", exc)
 
@@ -213,6 +223,7 @@ async def lifespan(app: FastAPI):
     state = await anyio.to_thread.run_sync(_open, settings, app.state.tokens)
     state.batch_limiter = anyio.CapacityLimiter(settings.batch_workers)
     app.state.zeren = state
+    _freeze_heap()
     watcher = asyncio.create_task(_watch(state, settings.reload_seconds)) if settings.reload_seconds > 0 else None
     try:
         yield

@@ -234,6 +234,30 @@ def dumps(value) -> str:
         raise BadRequest("the body is nested too deeply") from None
 
 
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def collection_bytes(head: dict, features: list, chunk: int = 500) -> bytes:
+    """A FeatureCollection as UTF-8 JSON: ``head`` members, then ``features`` written ``chunk`` at a time with
+    orjson (each call holds the interpreter for a millisecond or two, so the event loop keeps its turns while a
+    batch answer is written; ``json.dumps`` of 10,000 features held it for a quarter of a second)."""
+    parts = [dumps_bytes(head)[:-1], b',"features":[']
+    for start in range(0, len(features), chunk):
+        if start:
+            parts.append(b",")
+        parts.append(dumps_bytes(features[start:start + chunk])[1:-1])
+    parts.append(b"]}")
+    return b"".join(parts)
+
+
+def dumps_bytes(value) -> bytes:
+    """:func:`dumps` as UTF-8 bytes, through orjson when it can (integers past 64 bits go the slow way)."""
+    try:
+        return orjson.dumps(value, default=_default, option=_ORJSON_OPTIONS)
+    except TypeError:
+        return dumps(value).encode("utf-8")
+
+
 def _default(value):
     if isinstance(value, np.generic):
         return value.item()

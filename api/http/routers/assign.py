@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request, Response
 from zeren.api.http.deps import parse_as_of, parse_input_crs, run_batch
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
-from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
+from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, collection_bytes, geojson_texts,
                                   feature_positions, geometry_from_geojson, parse_json, repair)
 from zeren.api.service import assign as service
 from zeren.geo.answer import ASSIGNMENT_COLUMNS
@@ -143,7 +143,7 @@ def _check_crs_member(data: Any, crs) -> None:
 
 
 def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int, budget=None,
-                      deadline=None) -> str:
+                      deadline=None) -> bytes:
     """The answer of ``POST /assign``: each feature with the assignment columns added to its properties.
     ``budget`` (a :class:`~zeren.api.service.budget.WorkBudget`) is checked on the positions counted in the
     JSON, before any geometry is built; ``deadline`` between the steps and chunks of the work."""
@@ -177,8 +177,8 @@ def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: 
         else:
             base["error"] = batch.problems[i] or f"feature {i}: cannot be assigned"
             out.append({"type": "Feature", "id": ids[i], "geometry": None, "properties": base})
-    return dumps({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
-                  "assigned": int(good.sum()), "errors": int(len(features) - good.sum()), "features": out})
+    return collection_bytes({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
+                             "assigned": int(good.sum()), "errors": int(len(features) - good.sum())}, out)
 
 
 def _geometries(geoms: np.ndarray) -> list:
@@ -221,6 +221,6 @@ async def assign_sites(
     def work(deadline) -> bytes:
         parse_input_crs(crs)  # an unknown CRS fails the request before the body is read (off the event loop)
         return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features,
-                                 zs.settings.work_budget(), deadline).encode("utf-8")
+                                 zs.settings.work_budget(), deadline)
 
     return Response(await run_batch(request, work), media_type="application/geo+json")
