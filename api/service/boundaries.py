@@ -475,10 +475,18 @@ def import_zones(ws: Workspace, zones: gpd.GeoDataFrame, report: ImportReport, r
     return plan
 
 
-def import_layer(ws: Workspace | None, request: LayerImport, *, actor: Actor, create=None) -> EditionPlan:
+def import_layer(ws: Workspace | None, request: LayerImport, *, actor: Actor, create=None,
+                 budget=None) -> EditionPlan:
     """Read, check, plan and import a boundary file (``create()`` makes the workspace when there is no store
-    yet: a refused import then leaves no empty store behind)."""
+    yet: a refused import then leaves no empty store behind). ``budget`` (a
+    :class:`~zeren.api.service.budget.WorkBudget`): vertex limits checked before the plan is worked out."""
     zones, report = read_layer(ws.store if ws is not None else None, request)
+    if budget is not None:
+        from zeren.api.service.budget import geometry_vertices
+
+        codes = zones["code"].astype(str).tolist() if "code" in zones else []
+        budget.check(geometry_vertices(zones.geometry.to_numpy()),
+                     lambda i: f"zone {codes[i]!r}" if i < len(codes) else f"feature {i}")
     check_read(zones, report, request)
     if ws is None:
         if request.dry_run:

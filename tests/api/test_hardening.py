@@ -527,3 +527,21 @@ def test_the_window_frees_after_a_minute():
     assert limiter.retry_after("10.0.0.2") is None  # per client
     limiter._failures["10.0.0.1"] = [t - 61 for t in limiter._failures["10.0.0.1"]]  # a minute later
     assert limiter.retry_after("10.0.0.1") is None
+
+
+def test_boundary_upload_has_the_request_vertex_budget(store_copy, tmp_path):
+    """POST /zones/import (admin) counts the vertices of the file it read before planning the edition."""
+    from tests.service._scenario import DISTRICT, qingyang_2025
+
+    body = qingyang_2025(store_copy, tmp_path).read_bytes()
+    zones = json.loads(body)["features"]
+    total = sum(len(r) for f in zones for part in (f["geometry"]["coordinates"] if f["geometry"]["type"] ==
+                "MultiPolygon" else [f["geometry"]["coordinates"]]) for r in part)
+    params = {"kind": "subdistrict", "edition": 2025, "within": DISTRICT, "dry_run": True}
+    headers = {"Content-Type": "application/geo+json", **AUTH}
+    with TestClient(create_app(make_settings(store_copy, max_vertices=total - 1))) as c:
+        r = c.post("/zones/import", params=params, content=body, headers=headers)
+        assert r.status_code == 413, r.text
+        assert "ZEREN_MAX_VERTICES" in r.json()["detail"]
+    with TestClient(create_app(make_settings(store_copy, max_vertices=total))) as c:
+        assert c.post("/zones/import", params=params, content=body, headers=headers).status_code == 200
