@@ -34,6 +34,7 @@ class WorkBudget:
     max_feature_vertices: int
     vertices_setting: str = "ZEREN_MAX_VERTICES"
     feature_setting: str = "ZEREN_MAX_FEATURE_VERTICES"
+    scope: str = "request"  # what max_vertices is counted over, in messages
 
     def check(self, counts: Sequence[int] | np.ndarray, where: Callable[[int], str] | None = None) -> int:
         """Refuse when one feature has more than ``max_feature_vertices`` positions or all together more than
@@ -52,8 +53,8 @@ class WorkBudget:
         total = int(arr.sum()) if arr.size else 0
         if total > self.max_vertices:
             raise WorkBudgetExceeded(
-                f"the request has {total:,} vertices, over the limit of {self.max_vertices:,} per request; send "
-                f"fewer or simpler features per request ({self.vertices_setting} raises the limit)")
+                f"the {self.scope} has {total:,} vertices, over the limit of {self.max_vertices:,} per {self.scope}; "
+                f"send fewer or simpler features ({self.vertices_setting} raises the limit)")
         return total
 
 
@@ -64,7 +65,7 @@ CLI_MAX_FEATURE_VERTICES = 100_000
 
 def cli_budget(max_vertices: int | None = None, max_feature_vertices: int | None = None) -> WorkBudget:
     return WorkBudget(max_vertices or CLI_MAX_VERTICES, max_feature_vertices or CLI_MAX_FEATURE_VERTICES,
-                      "--max-vertices", "--max-feature-vertices")
+                      "--max-vertices", "--max-feature-vertices", scope="chunk of the file")
 
 
 def geometry_vertices(geoms) -> np.ndarray:
