@@ -84,6 +84,25 @@ class Responsibility:
             return candidates, None
         return candidates, shapely.STRtree(self.index.metric_geoms[candidates])
 
+    @cached_property
+    def service_tree(self) -> shapely.STRtree | None:
+        """An STRtree of the zones in force on this date (every kind) in the index's metric CRS: the service
+        area, whose distance an answer outside every zone reports. None when no zone is in force."""
+        active = np.flatnonzero(self.zone_active)
+        if not len(active):
+            return None
+        return shapely.STRtree(self.index.metric_geoms[active])
+
+    def service_area_distance_m(self, metric_sites: np.ndarray) -> np.ndarray:
+        """Metres from each site (in the metric CRS) to the nearest zone in force; NaN when none is in force."""
+        tree = self.service_tree
+        if tree is None or not len(metric_sites):
+            return np.full(len(metric_sites), np.nan)
+        out = np.full(len(metric_sites), np.inf)
+        (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
+        np.minimum.at(out, s, d)
+        return out
+
 
 class ZoneIndex:
     """All zones of a store (every kind, every edition), indexed once.
@@ -166,6 +185,14 @@ class ZoneIndex:
             last = "open" if np.isnat(self._valid_to).any() else pd.Timestamp(self._valid_to.max()).date()
             raise GeoInputError(f"as_of: no zone edition is in force on {as_timestamp(as_of).date()}; the stored "
                                 f"editions run from {first} to {last}")
+
+    def edition_span(self) -> tuple | None:
+        """(first day, last day or None when still open) over every stored edition; None without zones."""
+        if not len(self):
+            return None
+        first = pd.Timestamp(np.nanmin(self._valid_from)).date() if (~np.isnat(self._valid_from)).any() else None
+        last = None if np.isnat(self._valid_to).any() else pd.Timestamp(self._valid_to.max()).date()
+        return first, last
 
     def positions(self, kind: str, code: str) -> np.ndarray:
         """Positions of every edition of one zone."""
