@@ -115,3 +115,51 @@ def test_lookup_before_every_edition_says_why(capsys, http, demo_template, demo_
     text = cli(capsys, "lookup", "--lon", 104.0530, "--lat", 30.6695, "--as-of", "1990-01-01",
                "--store", demo_template).out
     assert "the earliest starts" in text
+
+
+# -- 2. gaps: floating-point noise is not a finding -----------------------------------------------
+def test_gaps_on_the_demo_city_report_no_noise_slivers(capsys, http, demo_template, tmp_path):
+    """The newcomer saw "slivers under 1000 m²: 111 (6.62e-05 m² ...)": overlay noise between subdistricts
+    dissolved from the same lines."""
+    run = cli(capsys, "gaps", "--out", tmp_path / "gaps.gpkg", "--store", demo_template)
+    assert run.rc == 0, run.text
+    assert "slivers under" not in run.out
+    body = http.get("/coverage/gaps").json()
+    assert body["totals"]["small_slivers"] == 0 and body["totals"]["small_slivers_area_m2"] == 0
+
+
+def _two_units(gap_deg: float):
+    """Two 1 km-ish squares in Chengdu, ``gap_deg`` apart, in a district that spans both and the gap (drawn
+    through the squares' corners, as a district dissolved from its subdistricts is)."""
+    import geopandas as gpd
+
+    from tests.coverage.conftest import lead_appointments, zones_frame
+
+    x0, y0, w = 104.0, 30.6, 0.01
+    left = shapely.box(x0, y0, x0 + w, y0 + w)
+    right = shapely.box(x0 + w + gap_deg, y0, x0 + 2 * w + gap_deg, y0 + w)
+    xs = [x0, x0 + w, x0 + w + gap_deg, x0 + 2 * w + gap_deg]
+    district = shapely.Polygon([(x, y0) for x in xs] + [(x, y0 + w) for x in reversed(xs)])
+    frame = lambda geoms, codes: gpd.GeoDataFrame(
+        {"code": codes, "name": codes}, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    zones = pd.concat([zones_frame(frame([district], ["D1"]), "district"),
+                       zones_frame(frame([left, right], ["S1", "S2"]), "subdistrict")], ignore_index=True)
+    return zones, lead_appointments(["S1", "S2"])
+
+
+@pytest.mark.parametrize("gap_deg, real", [
+    pytest.param(1e-11, False, id="nanometre-noise-dropped"),
+    pytest.param(2e-5, True, id="two-metre-sliver-reported"),
+])
+def test_gaps_drop_overlay_noise_and_keep_real_slivers(gap_deg, real):
+    from zeren.geo.coverage import coverage_gaps
+
+    zones, appointments = _two_units(gap_deg)
+    result = coverage_gaps(zones, appointments, as_of="2024-06-01")
+    slivers = result.gaps[result.gaps["reason"] == "sliver"]
+    if real:
+        assert len(slivers) == 1 and slivers["area_m2"].iloc[0] > 1000  # ~2 m x 1.1 km
+        assert result.noise_pieces == 0
+    else:
+        assert slivers.empty and result.small_slivers == 0 and result.small_slivers_area_m2 == 0
+        assert result.noise_pieces == 1 and result.gap_area_m2 == 0
