@@ -163,3 +163,46 @@ def test_gaps_drop_overlay_noise_and_keep_real_slivers(gap_deg, real):
     else:
         assert slivers.empty and result.small_slivers == 0 and result.small_slivers_area_m2 == 0
         assert result.noise_pieces == 1 and result.gap_area_m2 == 0
+
+
+# -- 3. workload weighed by a population nobody imported -------------------------------------------
+def _without_population(path) -> None:
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    con.execute("UPDATE zones SET population = NULL")
+    con.commit()
+    con.close()
+
+
+def test_workload_by_population_without_population_refuses_clearly(capsys, demo_store):
+    _without_population(demo_store)
+    run = cli(capsys, "workload", "--weight", "population", "--store", demo_store)
+    assert run.rc == 2, run.text
+    assert "no zone" in run.err and "has a population" in run.err and "--population-field" in run.err
+    assert "Gini" not in run.out
+    with TestClient(create_app(make_settings(demo_store))) as c:
+        r = c.get("/coverage/workload", params={"weight": "population"})
+        assert r.status_code == 422 and "--population-field" in r.text
+        assert c.get("/coverage/workload", params={"weight": "area"}).status_code == 200  # area still weighs
+    assert cli(capsys, "workload", "--weight", "area", "--store", demo_store).rc == 0
+
+
+def test_import_layer_population_field_fills_the_population(capsys, demo_store, tmp_path, demo_frames):
+    """--population-field names the field that holds the population (here 人口), at both doors."""
+    import geopandas as gpd
+
+    subs = demo_frames["zones"][demo_frames["zones"]["kind"] == "subdistrict"].head(3)
+    frame = gpd.GeoDataFrame({"code": subs["code"], "name": subs["name"], "人口": [1000, 2000, 3000]},
+                             geometry=subs.geometry.to_numpy(), crs=4326)
+    path = tmp_path / "subs.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--population-field",
+              "人口", "--store", demo_store, "--json")
+    assert run.rc == 0, run.text
+    store = open_store(str(demo_store))
+    try:
+        now = store.zones(kind="subdistrict", as_of="2026-06-01").set_index("code")
+    finally:
+        store.close()
+    assert now.loc[list(subs["code"]), "population"].tolist() == [1000, 2000, 3000]
