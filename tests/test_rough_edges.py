@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
+from zeren.api.cli.main import main as cli_main
 from zeren.api.http.app import create_app
 from zeren.api.service.demo import build_demo
 from zeren.layers.store import open_store
@@ -206,3 +207,37 @@ def test_import_layer_population_field_fills_the_population(capsys, demo_store, 
     finally:
         store.close()
     assert now.loc[list(subs["code"]), "population"].tolist() == [1000, 2000, 3000]
+
+
+# -- 4. a report on a kind the store does not have suggests the kinds it has -----------------------
+@pytest.fixture(scope="module")
+def districts_only(demo_template, demo_frames, tmp_path_factory):
+    """A store holding only the demo's districts, imported from a GeoJSON file as a newcomer would."""
+    import geopandas as gpd
+
+    folder = tmp_path_factory.mktemp("districts")
+    zones = demo_frames["zones"]
+    gpd.GeoDataFrame(zones[zones["kind"] == "district"][["code", "name", "geometry"]], crs=4326).to_file(
+        folder / "districts.geojson", driver="GeoJSON")
+    store = folder / "districts.gpkg"
+    assert cli_main(["import-layer", str(folder / "districts.geojson"), "--kind", "district", "--edition", "2024",
+                     "--store", str(store)]) == 0
+    return store, int((zones["kind"] == "district").sum())
+
+
+@pytest.mark.parametrize("command, path", [
+    pytest.param(["coverage"], "/coverage/summary", id="coverage"),
+    pytest.param(["gaps", "--out", "{tmp}/gaps.geojson"], "/coverage/gaps", id="gaps"),
+    pytest.param(["overlaps", "--out", "{tmp}/overlaps.geojson"], "/coverage/overlaps", id="overlaps"),
+])
+def test_report_on_a_missing_kind_suggests_the_kinds_present(capsys, districts_only, tmp_path, command, path):
+    store, n = districts_only
+    run = cli(capsys, *[c.format(tmp=tmp_path) for c in command], "--store", store)
+    assert run.rc == 0, run.text
+    assert "no 'subdistrict' zones" in run.out
+    assert f"district ({n})" in run.out and "try --kind district" in run.out
+    with TestClient(create_app(make_settings(store))) as c:
+        body = c.get(path).json()
+    assert "kind=district" in body["message"] and f"district ({n})" in body["message"]
+    follow = cli(capsys, "coverage", "--kind", "district", "--store", store)  # the suggestion works
+    assert follow.rc == 0 and "nothing to cover" not in follow.out

@@ -184,7 +184,8 @@ def coverage_gaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: 
     if units.empty or shapely.is_empty(territory):
         what = f"no {kind!r} zones" if units.empty else "an empty territory"
         return _nothing(kind, ts, within, t_kind, t_codes, sliver_m2, _invalid(problems),
-                        f"nothing to cover: {what} valid on {_prep.day(ts)}")
+                        f"nothing to cover: {what} valid on {_prep.day(ts)}"
+                        + (_prep.kinds_hint(zones, ts) if units.empty else ""))
 
     # The units: which have a lead, which lie in the territory; the ground they leave uncovered.
     codes = units["code"].astype(str).to_numpy(object)
