@@ -146,6 +146,13 @@ class Catalogue:
         Projects arrive one request at a time, so their index is an rtree updated in place
         (:meth:`project_added`) rather than an STRtree rebuilt on every write.
         """
+        return self._project_index().query(bbox)
+
+    def projects_bounds(self) -> tuple[float, float, float, float] | None:
+        """(minx, miny, maxx, maxy) in lon/lat of every project; None when there is none."""
+        return self._project_index().bounds()
+
+    def _project_index(self) -> LiveIndex:
         with self._lock:
             index = self._projects
         if index is None:
@@ -153,7 +160,7 @@ class Catalogue:
             index = LiveIndex(projects["id"].to_numpy(), projects.geometry.to_numpy())
             with self._lock:
                 self._projects = index
-        return index.query(bbox)
+        return index
 
     def project_added(self, project_id: int, geometry) -> None:
         with self._lock:

@@ -241,3 +241,38 @@ def test_report_on_a_missing_kind_suggests_the_kinds_present(capsys, districts_o
     assert "kind=district" in body["message"] and f"district ({n})" in body["message"]
     follow = cli(capsys, "coverage", "--kind", "district", "--store", store)  # the suggestion works
     assert follow.rc == 0 and "nothing to cover" not in follow.out
+
+
+# -- 5. the OGC projects collection advertises where the projects are ------------------------------
+def test_ogc_projects_collection_extent_is_the_projects_box(http, demo_template):
+    store = open_store(str(demo_template))
+    try:
+        projects = store.projects()
+    finally:
+        store.close()
+    assert len(projects)
+    want = shapely.total_bounds(projects.geometry.to_numpy())
+    for url in ("/ogc/collections/projects", "/ogc/collections"):
+        body = http.get(url).json()
+        collection = body if "id" in body else next(c for c in body["collections"] if c["id"] == "projects")
+        (bbox,) = collection["extent"]["spatial"]["bbox"]
+        assert bbox != [-180, -90, 180, 90]
+        assert bbox == pytest.approx(list(want), abs=1e-9)
+
+
+def test_ogc_projects_extent_grows_with_a_new_project(store_client):
+    from tests.api.conftest import AUTH
+
+    c = store_client
+    far = {"type": "Polygon", "coordinates": [[[104.9, 30.9], [104.91, 30.9], [104.91, 30.91], [104.9, 30.91],
+                                               [104.9, 30.9]]]}
+    r = c.post("/projects", json={"name": "远处的项目", "geometry": far}, headers=AUTH)
+    assert r.status_code in (200, 201), r.text
+    (bbox,) = c.get("/ogc/collections/projects").json()["extent"]["spatial"]["bbox"]
+    assert bbox[2] == pytest.approx(104.91) and bbox[3] == pytest.approx(30.91)
+
+
+@pytest.fixture
+def store_client(demo_store):
+    with TestClient(create_app(make_settings(demo_store))) as c:
+        yield c
