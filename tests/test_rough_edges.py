@@ -276,3 +276,121 @@ def test_ogc_projects_extent_grows_with_a_new_project(store_client):
 def store_client(demo_store):
     with TestClient(create_app(make_settings(demo_store))) as c:
         yield c
+
+
+# -- 6. a lat/lon-swapped import: each rejection once, and the swap named --------------------------
+def _subdistricts_file(frames, path, n=3, swap=False, **columns):
+    import geopandas as gpd
+
+    subs = frames["zones"][frames["zones"]["kind"] == "subdistrict"].sort_values("code").head(n)
+    geoms = subs.geometry.to_numpy()
+    if swap:
+        geoms = shapely.transform(geoms, lambda xy: xy[:, ::-1])
+    data = {"code": subs["code"].to_numpy(), "name": subs["name"].to_numpy()}
+    data.update({k: (subs[v].to_numpy() if isinstance(v, str) else v) for k, v in columns.items()})
+    frame = gpd.GeoDataFrame(data, geometry=gpd.GeoSeries(geoms, crs=4326), crs=4326)
+    if path.suffix == ".zip":
+        import zipfile
+
+        folder = path.with_suffix("")
+        folder.mkdir()
+        frame.to_file(folder / "subs.shp", encoding="UTF-8")
+        with zipfile.ZipFile(path, "w") as zf:
+            for f in folder.iterdir():
+                zf.write(f, f.name)
+    elif path.suffix == ".csv":
+        pd.DataFrame(data).assign(wkt=shapely.to_wkt(geoms)).to_csv(path, index=False)
+    else:
+        frame.to_file(path, driver="GeoJSON")
+    return subs
+
+
+@pytest.mark.parametrize("skip", [False, True], ids=["plain", "skip-rejected"])
+def test_swapped_import_lists_each_rejection_once_and_suggests_the_swap(capsys, demo_store, demo_frames, tmp_path,
+                                                                        skip):
+    path = tmp_path / "swapped.geojson"
+    subs = _subdistricts_file(demo_frames, path, swap=True)
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--store", demo_store,
+              *(["--skip-rejected"] if skip else []))
+    assert run.rc == 2
+    for code in subs["code"]:
+        assert run.text.count(f"(code {code})") == 1, run.text
+    assert "import the other 0" not in run.text
+    assert "Every feature was rejected" in run.err and "lat/lon swapped" in run.err and "Swap" in run.err
+
+
+def test_swapped_import_into_an_empty_store_is_caught_by_the_china_box(capsys, tmp_path):
+    """Kashgar's subdistricts swapped: (39.5, 76.0) is a valid lon/lat (in the Arctic), but not Chinese data."""
+    import geopandas as gpd
+
+    square = shapely.box(75.95, 39.45, 76.05, 39.55)
+    frame = gpd.GeoDataFrame({"code": ["653101001"], "name": ["喀什示例街道"]},
+                             geometry=[shapely.transform(square, lambda xy: xy[:, ::-1])], crs=4326)
+    frame.to_file(tmp_path / "kashgar.geojson", driver="GeoJSON")
+    run = cli(capsys, "import-layer", tmp_path / "kashgar.geojson", "--kind", "subdistrict", "--edition", "2026",
+              "--store", tmp_path / "new.gpkg")
+    assert run.rc == 2 and "lat/lon swapped" in run.err
+
+
+def test_swapped_http_import_says_so(store_client, demo_frames, tmp_path):
+    from tests.api.conftest import AUTH
+
+    path = tmp_path / "swapped.geojson"
+    _subdistricts_file(demo_frames, path, swap=True)
+    r = store_client.post("/zones/import", params={"kind": "subdistrict", "edition": 2026},
+                          content=path.read_bytes(), headers={**AUTH, "Content-Type": "application/geo+json"})
+    assert r.status_code == 422 and "Every feature was rejected" in r.text and "Swap the coordinates" in r.text
+
+
+# -- 9. a Shapefile's truncated field names ---------------------------------------------------------
+def test_shapefile_truncated_parent_code_is_recognised_with_a_note(capsys, demo_store, demo_frames, tmp_path):
+    path = tmp_path / "subs.zip"
+    subs = _subdistricts_file(demo_frames, path, parent_code="parent_code")
+    import geopandas as gpd
+
+    assert "parent_cod" in gpd.read_file(path).columns  # what the .dbf really holds
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--dry-run", "--json",
+              "--store", demo_store)
+    assert run.rc == 0, run.text
+    read = json.loads(run.out)["read"]
+    assert "parent_code" not in read["missing_fields"]
+    assert any("'parent_cod' read as 'parent_code'" in n for n in read["notes"])
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--store", demo_store)
+    assert run.rc == 0 and "parent_cod" in run.out
+    store = open_store(str(demo_store))
+    try:
+        now = store.zones(kind="subdistrict", as_of="2026-06-01").set_index("code")
+    finally:
+        store.close()
+    assert now.loc[list(subs["code"]), "parent_code"].tolist() == subs["parent_code"].tolist()
+    assert all("parent_cod" not in a for a in now.loc[list(subs["code"]), "attrs"])  # not kept as an attribute
+
+
+def test_missing_optional_fields_are_named_with_the_option(capsys, demo_store, demo_frames, tmp_path):
+    path = tmp_path / "subs.zip"
+    _subdistricts_file(demo_frames, path, SJDM="parent_code")  # 上级代码, as many bureaus name it
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--dry-run", "--json",
+              "--store", demo_store)
+    read = json.loads(run.out)["read"]
+    assert "parent_code" in read["missing_fields"]
+    assert any("no 'parent_code' field" in n and "--parent-field" in n for n in read["notes"])
+
+
+# -- 10. --crs on a file that states no CRS ---------------------------------------------------------
+def test_crs_on_a_file_without_one_does_not_claim_the_file_states_one(capsys, demo_store, demo_frames, tmp_path):
+    path = tmp_path / "subs.csv"
+    _subdistricts_file(demo_frames, path)
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--dry-run", "--crs",
+              "gcj02", "--store", demo_store)
+    assert run.rc == 0, run.text
+    assert "not as the file states" not in run.out
+    assert "the file states no CRS: coordinates taken as gcj02 (--crs)" in run.out
+
+
+def test_crs_overriding_the_files_crs_names_what_the_file_states(capsys, demo_store, demo_frames, tmp_path):
+    path = tmp_path / "subs.geojson"
+    _subdistricts_file(demo_frames, path)
+    run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", "2026", "--dry-run", "--crs",
+              "gcj02", "--store", demo_store)
+    assert run.rc == 0, run.text
+    assert "coordinates taken as gcj02 (--crs), not as the file states (WGS 84)" in run.out
