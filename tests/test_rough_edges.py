@@ -394,3 +394,15 @@ def test_crs_overriding_the_files_crs_names_what_the_file_states(capsys, demo_st
               "gcj02", "--store", demo_store)
     assert run.rc == 0, run.text
     assert "coordinates taken as gcj02 (--crs), not as the file states (WGS 84)" in run.out
+
+
+# -- 7. GET /audit is a read ------------------------------------------------------------------------
+def test_audit_without_a_token_says_reading_it_needs_an_admin_token(http):
+    from tests.api.conftest import AUTH, AUTH_PLANNER
+
+    r = http.get("/audit")
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Bearer")
+    assert "reading the audit log needs an admin token" in r.text and "change" not in r.text
+    r = http.get("/audit", headers=AUTH_PLANNER)
+    assert r.status_code == 403 and "reading the audit log needs an admin token" in r.text
+    assert http.get("/audit", headers=AUTH).status_code == 200
