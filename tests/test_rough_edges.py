@@ -406,3 +406,39 @@ def test_audit_without_a_token_says_reading_it_needs_an_admin_token(http):
     r = http.get("/audit", headers=AUTH_PLANNER)
     assert r.status_code == 403 and "reading the audit log needs an admin token" in r.text
     assert http.get("/audit", headers=AUTH).status_code == 200
+
+
+# -- 11. a polygon site that only touches a zone does not match it --------------------------------
+def test_square_site_sharing_an_edge_with_a_zone_does_not_match_it():
+    from zeren.geo.assign import ZoneIndex, assign
+
+    from tests.geo.test_assign import APPOINTMENTS, CITY, X0, Y0, D
+
+    index = ZoneIndex(CITY)
+    resp = index.responsibility(APPOINTMENTS, "2025-01-01")
+    # S2 is the cell (1, 0); the site is the cell east of the district, sharing S2's east edge (and S4's corner)
+    site = shapely.box(X0 + 2 * D, Y0, X0 + 3 * D, Y0 + D)
+    line = shapely.LineString([(X0 + 2 * D, Y0 + 0.5 * D), (X0 + 3 * D, Y0 + 0.5 * D)])  # touches S2 at one end
+    inside = shapely.box(X0 + 1.5 * D, Y0, X0 + 2.5 * D, Y0 + D)  # half in S2, half outside: still matches
+    result = assign(index, resp, np.array([site, line, inside], dtype=object))
+    codes = [sorted(index.code[result.pair_zone[result.pair_site == i]]) for i in range(3)]
+    assert codes[0] == [] and codes[1] == []
+    assert not result.covered[0] and result.nearest_zone[0] >= 0  # it gets a nearest zone instead
+    assert codes[2] == ["D1", "S2"]
+    assert np.all(result.pair_share > 0)
+
+
+def test_demo_subdistrict_as_a_site_lists_no_neighbour_with_share_zero(http, demo_frames):
+    """A project drawn exactly on a subdistrict's boundary: its neighbours only touch it."""
+    zones = demo_frames["zones"]
+    sub = zones[(zones["kind"] == "subdistrict")].sort_values("code").iloc[0]
+    feature = {"type": "Feature", "properties": {"name": "same as the subdistrict"},
+               "geometry": shapely.geometry.mapping(sub.geometry)}
+    r = http.post("/assign", json=feature)
+    assert r.status_code == 200, r.text
+    props = r.json()["features"][0]["properties"]
+    matched = {(z["kind"], z["code"]): z["share"] for z in props["zones"]}
+    assert matched[("subdistrict", sub["code"])] == pytest.approx(1.0)
+    assert all(share > 0 for share in matched.values()), matched
+    neighbours = zones[(zones["kind"] == "subdistrict") & zones.geometry.touches(sub.geometry)]
+    assert len(neighbours) and not {("subdistrict", c) for c in neighbours["code"]} & set(matched)
