@@ -2,8 +2,10 @@
 # Headless Chromium for Zeren's browser tests and screenshots (Debian packages).
 #
 #   .ci/chromium.sh install   install Debian's chromium plus fonts (fonts-noto-cjk so Chinese labels
-#                                 render, fonts-liberation for Latin text) when missing; idempotent
-#   .ci/chromium.sh check     take a headless screenshot of a local file to prove the browser runs
+#                                 render, fonts-liberation for Latin text; fontconfig to list them) when
+#                                 missing; idempotent
+#   .ci/chromium.sh check     check that a CJK font is installed (fc-list :lang=zh), then take a headless
+#                                 screenshot of a local file to prove the browser runs
 #
 # Flags that work here (root, no GPU, no network but the package mirrors):
 #   chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -13,12 +15,12 @@
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(chromium fonts-noto-cjk fonts-liberation)
+PACKAGES=(chromium fonts-noto-cjk fonts-liberation fontconfig)
 APT_LOG=${TMPDIR:-/tmp}/zeren-chromium-apt.log
 
 log() { printf 'chromium.sh: %s\n' "$*" >&2; }
 die() { printf 'chromium.sh: error: %s\n' "$*" >&2; exit 1; }
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
@@ -57,6 +59,10 @@ cmd_check() {
     local bin tmp rc=0
     bin=$(browser)
     [ -n "$bin" ] || die "chromium is not installed; run: .ci/chromium.sh install"
+    # Without a CJK font Chinese labels render as empty boxes, which the pixel test below cannot tell from text.
+    command -v fc-list >/dev/null || die "fc-list not found (package fontconfig); run: .ci/chromium.sh install"
+    [ -n "$(fc-list :lang=zh family)" ] || die "no Chinese (CJK) font installed; run: apt-get install fonts-noto-cjk"
+    log "CJK font: $(fc-list :lang=zh family | sort | head -n 1)"
     tmp=$(mktemp -d)
     # shellcheck disable=SC2064
     trap "rm -rf '$tmp'" EXIT

@@ -5,6 +5,7 @@ or columns added to a frame of sites. The shapes here are the ones the CLI and t
 and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pandas as pd
@@ -177,8 +178,13 @@ ASSIGNMENT_COLUMNS = ("covered", "lead_planner_id", "lead_zone_kind", "lead_zone
                       "consultations", "zones", "nearest_zone_code", "nearest_planner_id", "nearest_distance_m")
 
 
-def assignment_columns(result: Assignment) -> pd.DataFrame:
-    """The columns ``zeren assign`` adds to every input row (lists as Python lists; JSON for CSV)."""
+def assignment_columns(result: Assignment, *, lists: str = "python") -> pd.DataFrame:
+    """The columns ``zeren assign`` adds to every input row. The list columns (``planners``, ``consultations``,
+    ``zones``) hold Python lists of dicts (``lists="python"``) or the same lists as JSON text (``lists="json"``,
+    what every file format stores), built by vectorised string operations over the pair arrays: no per-row
+    Python, whatever the number of sites."""
+    if lists not in ("python", "json"):
+        raise ValueError(f"lists={lists!r}: 'python' or 'json'")
     n = result.n_sites
     idx = result.index
     lead_zone = result.lead_zone
@@ -193,20 +199,87 @@ def assignment_columns(result: Assignment) -> pd.DataFrame:
         "lead_zone_code": text(_at(idx.code, lead_zone)),
         "split": result.split,
     })
-    ps, pz, pp, pr = result.planner_pairs()
-    out["planners"] = _group_lists(n, ps, idx.lead_rank[pz], [{"planner_id": p, "role": r, "zone_kind": k, "zone_code": c}
-                                           for p, r, k, c in zip(pp, pr, idx.kind[pz], idx.code[pz])])
-    cs, cz, cp = result.consultation_pairs()
-    out["consultations"] = _group_lists(n, cs, idx.lead_rank[cz], [{"planner_id": p, "zone_kind": k, "zone_code": c}
-                                                for p, k, c in zip(cp, idx.kind[cz], idx.code[cz])])
-    out["zones"] = _group_lists(n, result.pair_site, idx.lead_rank[result.pair_zone], [
-        {"kind": k, "code": c, "share": round(float(s), 6)}
-        for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
+    if lists == "json":
+        for column, values in _json_list_columns(result).items():
+            out[column] = pd.Series(values, dtype=object)
+    else:
+        ps, pz, pp, pr = result.planner_pairs()
+        out["planners"] = _group_lists(n, ps, idx.lead_rank[pz], [
+            {"planner_id": p, "role": r, "zone_kind": k, "zone_code": c}
+            for p, r, k, c in zip(pp, pr, idx.kind[pz], idx.code[pz])])
+        cs, cz, cp = result.consultation_pairs()
+        out["consultations"] = _group_lists(n, cs, idx.lead_rank[cz], [
+            {"planner_id": p, "zone_kind": k, "zone_code": c} for p, k, c in zip(cp, idx.kind[cz], idx.code[cz])])
+        out["zones"] = _group_lists(n, result.pair_site, idx.lead_rank[result.pair_zone], [
+            {"kind": k, "code": c, "share": round(float(s), 6)}
+            for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
     nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
     out["nearest_zone_code"] = text(_at(idx.code, nz))
     out["nearest_planner_id"] = text(_at(result.resp.lead_planner, nz))
     dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
     out["nearest_distance_m"] = np.round(dist, 1)
+    return out
+
+
+def json_literals(values) -> np.ndarray:
+    """JSON literals of a sequence of texts (None/NaN -> ``null``), as ``json.dumps(v, ensure_ascii=False)``
+    writes them; each distinct value is encoded once."""
+    codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object), use_na_sentinel=True)
+    encoded = np.array([json.dumps(str(u), ensure_ascii=False) for u in uniques] + ["null"], dtype=object)
+    return encoded[codes]  # code -1 (missing) takes the trailing "null"
+
+
+def _number_literals(values: np.ndarray) -> np.ndarray:
+    """JSON numbers (Python's shortest repr, as json.dumps) of floats; each distinct value encoded once."""
+    uniques, inverse = np.unique(values, return_inverse=True)
+    return np.array([repr(float(u)) for u in uniques], dtype=object)[inverse.ravel()]
+
+
+def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
+    """``planners``, ``consultations`` and ``zones`` as JSON text per site: items are concatenations of
+    pre-encoded pieces (one encoding per distinct zone / appointment), then joined per site in one pass."""
+    n, idx, resp = result.n_sites, result.index, result.resp
+    out = {}
+    for column, consult in (("planners", False), ("consultations", True)):
+        sites, zones, slot = result.planner_slots(consultations=consult)
+        used, inverse = np.unique(slot, return_inverse=True)
+        zone_of = zones[np.unique(inverse.ravel(), return_index=True)[1]] if len(slot) else zones
+        head = '{"planner_id": ' + json_literals(resp.appt_planner[used])
+        if not consult:
+            head = head + ', "role": ' + json_literals(resp.appt_role[used])
+        item = head + ', "zone_kind": ' + json_literals(idx.kind[zone_of]) + ', "zone_code": ' + \
+            json_literals(idx.code[zone_of]) + "}"
+        out[column] = _join_per_site(n, sites, idx.lead_rank[zones], item[inverse.ravel()] if len(slot) else item)
+    zones = result.pair_zone
+    used, inverse = np.unique(zones, return_inverse=True)
+    head = ('{"kind": ' + json_literals(idx.kind[used]) + ', "code": ' + json_literals(idx.code[used]) +
+            ', "share": ')[inverse.ravel()] if len(zones) else np.array([], dtype=object)
+    shares = _number_literals(np.round(np.asarray(result.pair_share, dtype=float), 6))
+    out["zones"] = _join_per_site(n, result.pair_site, idx.lead_rank[zones], head, shares, "}")
+    return out
+
+
+def _join_per_site(n: int, site: np.ndarray, rank: np.ndarray, *pieces) -> np.ndarray:
+    """``[item, item, ...]`` per site (``[]`` where none); each item is the concatenation of ``pieces`` (arrays
+    aligned with ``site``, or constant texts). Items come in the order of ``site_answer``: zone by zone, most
+    specific kind first (stable within), as :func:`_group_lists` orders them. One join and one split over the
+    whole batch (JSON text never holds a raw NUL, so NUL can mark where one site's list ends)."""
+    out = np.full(n, "[]", dtype=object)
+    m = len(site)
+    if m == 0:
+        return out
+    order = np.lexsort((rank, site))
+    site = site[order]
+    first = np.flatnonzero(np.r_[True, site[1:] != site[:-1]])
+    k = len(pieces) + 1
+    flat = np.empty(m * k, dtype=object)
+    for j, piece in enumerate(pieces):
+        flat[j::k] = np.asarray(piece, dtype=object)[order] if not isinstance(piece, str) else piece
+    sep = np.full(m, ", ", dtype=object)
+    sep[first[1:] - 1] = "]\x00["
+    sep[-1] = "]"
+    flat[k - 1::k] = sep
+    out[site[first]] = ("[" + "".join(flat.tolist())).split("\x00")
     return out
 
 

@@ -56,6 +56,7 @@ NEAREST_TIE_M = 1.0
 # A line or polygon site with less than this part of it inside a zone only touches it: a shared edge, or the
 # floating-point dust of two boundaries digitised from the same line (a millionth of a square metre).
 TOUCH_SHARE = 1e-9
+_MAX_NEAREST_SEGMENTS = 5_000_000  # beyond this, the nearest-zone search queries the zones themselves
 _WORKERS = 2
 _PARALLEL_MIN_SITES = 50_000
 # Once the point grid is built, batches of at least this many points use it; smaller ones (a lookup) take the
@@ -106,6 +107,26 @@ class Responsibility:
         (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
         np.minimum.at(out, s, d)
         return out
+
+    @cached_property
+    def lead_segments(self) -> tuple[np.ndarray, shapely.STRtree] | None:
+        """(zone of each segment, STRtree of segments): the boundaries of the zones that have a lead, cut into
+        their straight segments, for the nearest-zone search. A site outside every such zone is as far from a
+        zone as from the nearest segment of its boundary (holes included), and a segment's distance costs
+        O(1) where a polygon's costs O(its vertices): with zones of many vertices the search gets several
+        times faster. None when there are more than ``_MAX_NEAREST_SEGMENTS`` segments (the zone tree is used
+        then, in bounded memory) or no zone has a lead."""
+        candidates = np.flatnonzero(self.lead_key != NO_LEAD)
+        if not len(candidates):
+            return None
+        geoms = self.index.metric_geoms[candidates]
+        if int(shapely.get_num_coordinates(geoms).sum()) > _MAX_NEAREST_SEGMENTS:
+            return None
+        rings, ring_zone = shapely.get_parts(shapely.boundary(geoms), return_index=True)
+        coords, at = shapely.get_coordinates(rings, return_index=True)
+        same = at[1:] == at[:-1]
+        ends = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
+        return candidates[ring_zone[at[:-1][same]]], shapely.STRtree(shapely.linestrings(ends))
 
 
 class ZoneIndex:
@@ -257,22 +278,29 @@ class Assignment:
 
     def consultation_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(site, zone, planner) for every planner of a matched overlay zone that obliges consultation."""
-        keep = self.resp.consult_zone[self.pair_zone]
-        return self._expand(self.pair_site[keep], self.pair_zone[keep])[:3]
+        sites, zones, slot = self.planner_slots(consultations=True)
+        return sites, zones, self.resp.appt_planner[slot]
 
     def planner_pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(site, zone, planner, role) for every active appointment on every matched zone."""
-        return self._expand(self.pair_site, self.pair_zone)
+        sites, zones, slot = self.planner_slots()
+        return sites, zones, self.resp.appt_planner[slot], self.resp.appt_role[slot]
 
-    def _expand(self, sites, zones):
+    def planner_slots(self, consultations: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(site, zone, slot) for every active appointment on every matched zone (or, with ``consultations``,
+        on every matched overlay zone that obliges consultation); ``slot`` indexes ``resp.appt_planner`` and
+        ``resp.appt_role``, so per-appointment values can be computed once and gathered."""
+        sites, zones = self.pair_site, self.pair_zone
+        if consultations:
+            keep = self.resp.consult_zone[zones]
+            sites, zones = sites[keep], zones[keep]
         off = self.resp.appt_offsets
         counts = off[zones + 1] - off[zones]
         rep_sites = np.repeat(sites, counts)
         rep_zones = np.repeat(zones, counts)
         starts = np.repeat(off[zones], counts)
         within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        idx = starts + within
-        return rep_sites, rep_zones, self.resp.appt_planner[idx], self.resp.appt_role[idx]
+        return rep_sites, rep_zones, starts + within
 
 
 def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -410,9 +438,27 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     todo = np.flatnonzero(lead_zone < 0)
     if not len(todo):
         return nearest, distance
-    candidates, tree = resp.lead_tree  # built once per date
-    if tree is None:
-        return nearest, distance
+    segments = resp.lead_segments  # built once per date
+    if segments is not None:  # boundary segments: the same distances, each O(1)
+        zone_of, tree = segments
+    else:
+        zone_of, tree = resp.lead_tree
+        if tree is None:
+            return nearest, distance
+    metric_sites = index.to_metric(sites[todo])
+    (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
+    closest = np.full(len(todo), np.inf)
+    np.minimum.at(closest, s, d)
+    # Zones within a metre of the closest one tie (shared borders project with centimetres of noise):
+    # the most specific kind, then the lowest code, wins among them.
+    s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
+    zone = zone_of[z]
+    order = np.lexsort((index.lead_rank[zone], s))
+    s, zone = s[order], zone[order]
+    first = np.concatenate(([True], s[1:] != s[:-1]))
+    nearest[todo[s[first]]] = zone[first]
+    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+    return nearest, distance
     metric_sites = index.to_metric(sites[todo])
     (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
     closest = np.full(len(todo), np.inf)

@@ -21,10 +21,8 @@ from zeren.geo.crs import InputCRS, geometries_to_wgs84, lonlat_problems, parse_
 from zeren.geo.errors import GeoInputError
 from zeren.geo.repair import repair_polygons
 from zeren.layers.errors import InputFileError
+from zeren.layers.sources import SiteTable, open_csv, open_ogr, open_parquet
 
-_WKT_COLUMNS = ("wkt", "WKT", "geometry", "geom", "the_geom")
-_LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
-_LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
 MAX_FILE_BYTES = 2 * 1024**3
 SHAPEFILE_FIELD_CHARS = 10  # a .dbf cuts field names to 10 characters: parent_code arrives as parent_cod
 SWAPPED_REASON = "coordinates look like lat/lon swapped"
@@ -89,30 +87,38 @@ def _check_file(path: Path) -> None:
         raise InputFileError(f"{path}: the file is empty")
 
 
-def read_table(path: str | Path, *, layer: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, InputCRS]:
-    """Read any supported file as a GeoDataFrame in its own coordinates, with the CRS it states or is told.
-
-    ``crs`` overrides the file's CRS (data from AMap is often labelled WGS84 while in GCJ-02).
-    """
+def open_table(path: str | Path, *, layer: str | None = None, crs: str | None = None) -> tuple[SiteTable, InputCRS]:
+    """Open any supported file for reading (whole or in chunks: :class:`layers.sources.SiteTable`), with the
+    CRS it states or is told. ``crs`` overrides the file's CRS (data from AMap is often labelled WGS84 while in
+    GCJ-02)."""
     path = Path(path)
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".txt"):
-        frame = _read_csv(path)
-        file_crs = None
+        table = open_csv(path)
+    elif suffix in (".parquet", ".geoparquet"):
+        table = open_parquet(path)
     else:
-        frame, file_crs = _read_vector(path, layer)
+        source, encoding, layer = _vector_source(path, layer)
+        table = open_ogr(source, path, layer, encoding)
     if crs is not None:
         target = parse_crs(crs)
-    elif file_crs is not None:
-        target = parse_crs(file_crs)
+    elif table.crs is not None:
+        target = parse_crs(table.crs)
     else:
         raise InputFileError(f"{path}: the file states no CRS; say which with --crs "
                              f"(wgs84, cgcs2000, gcj02, bd09 or EPSG:n)")
-    return frame, target
+    return table, target
 
 
-def _read_vector(path: Path, layer: str | None):
+def read_table(path: str | Path, *, layer: str | None = None, crs: str | None = None) -> tuple[gpd.GeoDataFrame, InputCRS]:
+    """Read any supported file as a GeoDataFrame in its own coordinates, with the CRS it states or is told."""
+    table, target = open_table(path, layer=layer, crs=crs)
+    return table.read(), target
+
+
+def _vector_source(path: Path, layer: str | None) -> tuple[str, str | None, str | None]:
+    """The GDAL source, its encoding and the layer to read (checked: one layer, or the one named, with geometry)."""
     source = str(path)
     encoding = None
     if path.suffix.lower() == ".zip":
@@ -120,24 +126,22 @@ def _read_vector(path: Path, layer: str | None):
     try:
         layers = pyogrio.list_layers(source)
     except Exception as exc:
-        raise InputFileError(f"{path}: cannot be read as GeoJSON, GeoPackage or zipped Shapefile ({_first_line(exc)})") from None
+        raise InputFileError(f"{path}: cannot be read as GeoJSON, GeoPackage, GeoParquet or zipped Shapefile "
+                             f"({_first_line(exc)})") from None
     names = [str(n) for n in layers[:, 0]]
     if layer is None and len(names) > 1:
         raise InputFileError(f"{path}: holds {len(names)} layers ({', '.join(names)}); choose one with --layer")
     if layer is not None and layer not in names:
         raise InputFileError(f"{path}: no layer {layer!r}; it holds {', '.join(names)}")
-    try:
-        frame = pyogrio.read_dataframe(source, layer=layer, encoding=encoding, on_invalid="ignore")
-    except Exception as exc:
-        raise InputFileError(f"{path}: cannot be read ({_first_line(exc)}); check the file is complete and valid "
-                             f"GeoJSON / GeoPackage / Shapefile") from None
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-        spatial = [str(n) for n, g in layers if g] if len(layers) else []
-        shown = layer or names[0]
+    shown = layer or (names[0] if names else None)
+    if shown is None:
+        raise InputFileError(f"{path}: holds no layer; give a file with geometries")
+    if layers[names.index(shown), 1] is None:
+        spatial = [str(n) for n, g in layers if g]
         raise InputFileError(f"{path}: layer {shown!r} has no geometry (a table of attributes, not a boundary or "
                              f"site layer); " + (f"choose a layer with geometry: --layer {' | '.join(spatial)}"
                                                  if spatial else "give a file with geometries"))
-    return frame, (frame.crs.to_wkt() if frame.crs is not None else None)
+    return source, encoding, layer
 
 
 def _shapefile_in_zip(path: Path) -> tuple[str, str | None]:
@@ -176,33 +180,6 @@ def _guess_text_encoding(raw: bytes) -> str:
         return "UTF-8"
     except UnicodeDecodeError:
         return "GBK"  # Chinese Shapefiles without a .cpg are almost always GBK (CP936)
-
-
-def _read_csv(path: Path) -> gpd.GeoDataFrame:
-    raw = path.read_bytes()
-    encoding = "utf-8-sig" if _guess_text_encoding(raw) == "UTF-8" else "gbk"
-    try:
-        frame = pd.read_csv(io.BytesIO(raw), encoding=encoding, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise InputFileError(f"{path}: not a readable CSV ({_first_line(exc)})") from None
-    columns = {c.strip(): c for c in frame.columns}
-    wkt_col = next((columns[c] for c in _WKT_COLUMNS if c in columns), None)
-    lon_col = next((columns[c] for c in _LON_COLUMNS if c in columns), None)
-    lat_col = next((columns[c] for c in _LAT_COLUMNS if c in columns), None)
-    if wkt_col is not None:
-        geoms = shapely.from_wkt(frame[wkt_col].replace("", None).to_numpy(dtype=object), on_invalid="ignore")
-    elif lon_col is not None and lat_col is not None:
-        lon = pd.to_numeric(frame[lon_col], errors="coerce").to_numpy(float)
-        lat = pd.to_numeric(frame[lat_col], errors="coerce").to_numpy(float)
-        geoms = shapely.points(lon, lat)
-        geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
-    else:
-        raise InputFileError(f"{path}: a CSV needs a 'wkt' column or 'lon' and 'lat' columns; it has "
-                             f"{', '.join(frame.columns) or 'no columns'}")
-    out = gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms))
-    out.attrs["geometry_columns"] = [c for c in (wkt_col, lon_col, lat_col) if c is not None]
-    out.attrs["first_row"] = 2  # rows are named by their line number; line 1 is the header
-    return out
 
 
 def _first_line(exc: Exception) -> str:

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import urllib.parse
+from importlib.resources import files as _package_files
 from pathlib import Path
 
 import folium
@@ -23,7 +24,8 @@ import folium
 __all__ = ["PAGE_JS", "PAGE_CSS", "asset_files", "asset_roots", "copy_assets", "use_offline_assets", "write_standalone",
            "page_asset_urls"]
 
-STATIC_DIR = Path(__file__).with_name("static")
+# Found through the installed package (a wheel, an editable checkout), never relative to the repository.
+STATIC_DIR = Path(str(_package_files("zeren.maps").joinpath("static")))
 
 # What every page references, in order.
 PAGE_JS: tuple[str, ...] = ("leaflet/leaflet.js", "zeren-maps.js")

@@ -4,17 +4,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
-import pandas as pd
 
 from zeren.api.cli.common import add_store_argument, parse_date_arg, print_json, workspace
-from zeren.api.cli.errors import EXIT_OK, CommandError
+from zeren.api.cli.errors import EXIT_OK
 from zeren.api.service import assign as service
-from zeren.api.service.lookup import input_crs, lookup
+from zeren.api.service.lookup import lookup
 from zeren.geo.kinds import KIND_LABELS
-from zeren.layers.importer import read_table
-from zeren.layers.writers import output_path, write_layers
 
 
 def _person(p: dict | None) -> str:
@@ -66,42 +61,36 @@ def cmd_lookup(args) -> int:
 
 
 def cmd_assign(args) -> int:
-    out_path = output_path(args.out)
-    frame, crs = read_table(args.sites, layer=args.layer, crs=args.crs)
-    service.check_columns([c for c in frame.columns if c != "geometry"], str(args.sites))
     ws = workspace(args)
-    first_row = frame.attrs.get("first_row", 1)  # a CSV's rows are named by their line number
-    unit = "row" if first_row != 1 else "feature"
-    where = [f"{unit} {i + first_row}" for i in range(len(frame))]
-    progress = _progress(len(frame)) if len(frame) > service.CHUNK and sys.stderr.isatty() else None
-    batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs),
-                                 args.as_of, where=where, progress=progress.update if progress else None)
-    if progress:
-        progress.close()
-    bad = batch.bad_rows
-    if len(bad) and not args.skip_bad:
-        raise CommandError(f"{args.sites}: {len(bad)} site(s) cannot be assigned; nothing was written:\n"
-                           + "\n".join(f"  {batch.problems[i]}" for i in bad[:50])
-                           + (f"\n  ... and {len(bad) - 50} more" if len(bad) > 50 else "")
-                           + "\nFix them, or pass --skip-bad to write them with an 'error' column.")
-    added = batch.columns
-    if len(bad):
-        added = added.assign(error=pd.Series(batch.problems, dtype=object))
-    out = frame.drop(columns="geometry").reset_index(drop=True).join(added.reset_index(drop=True))
-    # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
-    out = gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326"))
-    write_layers(out_path, {"assigned": out}, csv_wkt_column=None if frame.attrs.get("geometry_columns") else "wkt")
-    good = int(batch.good.sum())
-    covered = int(out["covered"].sum())
-    print(f"已分配 / assigned: {good} site(s); 有责任规划师 / covered: {covered}; 无 / uncovered: {good - covered}; "
-          f"错误 / errors: {len(bad)} -> {args.out}")
+    progress = _progress() if sys.stderr.isatty() else None
+    try:
+        done = service.assign_file(ws, args.sites, args.out, layer=args.layer, crs=args.crs, as_of=args.as_of,
+                                   skip_bad=args.skip_bad, chunk_rows=args.chunk_rows,
+                                   progress=progress.update if progress else None)
+    finally:
+        if progress:
+            progress.close()
+    print(f"已分配 / assigned: {done.assigned} site(s); 有责任规划师 / covered: {done.covered}; 无 / uncovered: "
+          f"{done.assigned - done.covered}; 错误 / errors: {done.bad} -> {args.out}")
     return EXIT_OK
 
 
-def _progress(total: int):
+def _progress():
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="site", desc="assign", file=sys.stderr)
+    return tqdm(unit="site", desc="assign", file=sys.stderr)
+
+
+def _positive(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("give at least 1")
+    return value
 
 
 def register(sub) -> None:
@@ -115,8 +104,12 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("assign", help="assign many sites (points, lines, polygons) to planners")
-    p.add_argument("sites", type=Path, help="GeoJSON, GeoPackage, zipped Shapefile, or CSV with lon/lat or wkt")
-    p.add_argument("--out", required=True, help="output .geojson, .gpkg or .csv")
+    p.add_argument("sites", type=Path, help="GeoJSON, GeoPackage, GeoParquet, zipped Shapefile, or CSV with lon/lat "
+                                            "or wkt")
+    p.add_argument("--out", required=True, help="output .csv, .gpkg, .parquet (GeoParquet 1.1) or .geojson")
+    p.add_argument("--chunk-rows", type=_positive, default=service.FILE_CHUNK, metavar="N",
+                   help=f"rows read, assigned and written at a time (default {service.FILE_CHUNK:,}): memory stays "
+                        f"flat whatever the file size")
     p.add_argument("--layer")
     p.add_argument("--crs", help="CRS when the file has none: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
     p.add_argument("--as-of", type=parse_date_arg)

@@ -8,8 +8,10 @@ a reason it cannot be assigned. One set of rules for both doors:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -18,11 +20,14 @@ from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
 from zeren.geo.crs import InputCRS
 from zeren.geo.sites import sites_to_wgs84
 from zeren.layers.errors import ValidationError
+from zeren.layers.importer import open_table
+from zeren.layers.writers import LayerWriter, output_path
 
 # What assignment adds to each site: the assignment columns, plus ``error`` for sites that cannot be assigned
 # and ``repaired`` for invalid polygons made valid on the way in.
 ADDED_COLUMNS = (*ASSIGNMENT_COLUMNS, "error", "repaired")
-CHUNK = 200_000
+CHUNK = 200_000  # sites per call of the spatial join (bounds its temporary arrays)
+FILE_CHUNK = 1_000_000  # rows of a file read, assigned and written at a time (bounds memory)
 _LIST_COLUMNS = ("planners", "consultations", "zones")
 
 
@@ -55,20 +60,22 @@ class SiteBatch:
         return np.flatnonzero(~self.good)
 
 
-def _empty_columns(n: int) -> pd.DataFrame:
-    out = pd.DataFrame({c: pd.Series([None] * n, dtype=object) for c in ASSIGNMENT_COLUMNS})
+def _empty_columns(n: int, lists: str) -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(np.full(n, None, dtype=object), dtype=object) for c in ASSIGNMENT_COLUMNS})
     out["covered"] = False
     out["split"] = False
     for c in _LIST_COLUMNS:
-        out[c] = [[] for _ in range(n)]
+        out[c] = [[] for _ in range(n)] if lists == "python" else pd.Series(np.full(n, "[]", dtype=object),
+                                                                              dtype=object)
     out["nearest_distance_m"] = np.full(n, np.nan)
     return out
 
 
 def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *, problems=None,
-                 where: list[str] | None = None, progress=None, chunk: int = CHUNK) -> SiteBatch:
+                 where: list[str] | None = None, progress=None, chunk: int = CHUNK, lists: str = "python") -> SiteBatch:
     """Convert ``geoms`` (in ``crs``) to WGS84 and assign the usable ones on ``as_of``. ``problems``: reasons
-    already known per site (e.g. unparsable GeoJSON), kept; ``where``: how messages name each site."""
+    already known per site (e.g. unparsable GeoJSON), kept; ``where``: how messages name each site;
+    ``lists``: the list columns as Python lists (``"python"``) or as JSON text (``"json"``, for files)."""
     from zeren.geo.validity import as_timestamp
 
     catalogue = ws.catalogue
@@ -85,19 +92,19 @@ def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *,
             known[i] = p
     good = np.flatnonzero([p is None for p in known])
     day = as_timestamp(as_of)
-    out = _empty_columns(n)
+    out = _empty_columns(n, lists)
     if len(good) and len(catalogue.index):
         parts = []
         for start in range(0, len(good), chunk):
             rows = good[start:start + chunk]
-            cols = assignment_columns(catalogue.assign(wgs[rows], day))
+            cols = assignment_columns(catalogue.assign(wgs[rows], day), lists=lists)
             cols.index = rows
             parts.append(cols)
             if progress is not None:
                 progress(len(rows))
         found_cols = pd.concat(parts)
         for c in ASSIGNMENT_COLUMNS:
-            if c in _LIST_COLUMNS:
+            if c in _LIST_COLUMNS and lists == "python":
                 values = out[c].tolist()
                 for i, v in zip(found_cols.index.tolist(), found_cols[c].tolist()):
                     values[i] = v
@@ -115,4 +122,77 @@ def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *,
     return SiteBatch(columns=out, wgs84=wgs, problems=known, as_of=day)
 
 
-__all__ = ["ADDED_COLUMNS", "check_columns", "assign_sites", "SiteBatch", "CHUNK"]
+@dataclass
+class FileAssignment:
+    """What ``assign_file`` did: sites read, assigned, covered, unusable (with their reasons, the first 50)."""
+
+    out: Path
+    read: int = 0
+    assigned: int = 0
+    covered: int = 0
+    bad: int = 0
+    problems: list = field(default_factory=list)
+    as_of: pd.Timestamp | None = None
+
+
+def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = None, crs: str | None = None,
+                as_of=None, skip_bad: bool = False, chunk_rows: int = FILE_CHUNK, progress=None) -> FileAssignment:
+    """``zeren assign FILE --out OUT``: read the sites chunk by chunk (at most ``chunk_rows`` rows in memory),
+    assign each chunk and write it, so a file of any size runs in flat memory. The output is written to a
+    temporary file and moved into place at the end: unless ``skip_bad``, one unusable site anywhere means
+    nothing is written (the whole file is still read, to name every problem at once)."""
+    out_path = output_path(out)
+    table, input_crs = open_table(sites, layer=layer, crs=crs)
+    check_columns([c for c in _table_columns(table) if c != "geometry"], str(sites))
+    result = FileAssignment(out=out_path)
+    unit = "row" if table.first_row != 1 else "feature"
+    lonlat = len(table.geometry_columns) == 2
+    one_chunk = table.count is not None and table.count <= chunk_rows
+    writer = LayerWriter(out_path, "assigned", csv_wkt_column=None if table.geometry_columns else "wkt",
+                         geometry_type="Point" if lonlat else None if one_chunk else "Unknown")
+    writing = True
+    try:
+        for frame in table.chunks(chunk_rows):
+            check_columns([c for c in frame.columns if c != frame.geometry.name], str(sites))
+            first = frame.attrs.get("first_row", 1)
+            where = [f"{unit} {i + first}" for i in range(len(frame))]
+            batch = assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs, as_of,
+                                 where=where, progress=progress, lists="json")
+            result.as_of = batch.as_of
+            bad = batch.bad_rows
+            result.read += len(frame)
+            result.bad += len(bad)
+            result.problems += [batch.problems[i] for i in bad[:max(0, 50 - len(result.problems))]]
+            if len(bad) and not skip_bad:
+                writing = False  # keep reading, to name every problem; write nothing
+            if not writing:
+                continue
+            added = batch.columns
+            if len(bad):
+                added = added.assign(error=pd.Series(batch.problems, dtype=object))
+            table_out = pd.DataFrame(frame.drop(columns=frame.geometry.name)).reset_index(drop=True)
+            joined = table_out.join(added.reset_index(drop=True))
+            # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
+            writer.write(gpd.GeoDataFrame(joined, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326")))
+            result.assigned += int(batch.good.sum())
+            result.covered += int(added["covered"].sum())
+        if result.bad and not skip_bad:
+            writer.abort()
+            more = result.bad - len(result.problems)
+            raise ValidationError(f"{sites}: {result.bad} site(s) cannot be assigned; nothing was written:\n"
+                                  + "\n".join(f"  {p}" for p in result.problems)
+                                  + (f"\n  ... and {more} more" if more > 0 else "")
+                                  + "\nFix them, or pass --skip-bad to write them with an 'error' column.")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return result
+
+
+def _table_columns(table) -> list[str]:
+    return list(table._names) if table.kind == "csv" else []
+
+
+__all__ = ["ADDED_COLUMNS", "check_columns", "assign_sites", "assign_file", "FileAssignment", "SiteBatch",
+           "CHUNK", "FILE_CHUNK"]

@@ -102,9 +102,12 @@ def test_nearest_tree_is_built_once_per_date(index, monkeypatch):
     far = [pt(2.5, 0.5), pt(-0.5, 1.5), pt(3.0, 3.0)]
     first = [int(assign(index, resp, np.array([p], dtype=object)).nearest_zone[0]) for p in far]
     second = [int(assign(index, resp, np.array([p], dtype=object)).nearest_zone[0]) for p in far]
-    assert built == [int((resp.lead_key != geo_assign.NO_LEAD).sum())]  # one tree, of the zones with a lead
+    led = index.metric_geoms[resp.lead_key != geo_assign.NO_LEAD]
+    segments = int(sum(len(ring.coords) - 1 for g in led for ring in [g.exterior, *g.interiors])) if all(
+        g.geom_type == "Polygon" for g in led) else None
+    assert len(built) == 1 and (segments is None or built == [segments])  # one tree: the led zones' boundaries
     assert first == second and min(first) >= 0
-    assert resp.lead_tree is resp.lead_tree
+    assert resp.lead_segments is resp.lead_segments
     assign(index, index.responsibility(APPOINTMENTS, "2025-01-02"), np.array(far, dtype=object))
     assert len(built) == 2  # another date, another tree
 

@@ -1,0 +1,174 @@
+"""``zeren assign`` at disk speed, on the demo city: list columns encoded as JSON text by vectorised string
+operations (the same text ``json.dumps`` writes), files read and written chunk by chunk (the same output
+whatever the chunk size), GeoParquet 1.1 in and out, and outputs that are complete or absent, never half written."""
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pyogrio
+import pytest
+import shapely
+
+from tests.layers._support import cli, demo_template  # noqa: F401 - fixtures
+from zeren.api.service.workspace import Workspace
+from zeren.geo.answer import assignment_columns, json_literals
+
+AS_OF = "2025-03-01"
+LIST_COLUMNS = ("planners", "consultations", "zones")
+
+
+def _sites(n: int, seed: int = 3) -> gpd.GeoDataFrame:
+    """Points over the demo city and beyond it (some uncovered), polygons across zone borders, and a line."""
+    rng = np.random.default_rng(seed)
+    pts = shapely.points(rng.uniform(103.6, 104.6, n), rng.uniform(30.3, 31.0, n))
+    polys = shapely.buffer(pts[: max(1, n // 10)], 0.01, quad_segs=4)
+    line = [shapely.LineString([(104.02, 30.64), (104.09, 30.69)])]
+    geoms = np.concatenate([pts, polys, np.array(line, dtype=object)])
+    return gpd.GeoDataFrame({"site_id": [f"S{i:05d}" for i in range(len(geoms))], "名称": "地块"},
+                            geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
+
+
+@pytest.fixture(scope="module")
+def workspace(demo_template):  # noqa: F811
+    return Workspace.open(demo_template)
+
+
+def test_json_list_columns_are_what_json_dumps_writes(workspace):
+    sites = _sites(3000)
+    result = workspace.catalogue.assign(np.asarray(sites.geometry.to_numpy(), dtype=object), pd.Timestamp(AS_OF))
+    python = assignment_columns(result)
+    text = assignment_columns(result, lists="json")
+    consulted = 0
+    for column in LIST_COLUMNS:
+        expected = [json.dumps(v, ensure_ascii=False) for v in python[column]]
+        assert list(text[column]) == expected, column
+        assert [json.loads(t) for t in text[column]] == list(python[column])
+    consulted = sum(t != "[]" for t in text["consultations"])
+    assert consulted > 0 and (text["zones"] != "[]").sum() > len(sites) // 2  # the test sees real lists
+    pd.testing.assert_frame_equal(python.drop(columns=list(LIST_COLUMNS)), text.drop(columns=list(LIST_COLUMNS)))
+
+
+def test_json_literals_escape_like_json_dumps():
+    values = np.array(['a"b', "c\\d", "换行\n", None, "\u202e", "\x00", "plain"], dtype=object)
+    assert list(json_literals(values)) == [json.dumps(v, ensure_ascii=False) if v is not None else "null"
+                                           for v in values]
+
+
+def _assign(capsys, src, out, store, *extra):
+    run = cli(capsys, "assign", src, "--crs", "wgs84", "--as-of", AS_OF, "--out", out, "--store", store, *extra)
+    assert run.rc == 0, run.err
+    return run
+
+
+def _read(path) -> pd.DataFrame:
+    if str(path).endswith(".csv"):
+        return pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = gpd.read_parquet(path) if str(path).endswith(".parquet") else gpd.read_file(path)
+    frame["wkt"] = shapely.to_wkt(frame.geometry.to_numpy(), rounding_precision=6)
+    return pd.DataFrame(frame.drop(columns="geometry"))
+
+
+@pytest.mark.parametrize("src_suffix", [".csv", ".gpkg", ".parquet", ".geojson"])
+@pytest.mark.parametrize("out_suffix", [".csv", ".gpkg", ".parquet", ".geojson"])
+def test_chunked_runs_write_what_one_chunk_writes(demo_template, tmp_path, capsys, src_suffix, out_suffix):  # noqa: F811
+    sites = _sites(400)
+    src = tmp_path / f"sites{src_suffix}"
+    if src_suffix == ".csv":
+        pd.DataFrame({"site_id": sites["site_id"], "名称": sites["名称"],
+                      "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
+    elif src_suffix == ".parquet":
+        sites.to_parquet(src)
+    else:
+        sites.to_file(src)
+    whole, chunked = tmp_path / f"whole{out_suffix}", tmp_path / f"chunked{out_suffix}"
+    _assign(capsys, src, whole, demo_template)
+    _assign(capsys, src, chunked, demo_template, "--chunk-rows", "37")
+    a, b = _read(whole), _read(chunked)
+    assert len(a) == len(sites) and len(b) == len(sites)
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_dtype=False)
+    zones = a["zones"].map(json.loads) if out_suffix == ".csv" else a["zones"].map(
+        lambda v: json.loads(v) if isinstance(v, str) else v)
+    assert zones.map(len).gt(0).sum() > len(sites) // 2
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
+
+
+def test_geoparquet_output_is_geoparquet_1_1(demo_template, tmp_path, capsys):  # noqa: F811
+    src = tmp_path / "sites.gpkg"
+    _sites(50).to_file(src)
+    out = tmp_path / "assigned.parquet"
+    _assign(capsys, src, out, demo_template)
+    geo = json.loads(pq.read_schema(out).metadata[b"geo"])
+    assert geo["version"] == "1.1.0" and geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["encoding"] == "WKB"
+    back = gpd.read_parquet(out)
+    assert back.crs.to_epsg() == 4326 and len(back) == 56
+    assert back["covered"].dtype == bool and back["covered"].any()
+    assert json.loads(back["zones"].iloc[0])[0]["kind"] in ("subdistrict", "district", "community")
+
+
+def test_a_failed_run_leaves_the_output_as_it_was(demo_template, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "out.csv"
+    out.write_text("previous result\n", encoding="utf-8")
+    bad = tmp_path / "bad.csv"
+    rows = [f"S{i},104.0{i % 10},30.6{i % 10}" for i in range(60)] + ["BAD,30.66,104.05"]  # lat/lon swapped
+    bad.write_text("site_id,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    run = cli(capsys, "assign", bad, "--crs", "wgs84", "--out", out, "--store", demo_template, "--chunk-rows", "10")
+    assert run.rc == 2 and "row 62:" in run.err and "nothing was written" in run.err
+    assert out.read_text(encoding="utf-8") == "previous result\n"
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_a_geopackage_output_keeps_its_other_layers(demo_template, tmp_path, capsys):  # noqa: F811
+    out = tmp_path / "work.gpkg"
+    gpd.GeoDataFrame({"note": ["mine"]}, geometry=[shapely.Point(104, 30.6)], crs=4326).to_file(out, layer="notes")
+    src = tmp_path / "sites.csv"
+    src.write_text("site_id,lon,lat\nA,104.05,30.66\n", encoding="utf-8")
+    _assign(capsys, src, out, demo_template)
+    _assign(capsys, src, out, demo_template)  # the second run replaces its own layer
+    layers = {str(n) for n in pyogrio.list_layers(out)[:, 0]}
+    assert layers == {"notes", "assigned"}
+    assert len(gpd.read_file(out, layer="assigned")) == 1
+
+
+def test_csv_output_keeps_the_input_text_and_writes_booleans_as_before(demo_template, tmp_path, capsys):  # noqa: F811
+    src = tmp_path / "sites.csv"
+    src.write_text("site_id,lon,lat,code\nA,104.05,30.66,007\nB,103.00,29.00,010\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    _assign(capsys, src, out, demo_template)
+    table = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert table["code"].tolist() == ["007", "010"]  # text stays text: leading zeros kept
+    assert table["covered"].tolist() == ["True", "False"]
+    assert table.loc[1, "zones"] == "[]" and float(table.loc[1, "nearest_distance_m"]) > 0
+
+
+def test_csv_output_cells_are_those_of_the_per_row_writer(demo_template, tmp_path, capsys):  # noqa: F811
+    """Row for row, column for column, the text the earlier writer (one json.dumps per list cell, pandas'
+    to_csv) wrote: the columnar path changes the speed, not the file."""
+    from zeren.api.service import assign as service
+    from zeren.api.service.lookup import input_crs
+    from zeren.layers.importer import read_table
+
+    sites = _sites(600)
+    src = tmp_path / "sites.csv"
+    pd.DataFrame({"site_id": sites["site_id"], "名称": sites["名称"],
+                  "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
+    out = tmp_path / "new.csv"
+    _assign(capsys, src, out, demo_template, "--chunk-rows", "101")
+
+    frame, crs = read_table(src, crs="wgs84")
+    ws = Workspace.open(demo_template)
+    batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs), AS_OF)
+    ws.close()
+    old = pd.DataFrame(frame.drop(columns="geometry")).reset_index(drop=True).join(batch.columns)
+    for column in LIST_COLUMNS:
+        old[column] = [json.dumps(v, ensure_ascii=False) for v in old[column]]
+    reference = tmp_path / "old.csv"
+    old.to_csv(reference, index=False, encoding="utf-8")
+    a = pd.read_csv(reference, dtype=str, keep_default_na=False)
+    b = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert (b["nearest_distance_m"] != "").sum() > 0 and b["covered"].eq("True").sum() > 0
+    pd.testing.assert_frame_equal(a, b)
