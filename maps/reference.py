@@ -13,7 +13,15 @@ import numpy as np
 import pandas as pd
 import shapely
 from zeren.geo.kinds import BASE_KINDS
-from zeren.maps.display import DisplayCoverage
+from zeren.maps.display import (
+    DisplayCoverage,
+    encode_columns,
+    hilbert_order,
+    pack_polygons,
+    plain_geojson,
+    to_display_crs,
+)
+from zeren.maps.elements import ZerenLayer
 from zeren.maps.settings import MapSettings
 
 REFERENCE_PANE = ("zerenReference", 350)  # under the overlay pane (400), over tiles (200)
@@ -53,39 +61,43 @@ def add_reference(m: folium.Map, settings: MapSettings) -> None:
     """Draw ``settings.reference`` under the page's layers (nothing when it is unset or a basemap is set):
     the coarse level as land with dashed boundaries and every name, the fine level as thin lines over it,
     shown and hidden with it (one entry in the layer control)."""
-    from zeren.maps.builders import _layer, _point_or_plain, _prepare_polygons
-
     frame = settings.reference
     if settings.basemap != "none" or frame is None or not len(frame):
         return
-    coarse_settings = settings.replace(reference=None)
     geoms = np.asarray(frame.geometry.to_numpy(), dtype=object)
     names = [None if pd.isna(n) else str(n) for n in frame["name"]] if "name" in frame else [None] * len(frame)
     level = (pd.to_numeric(frame["level"], errors="coerce").fillna(0).to_numpy(dtype=int) if "level" in frame
              else np.zeros(len(frame), dtype=int))
-    ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms) & np.isin(shapely.get_type_id(geoms), (3, 6))
     named = ok & np.array([n is not None for n in names], dtype=bool)
     rows = [{"_text": names[i], **({"_minzoom": FINE_LABEL_ZOOM} if level[i] else {})} for i in np.flatnonzero(named)]
-    labels = (_point_or_plain(shapely.point_on_surface(geoms[named]), rows, coarse_settings)["geojson"]
-              if named.any() else None)
+    points = to_display_crs(shapely.point_on_surface(geoms[named]), settings.gcj02)
+    labels = plain_geojson(points, rows, settings.precision) if named.any() else None
     for lv, style, layer_id in ((0, STYLE_COARSE, "reference"), (1, STYLE_FINE, "reference-fine")):
         mine = ok & (level == lv)
         if not mine.any():
             continue
-        shapes = _simplified(geoms[mine])  # each level on its own: a coverage of its kind, never mixed
-        extra = {"pane": [REFERENCE_PANE[0] + ("Fine" if lv else ""), REFERENCE_PANE[1] + lv * 10]}
+        spec = {"id": layer_id, "style": style, "interactive": False,
+                "pane": [REFERENCE_PANE[0] + ("Fine" if lv else ""), REFERENCE_PANE[1] + lv * 10],
+                **_packed(geoms[mine], settings)}
         if lv == 0:
-            extra.update(labelPane=list(REFERENCE_LABEL_PANE), **({"labels": labels} if labels else {}))
+            spec["labelPane"] = list(REFERENCE_LABEL_PANE)
+            if labels is not None:
+                spec["labels"] = labels
         else:
-            extra["follows"] = "reference"
-        prepared = _prepare_polygons(shapes, {"code": [str(i) for i in np.flatnonzero(mine)]}, coarse_settings,
-                                     simplify=False)
-        _layer(m, REFERENCE_NAME, prepared.data, style=style, interactive=False, layer_id=layer_id,
-               control=lv == 0, extra=extra)
+            spec["follows"] = "reference"
+        ZerenLayer(spec, REFERENCE_NAME, control=lv == 0).add_to(m)
 
 
-def _simplified(geoms: np.ndarray) -> np.ndarray:
-    layer = DisplayCoverage(geoms)
-    return layer.simplify(REFERENCE_TOLERANCE_M)
+def _packed(geoms: np.ndarray, settings: MapSettings) -> dict:
+    """One level's polygons simplified on their own (a coverage of one kind, never mixed with another level),
+    in the page's packed form."""
+    shapes = DisplayCoverage(geoms).simplify(REFERENCE_TOLERANCE_M)
+    keep = ~shapely.is_missing(shapes) & ~shapely.is_empty(shapes)
+    display = to_display_crs(shapes[keep], settings.gcj02)
+    order = hilbert_order(display)
+    return {"packed": pack_polygons(display[order], settings.precision),
+            "columns": encode_columns({"n": [int(i) for i in np.flatnonzero(keep)[order]]}, len(order))}
+
 
 __all__ = ["REFERENCE_NAME", "add_reference", "reference_frame"]
