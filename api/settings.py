@@ -16,7 +16,7 @@ Environment variables (all optional):
 ``ZEREN_CORS_ORIGINS``      comma-separated origins allowed by CORS (default none; ``*`` allows any)
 ``ZEREN_FRAME_ANCESTORS``   CSP ``frame-ancestors`` sources allowed to embed pages (default ``'self'``)
 ``ZEREN_PUBLIC_URL``        base URL used in links (OGC API ``next`` links...) when behind a proxy
-``ZEREN_RELOAD_SECONDS``    how often each worker checks the store for changes made elsewhere (default 2;
+``ZEREN_RELOAD_SECONDS``    how often each worker checks the store for changes made elsewhere (default 1;
                             0 disables)
 ``ZEREN_BASEMAP``           basemap of the ``/maps`` pages: ``none`` (default: no tile requests, works on an
                             intranet), ``osm``, ``tianditu`` (needs ``ZEREN_TIANDITU_KEY``), ``amap``,
@@ -71,7 +71,7 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     frame_ancestors: tuple[str, ...] = ("'self'",)
     public_url: str | None = None
-    reload_seconds: float = 2.0
+    reload_seconds: float = 1.0
     title: str = "Zeren 责任 API"
     # the /maps pages
     basemap: str = "none"

@@ -48,8 +48,25 @@ class Catalogue:
         self._lock = threading.Lock()
         self._generation = 0  # bumped (under the lock) by every reload
         self._projects: LiveIndex | None = None  # built on the first bbox question, then kept up to date in place
-        self.reload_zones()
-        self.reload_people()
+        self._responsibility: OrderedDict = OrderedDict()
+        self.marks = self.reload(zones=True)  # the store's change marks of what was loaded
+
+    def reload(self, *, zones: bool) -> dict:
+        """Reload the people (and the zones, with ``zones``) from one snapshot of the store, so the catalogue
+        never pairs one process's half-written change with the rest (another replica's edition import, say);
+        the index is built after the snapshot is released. Returns the store's change marks of that snapshot."""
+        with self.store.snapshot():
+            marks = self.store.change_marks()
+            frame = self.store.zones() if zones else None
+            people = (self.store.planners(), self.store.appointments(), self.store.consultation_kinds())
+        if zones:
+            index = ZoneIndex(frame)
+            with self._lock:
+                self.index = index
+                self._generation += 1
+                self._responsibility = OrderedDict()
+        self._set_people(*people)
+        return marks
 
     def reload_zones(self) -> None:
         index = ZoneIndex(self.store.zones())
@@ -60,9 +77,11 @@ class Catalogue:
 
     def reload_people(self) -> None:
         """Planners, appointments and consultation rules: cheap to reload after every write."""
-        planners = self.store.planners()
-        appointments = self.store.appointments()
-        kinds = self.store.consultation_kinds()
+        with self.store.snapshot():
+            people = (self.store.planners(), self.store.appointments(), self.store.consultation_kinds())
+        self._set_people(*people)
+
+    def _set_people(self, planners, appointments, kinds) -> None:
         with self._lock:
             self.planners = planners
             self.appointments = appointments

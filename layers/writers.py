@@ -109,6 +109,7 @@ class LayerWriter:
         self.csv_wkt_column = csv_wkt_column
         self.geometry_type = geometry_type  # GeoPackage layer type; None: from the first chunk
         self.rows = 0
+        self.chunks = 0
         # a temporary file renamed into place at the end (a GeoPackage starts as a copy of the existing file, so
         # its other layers are kept and this one is replaced)
         self._target = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix}")
@@ -136,6 +137,7 @@ class LayerWriter:
         else:
             self._write_geojson(frame)
         self.rows += len(frame)
+        self.chunks += 1
 
     def _write_csv(self, attrs: pd.DataFrame, geometry: gpd.GeoSeries) -> None:
         if self.csv_wkt_column:
@@ -154,7 +156,7 @@ class LayerWriter:
                 self._csv.write_table(table if table.schema == self._csv_schema else table.cast(self._csv_schema))
                 return
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                if self.rows:  # a later chunk whose types differ from the first's: text from here on
+                if self.chunks:  # a later chunk whose types differ from the first's: text from here on
                     self._csv.close()
                     self._csv = False
                     attrs.astype(object).where(attrs.notna(), None).to_csv(
@@ -162,7 +164,7 @@ class LayerWriter:
                     return
                 self._csv.close()
                 self._csv = None
-        header = self.rows == 0
+        header = self.chunks == 0
         attrs.to_csv(self._target, mode="w" if header else "a", header=header, index=False, encoding="utf-8")
         self._csv = False
 
@@ -179,7 +181,7 @@ class LayerWriter:
 
     def _write_ogr(self, frame: gpd.GeoDataFrame, target: Path | None = None, *, append: bool | None = None) -> None:
         target = target or self._target
-        append = self.rows > 0 if append is None else append
+        append = self.chunks > 0 if append is None else append
         extra = {} if append else {"geometry_type": self.geometry_type or "Unknown"} if (
             frame.empty or self.geometry_type) else {}
         try:
@@ -224,7 +226,7 @@ class LayerWriter:
                 self._json_file.write('{\n"type": "FeatureCollection",\n"features": [\n')
             self._json_file.write("\n]\n}\n")
             self._json_file.close()
-        elif not self.rows:  # an empty GeoPackage layer still lists in QGIS
+        elif not self.chunks:  # an empty GeoPackage layer still lists in QGIS
             self._write_ogr(gpd.GeoDataFrame({"geometry": []}, geometry="geometry", crs="EPSG:4326"), append=False)
         os.replace(self._target, self.path)
         return self.path

@@ -172,3 +172,14 @@ def test_csv_output_cells_are_those_of_the_per_row_writer(demo_template, tmp_pat
     b = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert (b["nearest_distance_m"] != "").sum() > 0 and b["covered"].eq("True").sum() > 0
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".csv", ".parquet"])
+def test_an_empty_layer_keeps_its_columns(tmp_path, suffix):
+    from zeren.layers.writers import write_layers
+
+    empty = gpd.GeoDataFrame({"code": pd.Series([], dtype=object), "area_m2": pd.Series([], dtype=float)},
+                             geometry=gpd.GeoSeries([], crs="EPSG:4326"))
+    out = write_layers(tmp_path / f"empty{suffix}", {"units": empty})
+    back = _read(out)
+    assert len(back) == 0 and {"code", "area_m2"} <= set(back.columns)

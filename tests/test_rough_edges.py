@@ -168,12 +168,17 @@ def test_gaps_drop_overlay_noise_and_keep_real_slivers(gap_deg, real):
 
 # -- 3. workload weighed by a population nobody imported -------------------------------------------
 def _without_population(path) -> None:
-    import sqlite3
+    """Blank every zone's population, as a store imported from files without one would be (through the
+    store's own SQLite connection: the GeoPackage R*Tree triggers need its functions)."""
+    from pathlib import Path
 
-    con = sqlite3.connect(path)
-    con.execute("UPDATE zones SET population = NULL")
-    con.commit()
-    con.close()
+    from zeren.layers.store.gpkg import GeoPackageEngine
+
+    con = GeoPackageEngine(Path(path)).connect()
+    try:
+        con.execute("UPDATE zones SET population = NULL")
+    finally:
+        con.close()
 
 
 def test_workload_by_population_without_population_refuses_clearly(capsys, demo_store):

@@ -31,8 +31,8 @@ class Workspace:
         if catalogue is None:
             with self._lock:
                 if self._catalogue is None:
-                    self._marks = self.store.change_marks()
                     self._catalogue = Catalogue(self.store)
+                    self._marks = self._catalogue.marks
                 catalogue = self._catalogue
         return catalogue
 
@@ -53,26 +53,22 @@ class Workspace:
 
     def _reload(self, zones: bool) -> None:
         with self._lock:
-            marks = self.store.change_marks()
             if self._catalogue is not None:
-                if zones:
-                    self._catalogue.reload_zones()
-                self._catalogue.reload_people()
-            self._marks = marks
+                self._marks = self._catalogue.reload(zones=zones)
+            else:
+                self._marks = self.store.change_marks()
 
     def refresh(self) -> str | None:
-        """Reload what changed in the store since the last look; returns what was reloaded, or None."""
+        """Reload what changed in the store since the last look (another worker, replica or the CLI wrote);
+        returns what was reloaded, or None. What is loaded comes from one snapshot of the store."""
         with self._lock:
             marks = self.store.change_marks()
             if marks == self._marks or self._catalogue is None:
                 self._marks = marks
                 return None
-            what = "people"
-            if marks["zones"] != self._marks.get("zones"):
-                self._catalogue.reload_zones()
-                what = "zones"
-            self._catalogue.reload_people()
-            self._marks = marks
+            zones = marks["zones"] != self._marks.get("zones")
+            self._marks = self._catalogue.reload(zones=zones)
+            what = "zones" if zones else "people"
         self._catalogue.warm()
         return what
 

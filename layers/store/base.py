@@ -67,6 +67,29 @@ class StoreBase:
             for fn in after:
                 fn()
 
+    @contextmanager
+    def snapshot(self):
+        """A consistent view for a series of reads (a reload of the in-memory catalogue): every read inside sees
+        the store as of one instant, never half of another process's write. Inside a transaction it joins it.
+        Read-only: nothing may be written inside (on PostGIS the database refuses)."""
+        con = self._con()
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield con
+            finally:
+                self._local.depth -= 1
+            return
+        self._engine.begin_snapshot(con)
+        self._local.depth = 1
+        self._local.after = []
+        try:
+            yield con
+        finally:
+            self._local.depth = 0
+            self._local.after = []
+            con.execute("ROLLBACK")
+
     def after_commit(self, fn) -> None:
         """Run ``fn`` once the current transaction has committed (at once outside one; never on a rollback):
         how a reader's caches learn of a write only when it is really there."""
@@ -112,6 +135,9 @@ class StoreBase:
 
     def _migrate(self) -> None:
         """Bring a store made by an older Zeren up to this schema (columns added; nothing rewritten)."""
+        if self._engine.needs_upgrade(self._con()):
+            with self.transaction() as con:
+                self._engine.upgrade(con)
         version = self._schema_version() or SCHEMA_VERSION
         if version >= SCHEMA_VERSION:
             return

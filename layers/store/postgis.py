@@ -33,6 +33,9 @@ class PostGISEngine(Engine):
         # one writer at a time, as with the GeoPackage file: read-check-write sequences stay consistent
         con.execute("SELECT pg_advisory_xact_lock(731500)")
 
+    def begin_snapshot(self, con):
+        con.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")  # one snapshot for every read inside
+
     def check(self, con) -> None:
         row = con.execute("SELECT extname FROM pg_extension WHERE extname = 'postgis'").fetchone()
         if row is None:

@@ -33,6 +33,7 @@ class ProjectTables:
                  json.dumps(assignment, ensure_ascii=False), blob))
             self._exec(con, "INSERT INTO project_events (project_id, at, status, actor, note) VALUES (?, ?, ?, ?, ?)",
                        (int(pid), now, PROJECT_STATUSES[0], actor, "created"))
+            self._engine.update_extent(con, "projects")
             self.audit_event(actor, "create", "project", str(pid), {"name": name})
         return int(pid)
 

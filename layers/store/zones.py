@@ -121,7 +121,7 @@ class ZoneTables:
                 f"INSERT INTO zones ({_ZONE_COLUMNS}, import_id, geom) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 f"{self._engine.geom_param()})")
             if rows:
-                con.cursor().executemany(insert, rows)
+                self._engine.insert_rows(con, "zones", insert, rows)
             self._engine.update_extent(con, "zones")
             self.audit_event(actor, "import", "zones", f"{kind}/{edition}", {
                 "source": source, "import_id": import_id, "added": len(rows), "closed": len(close),

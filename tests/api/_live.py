@@ -26,8 +26,8 @@ class LiveServer:
     def __init__(self, store, *, workers: int = 1, tokens=(), env: dict | None = None, log=None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        full_env = dict(os.environ, PYTHONUNBUFFERED="1", ZEREN_TOKENS=format_token_entries(tokens),
-                        ZEREN_RELOAD_SECONDS="0.5", **(env or {}))
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "ZEREN_TOKENS": format_token_entries(tokens),
+                    "ZEREN_RELOAD_SECONDS": "0.5", **(env or {})}
         full_env.pop("ZEREN_TOKENS_FILE", None)
         self.log = log
         self.proc = subprocess.Popen(

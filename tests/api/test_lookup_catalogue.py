@@ -3,6 +3,8 @@ the same site as the full CRS check, and a reload in the middle of a question ne
 cached or mixes two zone indexes."""
 from __future__ import annotations
 
+import contextlib
+
 import datetime as dt
 
 import numpy as np
@@ -98,6 +100,12 @@ class FakeStore:
 
     def consultation_kinds(self):
         return ("historic_area", "key_area")
+
+    def snapshot(self):  # a frame in memory is its own snapshot
+        return contextlib.nullcontext()
+
+    def change_marks(self):
+        return {"audit": 0, "zones": 0}
 
 
 S2 = (X0 + 1.5 * D, Y0 + 0.5 * D)
