@@ -26,6 +26,7 @@ from zeren.maps.assets import use_offline_assets
 from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
                           isolate, script_json, to_display_crs)
 from zeren.maps.elements import Legend, PageSetup, ZerenLayer
+from zeren.maps.reference import add_reference
 from zeren.maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
@@ -239,6 +240,7 @@ def _new_map(settings: MapSettings, bounds: Sequence[float] | None, title: str |
     # no favicon request (it would 404 on a bare static server and log a console error)
     m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'), name="zeren_favicon")
     _add_basemap(m, settings)
+    add_reference(m, settings)
     setup: dict[str, Any] = {"gcj02": settings.gcj02}
     if settings.attribution:
         setup["attribution"] = settings.attribution
@@ -931,30 +933,57 @@ def life_circle_layer(circles: gpd.GeoDataFrame, *, score: str = "score", radius
     scores = circles[score].to_numpy(dtype=float, na_value=np.nan)
     colours = [palette.score_colour(s) for s in scores]
     labels = _labels(circles) if "name" in circles.columns else [None] * len(circles)
+    codes = [str(c) for c in _column(circles, "code", "")]
+    geoms = np.asarray(circles.geometry.values, dtype=object)
+    # Overlapping circles are told apart by their outline: one colour per circle, different from every circle
+    # it meets (the planners' palette and its greedy colouring); the score is the (light) fill.
+    keys = [f"{c}#{i}" for i, c in enumerate(codes)]
+    present = ~shapely.is_missing(geoms)
+    outline = palette.planner_colours(keys, palette.adjacency_pairs(geoms[present],
+                                                                    np.asarray(keys, dtype=object)[present]))
     cols = {
-        "code": [str(c) for c in _column(circles, "code", "")],
+        "code": codes,
         "label": labels,
         "score": [None if not np.isfinite(s) else f"{s:.2f}" for s in scores],
         "population": [None if _missing(p) else f"{int(p):,}" for p in _column(circles, "population")],
-        "_s": [{"fillColor": c or "#BBBBBB", "color": c or "#999999"} for c in colours],
+        "_s": [{"fillColor": c or "#BBBBBB", "color": outline[k]} for c, k in zip(colours, keys)],
     }
-    style = {"fillOpacity": 0.45, "weight": 1.5, "opacity": 0.9}
+    style = {"fillOpacity": 0.22, "weight": 2.6, "opacity": 1}
     tooltip = [F_NAME, ["评分 / Score", "score"], ["人口 / Population", "population"]]
     legend = {"title": name, "position": "bottomleft",
-              "items": [{"label": "评分 / score 0 → 1", "gradient": list(palette.SCORE_RAMP)}],
-              "notes": ["0 = 差 / poor, 1 = 好 / good"]}
-    geoms = np.asarray(circles.geometry.values, dtype=object)
+              "items": [{"label": "评分 / score 0 → 1 (填充 / fill)", "gradient": list(palette.SCORE_RAMP)}],
+              "notes": ["0 = 差 / poor, 1 = 好 / good",
+                        "每个生活圈一种边线颜色，重叠处可区分 / one outline colour per circle, so overlapping circles "
+                        "can be told apart"]}
     types = shapely.get_type_id(geoms)
     if len(geoms) and np.all(np.isin(types, (3, 6))):
-        data = _prepare_polygons(geoms, cols, settings).data
+        # never as a coverage: circles overlap by design, and cleaning them into a tiling for display would
+        # hand each overlap to one circle and hide the others' edges
+        data = _prepare_polygons(geoms, cols, settings, simplify=False).data
         extra = None
     else:
         rows = decode_rows(cols, len(circles))
         data = _point_or_plain(geoms, rows, settings)
         extra = {"radiusM": float(radius_m or 1000.0)}
     spec = {"id": "life-circles", "style": style, "styleKey": "_s", "tooltip": tooltip, "legend": legend, **data,
-            **(extra or {})}
+            **(extra or {}), "labels": _circle_labels(circles, geoms, labels, codes, settings)}
     return ZerenLayer(spec, name, show=show)
+
+
+def _circle_labels(circles: gpd.GeoDataFrame, geoms: np.ndarray, labels: list, codes: list,
+                   settings: MapSettings) -> dict:
+    """Each circle's name at its centre (``centre_lon``/``centre_lat`` when known, else a point inside it)."""
+    points = np.full(len(geoms), None, dtype=object)
+    ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    points[ok] = shapely.point_on_surface(geoms[ok])
+    if {"centre_lon", "centre_lat"} <= set(circles.columns):
+        lon = pd.to_numeric(circles["centre_lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(circles["centre_lat"], errors="coerce").to_numpy(dtype=float)
+        known = np.isfinite(lon) & np.isfinite(lat)
+        points[known] = shapely.points(lon[known], lat[known])
+    keep = ~shapely.is_missing(points)
+    rows = [{"_text": label or code} for label, code, k in zip(labels, codes, keep) if k]
+    return _point_or_plain(points[keep], rows, settings)["geojson"]
 
 
 def decode_rows(columns: Mapping[str, list], n: int) -> list[dict]:

@@ -36,6 +36,8 @@ def format_answer(answer: dict) -> str:
         lines.append(f"  负责 / for: {_zone(lead['zone'])}")
     else:
         lines.append("此处尚无责任规划师 / no responsible planner covers this site")
+        if answer.get("notice"):
+            lines.append(f"  {answer['notice']}")
         near = answer["nearest"]
         if near:
             lines.append(f"  最近的有规划师的区域 / nearest zone with a planner: {_zone(near['zone'])}, "

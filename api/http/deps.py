@@ -190,6 +190,17 @@ def require_admin(principal: Annotated[Principal, Depends(require_writer)]) -> P
     return principal
 
 
+def audit_reader(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    """A read that only admins may make (the audit log): its own words, since no change is being made."""
+    if principal is None:
+        raise HTTPException(401, "reading the audit log needs an admin token: send `Authorization: Bearer <token>` "
+                                 "(make one with `zeren token new --role admin`)", headers=WWW_AUTHENTICATE)
+    if not principal.is_admin:
+        raise HTTPException(403, f"reading the audit log needs an admin token; this token is for planner "
+                                 f"{principal.planner_id}")
+    return principal
+
+
 def writer_actor(principal: Annotated[Principal, Depends(require_writer)]) -> Actor:
     return principal.as_actor()
 
@@ -203,6 +214,7 @@ WriterActor = Annotated[Actor, Depends(writer_actor)]
 AdminActor = Annotated[Actor, Depends(admin_actor)]
 Writer = Annotated[Principal, Depends(require_writer)]
 Admin = Annotated[Principal, Depends(require_admin)]
+AuditReader = Annotated[Principal, Depends(audit_reader)]
 
 
 # -- shared parameters ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from zeren.api.http.deps import parse_as_of, parse_bbox
 from zeren.api.http.errors import BadRequest
 from zeren.api.http.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
+from zeren.api.service.projects import projects_extent
 from zeren.api.service.zones import sorted_positions
 from zeren.api.http.routers._records import (base_url, day_text, geometry_texts, plain, url_with,
                                   zone_properties)
@@ -119,7 +120,7 @@ def _collection(request: Request, cid: str) -> dict:
         extent = _extent(index.bounds)
     elif cid == PROJECTS:
         title, description = "项目 / projects", "Projects with their frozen lead and workflow status"
-        extent = _extent(None)
+        extent = _extent(projects_extent(zs.workspace))
     else:
         raise NotFoundError(f"no collection {cid[:40]!r}; collections: {', '.join(_collection_ids(index))}")
     return {
