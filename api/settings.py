@@ -11,6 +11,18 @@ Environment variables (all optional):
                             or the same JSON list as the file
 ``ZEREN_MAX_BODY_BYTES``    request body cap in bytes (default 20 MiB); larger bodies get 413
 ``ZEREN_MAX_FEATURES``      features per ``POST /assign`` batch (default 10,000); more get 413
+``ZEREN_MAX_VERTICES``      vertices (positions) per request that takes geometry, all features together
+                            (default 1,000,000); more get 413 before any geometry is built
+``ZEREN_MAX_FEATURE_VERTICES`` vertices per feature (default 10,000: overlaying a site on the zones costs more
+                            than linearly in its vertices, a 10,000-vertex star polygon takes seconds); more get 413
+``ZEREN_REQUEST_TIMEOUT``   seconds a batch request (``POST /assign``, ``POST /projects``...) may work before it is
+                            abandoned with 503 and ``Retry-After`` (default 30)
+``ZEREN_BATCH_WORKERS``     batch requests worked on at once per worker process (default 2); more wait their
+                            turn (within ``ZEREN_REQUEST_TIMEOUT``), so lookups keep their latency
+``ZEREN_MAX_HEADER_BYTES``  request line and headers cap of ``zeren serve`` (default 64 KiB); over it the client
+                            gets 431 and the connection is closed
+``ZEREN_AUTH_FAILURES_PER_MINUTE`` invalid tokens one client address may send in a minute (default 20; 0: no
+                            limit); past it its requests with a token get 429 with ``Retry-After``
 ``ZEREN_MAX_PAGE_SIZE``     largest ``limit`` of a paginated list (default 1,000)
 ``ZEREN_DEFAULT_PAGE_SIZE`` ``limit`` when none is given (default 100)
 ``ZEREN_CORS_ORIGINS``      comma-separated origins allowed by CORS (default none; ``*`` allows any)
@@ -45,6 +57,12 @@ from typing import Mapping
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_FEATURES = 10_000
 DEFAULT_MAX_PAGE_SIZE = 1_000
+DEFAULT_MAX_VERTICES = 1_000_000
+DEFAULT_MAX_FEATURE_VERTICES = 10_000
+DEFAULT_REQUEST_TIMEOUT = 30.0
+DEFAULT_BATCH_WORKERS = 2
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 DEFAULT_PAGE_SIZE = 100
 
 
@@ -67,6 +85,12 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_features: int = DEFAULT_MAX_FEATURES
     max_page_size: int = DEFAULT_MAX_PAGE_SIZE
+    max_vertices: int = DEFAULT_MAX_VERTICES
+    max_feature_vertices: int = DEFAULT_MAX_FEATURE_VERTICES
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    batch_workers: int = DEFAULT_BATCH_WORKERS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES_PER_MINUTE
     default_page_size: int = DEFAULT_PAGE_SIZE
     cors_origins: tuple[str, ...] = ()
     frame_ancestors: tuple[str, ...] = ("'self'",)
@@ -86,11 +110,16 @@ class Settings:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("max_body_bytes", "max_features", "max_page_size", "default_page_size"):
+        for name in ("max_body_bytes", "max_features", "max_page_size", "default_page_size", "max_vertices",
+                     "max_feature_vertices", "batch_workers", "max_header_bytes"):
             if int(getattr(self, name)) < 1:
                 raise SettingsError(f"{name} must be at least 1")
         if self.default_page_size > self.max_page_size:
             raise SettingsError("default_page_size must not exceed max_page_size")
+        if self.auth_failures_per_minute < 0:
+            raise SettingsError("ZEREN_AUTH_FAILURES_PER_MINUTE must not be negative (0 disables the limit)")
+        if not self.request_timeout > 0:
+            raise SettingsError("ZEREN_REQUEST_TIMEOUT must be more than 0 seconds")
         if self.reload_seconds < 0:
             raise SettingsError("reload_seconds must not be negative")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
@@ -129,6 +158,12 @@ class Settings:
         for key, var, kind in (("max_body_bytes", "ZEREN_MAX_BODY_BYTES", int),
                                ("max_features", "ZEREN_MAX_FEATURES", int),
                                ("max_page_size", "ZEREN_MAX_PAGE_SIZE", int),
+                               ("max_vertices", "ZEREN_MAX_VERTICES", int),
+                               ("max_feature_vertices", "ZEREN_MAX_FEATURE_VERTICES", int),
+                               ("request_timeout", "ZEREN_REQUEST_TIMEOUT", float),
+                               ("batch_workers", "ZEREN_BATCH_WORKERS", int),
+                               ("max_header_bytes", "ZEREN_MAX_HEADER_BYTES", int),
+                               ("auth_failures_per_minute", "ZEREN_AUTH_FAILURES_PER_MINUTE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
                                ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int)):
@@ -155,6 +190,12 @@ class Settings:
             "ZEREN_MAX_BODY_BYTES": str(self.max_body_bytes),
             "ZEREN_MAX_FEATURES": str(self.max_features),
             "ZEREN_MAX_PAGE_SIZE": str(self.max_page_size),
+            "ZEREN_MAX_VERTICES": str(self.max_vertices),
+            "ZEREN_MAX_FEATURE_VERTICES": str(self.max_feature_vertices),
+            "ZEREN_REQUEST_TIMEOUT": str(self.request_timeout),
+            "ZEREN_BATCH_WORKERS": str(self.batch_workers),
+            "ZEREN_MAX_HEADER_BYTES": str(self.max_header_bytes),
+            "ZEREN_AUTH_FAILURES_PER_MINUTE": str(self.auth_failures_per_minute),
             "ZEREN_DEFAULT_PAGE_SIZE": str(self.default_page_size),
             "ZEREN_CORS_ORIGINS": ",".join(self.cors_origins),
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),
@@ -197,6 +238,12 @@ class Settings:
             return MapSettings(**values)
         except ValueError as exc:
             raise SettingsError(f"map settings: {exc}") from None
+
+    def work_budget(self):
+        """The :class:`~zeren.api.service.budget.WorkBudget` of requests that take geometry."""
+        from zeren.api.service.budget import WorkBudget
+
+        return WorkBudget(self.max_vertices, self.max_feature_vertices)
 
     @property
     def csp(self) -> str:

@@ -116,6 +116,64 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
     }
 
 
+# An uncovered site outside every zone is offered the nearest zone with a lead only when that zone is at most
+# this far: a planner hundreds of kilometres away is not a suggestion, it is a sign the site is elsewhere.
+MAX_SUGGESTION_M = 50_000.0
+
+
+def _km(metres: float) -> str:
+    return f"{metres / 1000:,.1f} km" if metres >= 1000 else f"{metres:,.0f} m"
+
+
+def explain_uncovered(answer: dict, result: Assignment, i: int, metric_site, *,
+                      max_suggestion_m: float = MAX_SUGGESTION_M) -> dict:
+    """Add to ``answer`` (the ``site_answer`` of site ``i``) why a site is or is not covered, in place:
+
+    * ``outside_service_area``: the site lies outside every zone in force (None when no zone is in force);
+    * ``service_area_distance_m``: metres to the nearest zone in force (0 inside one, None when none is);
+    * ``notice``: a bilingual sentence for an uncovered site (None when covered): outside the service area
+      (and how far), no edition in force on that date (and when the editions run), or no lead here.
+
+    Outside the service area, a nearest zone farther than ``max_suggestion_m`` is not offered (``nearest``
+    becomes None and the notice says so). ``metric_site``: the site in the index's metric CRS.
+    """
+    resp, index = result.resp, result.index
+    notice = None
+    if answer["zones"]:
+        outside, distance = False, 0.0
+        if not answer["covered"]:
+            notice = ("此处的区域尚无责任规划师 / no lead planner is appointed to the zones here"
+                      + ("" if answer["nearest"] else " (nor to any zone in force)"))
+    elif not resp.zone_active.any():
+        outside, distance = None, None
+        span = index.edition_span()
+        day = resp.as_of.date().isoformat()
+        if span is None:
+            notice = "尚未导入任何区域 / no zones have been imported yet"
+        else:
+            first, last = span
+            if first is not None and resp.as_of.date() < first:
+                notice = (f"该日期无生效的区划版本，最早的版本始于 {first} / no boundary edition is in force on "
+                          f"{day}; the earliest starts {first}")
+            else:
+                notice = (f"该日期无生效的区划版本（版本有效期 {first} 至 {last or '今'}）/ no boundary edition is "
+                          f"in force on {day}; the stored editions run from {first} to {last or 'open'}")
+    else:
+        distance = float(resp.service_area_distance_m(np.asarray([metric_site], dtype=object))[0])
+        outside = True
+        notice = f"此处在服务范围之外，距最近的区域 {_km(distance)} / outside the service area: {_km(distance)} from the nearest zone"
+        near = answer["nearest"]
+        if near is not None and near["distance_m"] > max_suggestion_m:
+            answer["nearest"] = None
+            notice += (f"；最近的有规划师的区域远在 {_km(near['distance_m'])}，不作推荐 / the nearest zone with a "
+                       f"planner is {_km(near['distance_m'])} away, beyond {_km(max_suggestion_m)}: none is suggested")
+        distance = round(distance, 1)
+    answer["outside_service_area"] = outside
+    answer["service_area_distance_m"] = distance
+    answer["notice"] = notice
+    return answer
+
+
 ASSIGNMENT_COLUMNS = ("covered", "lead_planner_id", "lead_zone_kind", "lead_zone_code", "split", "planners",
                       "consultations", "zones", "nearest_zone_code", "nearest_planner_id", "nearest_distance_m")
 

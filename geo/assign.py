@@ -6,8 +6,9 @@ The public entry points read in phases, like ``geopandas.sjoin``: check the inpu
 Rules (documented in the README, tested in tests/geo/test_assign.py):
 
 * a point matches every zone that *covers* it, so a point on a shared border matches both zones;
-* a line or polygon matches every zone it intersects, with ``share`` = the part of the site inside the
-  zone (area for polygons, length for lines, 1.0 for points), measured in the index's metric CRS;
+* a line or polygon matches every zone it overlaps, with ``share`` = the part of the site inside the
+  zone (area for polygons, length for lines, 1.0 for points), measured in the index's metric CRS; one
+  that only touches a zone (a square sharing an edge with it: no area inside) does not match it;
 * the lead is the active ``lead`` appointment on the most specific matched base kind that has one
   (community, village, subdistrict, district); within a kind the zone with the largest share wins,
   then the lowest code;
@@ -52,6 +53,9 @@ from zeren.geo.validity import active_mask, as_timestamp
 NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
 NO_LEAD = np.iinfo(np.int64).max
 NEAREST_TIE_M = 1.0
+# A line or polygon site with less than this part of it inside a zone only touches it: a shared edge, or the
+# floating-point dust of two boundaries digitised from the same line (a millionth of a square metre).
+TOUCH_SHARE = 1e-9
 _MAX_NEAREST_SEGMENTS = 5_000_000  # beyond this, the nearest-zone search queries the zones themselves
 _WORKERS = 2
 _PARALLEL_MIN_SITES = 50_000
@@ -84,6 +88,25 @@ class Responsibility:
         if not len(candidates):
             return candidates, None
         return candidates, shapely.STRtree(self.index.metric_geoms[candidates])
+
+    @cached_property
+    def service_tree(self) -> shapely.STRtree | None:
+        """An STRtree of the zones in force on this date (every kind) in the index's metric CRS: the service
+        area, whose distance an answer outside every zone reports. None when no zone is in force."""
+        active = np.flatnonzero(self.zone_active)
+        if not len(active):
+            return None
+        return shapely.STRtree(self.index.metric_geoms[active])
+
+    def service_area_distance_m(self, metric_sites: np.ndarray) -> np.ndarray:
+        """Metres from each site (in the metric CRS) to the nearest zone in force; NaN when none is in force."""
+        tree = self.service_tree
+        if tree is None or not len(metric_sites):
+            return np.full(len(metric_sites), np.nan)
+        out = np.full(len(metric_sites), np.inf)
+        (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
+        np.minimum.at(out, s, d)
+        return out
 
     @cached_property
     def lead_segments(self) -> tuple[np.ndarray, shapely.STRtree] | None:
@@ -187,6 +210,14 @@ class ZoneIndex:
             last = "open" if np.isnat(self._valid_to).any() else pd.Timestamp(self._valid_to.max()).date()
             raise GeoInputError(f"as_of: no zone edition is in force on {as_timestamp(as_of).date()}; the stored "
                                 f"editions run from {first} to {last}")
+
+    def edition_span(self) -> tuple | None:
+        """(first day, last day or None when still open) over every stored edition; None without zones."""
+        if not len(self):
+            return None
+        first = pd.Timestamp(np.nanmin(self._valid_from)).date() if (~np.isnat(self._valid_from)).any() else None
+        last = None if np.isnat(self._valid_to).any() else pd.Timestamp(self._valid_to.max()).date()
+        return first, last
 
     def positions(self, kind: str, code: str) -> np.ndarray:
         """Positions of every edition of one zone."""
@@ -307,10 +338,12 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     keep = resp.zone_active[zone]
     site, zone = site[keep], zone[keep]
 
-    # phase 2: shares
+    # phase 2: shares; a line or polygon that only touches a zone (nothing of it inside) does not match it
     share = np.ones(len(site))
     if not points_only and len(site):
-        share = _shares(index, sites, type_ids, site, zone)
+        share, touching = _shares(index, sites, type_ids, site, zone)
+        if touching.any():
+            site, zone, share = site[~touching], zone[~touching], share[~touching]
 
     # phase 3: the lead is the matched zone with a lead that sorts first by (level, -share, code)
     lead_zone = np.full(n, -1, dtype=np.int64)
@@ -337,20 +370,23 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     return result
 
 
-def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> np.ndarray:
-    """Part of each site inside each matched zone, in the metric CRS.
+def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> tuple[np.ndarray, np.ndarray]:
+    """Part of each site inside each matched zone, in the metric CRS, and which pairs only touch: a polygon
+    (line) site and a zone whose intersection has no area (length) -- less than ``TOUCH_SHARE`` of the site --
+    such as a square sharing an edge with the zone. A site with no area or length of its own never touches.
 
     Where the zone covers the site outright the share is 1 and no intersection is computed. The
     intersection itself is computed in lon/lat and only the pieces are projected: the topology is the
     same and projecting small pieces is much cheaper than projecting every zone.
     """
     share = np.ones(len(site))
+    touching = np.zeros(len(site), dtype=bool)
     with index.prepared_lock:  # "covers" with the zones first evaluates their prepared geometries
         partial = ~shapely.covers(index.geoms[zone], sites[site])
     dims = np.select([np.isin(type_ids, (3, 6)), np.isin(type_ids, (1, 2, 5))], [2, 1], 0)
     measurable = partial & (dims[site] > 0)
     if not measurable.any():
-        return share
+        return share, touching
     ps, pz = site[measurable], zone[measurable]
     pieces = _parallel(lambda a, b: shapely.intersection(a, b), index.geoms[pz], sites[ps])
     metric_pieces = index.to_metric(pieces)
@@ -362,7 +398,8 @@ def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> np.ndarray:
     part = np.where(site_dim == 2, shapely.area(metric_pieces), shapely.length(metric_pieces))
     with np.errstate(divide="ignore", invalid="ignore"):
         share[measurable] = np.clip(np.where(whole[ps] > 0, part / whole[ps], 0.0), 0.0, 1.0)
-    return share
+    touching[measurable] = (whole[ps] > 0) & (part <= TOUCH_SHARE * whole[ps])
+    return share, touching
 
 
 def _parallel(func, a: np.ndarray, b: np.ndarray) -> np.ndarray:

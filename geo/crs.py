@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -29,6 +30,8 @@ from zeren.geo.errors import CoordinateError, GeoInputError, UnknownCRSError
 __all__ = [
     "InputCRS",
     "parse_crs",
+    "is_crs_name",
+    "epsg_code",
     "to_wgs84_xy",
     "from_wgs84_xy",
     "geometries_to_wgs84",
@@ -67,6 +70,27 @@ _ALIASES: dict[str, tuple[int, str | None]] = {
     "bd09ll": (4326, "bd09"),
     "baidu": (4326, "bd09"),
 }
+
+
+# ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() then refuses (a 500, not a 422)
+_EPSG = re.compile(r"(?:epsg:)?([0-9]{1,9})", re.IGNORECASE | re.ASCII)
+
+
+def _alias_key(text: str) -> str:
+    return text.strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+
+
+def epsg_code(text: str) -> int | None:
+    """The code of ``'4490'`` or ``'EPSG:4490'`` (ASCII digits, at most 9), else None."""
+    found = _EPSG.fullmatch(text.strip())
+    return int(found.group(1)) if found else None
+
+
+def is_crs_name(text: str) -> bool:
+    """True for the CRS forms that are cheap to parse and bounded in number: a known name (wgs84, cgcs2000,
+    gcj02, bd09 and their aliases) or an EPSG code. PROJ strings and WKT are not (each new one costs PROJ
+    tens to hundreds of milliseconds), so interactive endpoints may refuse them."""
+    return _alias_key(text) in _ALIASES or epsg_code(text) is not None
 
 
 @dataclass(frozen=True)
@@ -109,14 +133,15 @@ def parse_crs(value: Any) -> InputCRS:
         text = value.strip()
         if not text:
             raise _unknown(value, "empty")
-        key = text.lower().replace(" ", "").replace("-", "").replace("_", "")
+        key = _alias_key(text)
         if key in _ALIASES:
             code, shift = _ALIASES[key]
             if shift is not None:
                 return InputCRS(label=shift, crs=WGS84, shift=shift)
             return _from_crs(value, CRS.from_epsg(code))
-        if text.isdigit():
-            return _from_crs(value, _crs_from_epsg(value, int(text)))
+        code = epsg_code(text)
+        if code is not None:
+            return _from_crs(value, _crs_from_epsg(value, code))
         value_for_pyproj: Any = text
     elif isinstance(value, CRS):
         return _from_crs(value, value)

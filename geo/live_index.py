@@ -45,6 +45,13 @@ class LiveIndex:
             if geom is not None:
                 self._tree.delete(item_id, geom.bounds)
 
+    def bounds(self) -> tuple[float, float, float, float] | None:
+        """(minx, miny, maxx, maxy) of every geometry held; None when empty."""
+        with self._lock:
+            if not self._geoms:
+                return None
+            return tuple(float(v) for v in self._tree.bounds)
+
     def query(self, bbox: tuple[float, float, float, float]) -> list[int]:
         """Ids of the geometries that intersect the box, ascending."""
         box = shapely.box(*bbox)

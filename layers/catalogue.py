@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zeren.geo.answer import PlannerBook, site_answer
+from zeren.geo.answer import MAX_SUGGESTION_M, PlannerBook, explain_uncovered, site_answer
 from zeren.geo.assign import Assignment, Responsibility, ZoneIndex, assign
 from zeren.geo.crs import InputCRS, check_lonlat, parse_crs, to_wgs84_xy
 from zeren.geo.live_index import LiveIndex
@@ -138,14 +138,23 @@ class Catalogue:
         return assign(resp.index, resp, geoms, **options)
 
     def lookup(self, x: float, y: float, crs: str | InputCRS = "wgs84", as_of=None, *,
-               include_private: bool = False) -> dict:
+               include_private: bool = False, max_suggestion_m: float = MAX_SUGGESTION_M) -> dict:
         """The full answer for one point (the shape of ``zeren lookup --json`` and ``GET /lookup``; the API's
-        hot path: a tree query, a few array operations and the answer built from precomputed zone references)."""
+        hot path: a tree query, a few array operations and the answer built from precomputed zone references).
+        An uncovered point says why (``geo.answer.explain_uncovered``): outside the service area and how far
+        (no nearest zone offered beyond ``max_suggestion_m``), or no edition in force on the date."""
         site = self.site(x, y, crs)
         day = as_timestamp(as_of)
-        result = self.assign(shapely.points([site.lon], [site.lat]), day)
+        point = shapely.points([site.lon], [site.lat])
+        result = self.assign(point, day)
         book = self.private_book if include_private else self.public_book
         answer = site_answer(result, 0, book)
+        if not answer["covered"] and len(result.index):
+            explain_uncovered(answer, result, 0, result.index.to_metric(point)[0], max_suggestion_m=max_suggestion_m)
+        else:
+            answer.update(outside_service_area=False if answer["zones"] else None,
+                          service_area_distance_m=0.0 if answer["zones"] else None,
+                          notice=None if answer["covered"] else "尚未导入任何区域 / no zones have been imported yet")
         answer["site"] = site.as_dict()
         answer["as_of"] = day.date().isoformat()
         return answer
@@ -156,6 +165,13 @@ class Catalogue:
         Projects arrive one request at a time, so their index is an rtree updated in place
         (:meth:`project_added`) rather than an STRtree rebuilt on every write.
         """
+        return self._project_index().query(bbox)
+
+    def projects_bounds(self) -> tuple[float, float, float, float] | None:
+        """(minx, miny, maxx, maxy) in lon/lat of every project; None when there is none."""
+        return self._project_index().bounds()
+
+    def _project_index(self) -> LiveIndex:
         with self._lock:
             index = self._projects
         if index is None:
@@ -163,7 +179,7 @@ class Catalogue:
             index = LiveIndex(projects["id"].to_numpy(), projects.geometry.to_numpy())
             with self._lock:
                 self._projects = index
-        return index.query(bbox)
+        return index
 
     def project_added(self, project_id: int, geometry) -> None:
         with self._lock:

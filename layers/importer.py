@@ -24,6 +24,11 @@ from zeren.layers.errors import InputFileError
 from zeren.layers.sources import SiteTable, open_csv, open_ogr, open_parquet
 
 MAX_FILE_BYTES = 2 * 1024**3
+SHAPEFILE_FIELD_CHARS = 10  # a .dbf cuts field names to 10 characters: parent_code arrives as parent_cod
+SWAPPED_REASON = "coordinates look like lat/lon swapped"
+# Where Chinese boundary data lies (mainland, Hainan, Taiwan): with no stored zones to compare against, a
+# feature outside this box whose swapped coordinates fall inside it is taken as lat/lon swapped.
+CHINA_BOUNDS = (73.4, 18.1, 135.1, 53.6)
 
 
 @dataclass
@@ -202,9 +207,19 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
     first_row = frame.attrs.get("first_row", 1)
     report = ImportReport(source=str(path), crs=target.label, read=len(frame),
                           unit="row" if first_row != 1 else "feature")
-    if crs is not None and frame.crs is not None and not parse_crs(frame.crs.to_wkt()).crs.equals(target.crs) \
-            or (crs is not None and target.shift):
-        report.notes.append(f"coordinates taken as {target.label} (--crs), not as the file states")
+    if crs is not None and frame.crs is None:
+        report.notes.append(f"the file states no CRS: coordinates taken as {target.label} (--crs)"
+                            + (" and converted to WGS84" if target.shift else ""))
+    elif crs is not None:
+        stated = parse_crs(frame.crs.to_wkt())
+        if not stated.crs.equals(target.crs) or target.shift:
+            report.notes.append(f"coordinates taken as {target.label} (--crs), not as the file states "
+                                f"({frame.crs.name})")
+    code_field = _field(frame, code_field, "--code-field", report)
+    name_field = _field(frame, name_field, "--name-field", report)
+    parent_field = _field(frame, parent_field, "--parent-field", report)
+    name_en_field = _field(frame, name_en_field, "--name-en-field", report)
+    population_field = _field(frame, population_field, "--population-field", report)
     for field_name, what in ((code_field, "--code-field"), (name_field, "--name-field")):
         if field_name not in frame.columns:
             raise InputFileError(f"{path}: no field {field_name!r} (use {what}); fields are: "
@@ -288,18 +303,33 @@ def read_zone_layer(path: str | Path, *, layer: str | None = None, crs: str | No
     return gpd.GeoDataFrame(out, geometry=gpd.GeoSeries(multi, crs="EPSG:4326"), crs="EPSG:4326"), report
 
 
+def _field(frame: pd.DataFrame, name: str, option: str, report: ImportReport) -> str:
+    """The column that holds ``name``: itself, or its first 10 characters when only those are there (a
+    Shapefile's .dbf cuts field names: ``parent_code`` arrives as ``parent_cod``), with a note saying so."""
+    if name in frame.columns or len(name) <= SHAPEFILE_FIELD_CHARS:
+        return name
+    cut = name[:SHAPEFILE_FIELD_CHARS]
+    found = [c for c in frame.columns if c != "geometry" and str(c).lower() == cut.lower()]
+    if not found:
+        return name
+    report.notes.append(f"field {found[0]!r} read as {name!r} (a Shapefile cuts field names to "
+                        f"{SHAPEFILE_FIELD_CHARS} characters; {option} chooses another field)")
+    return found[0]
+
+
 def _reject_out_of_range(geoms, ok, reasons, data_bounds, target: InputCRS) -> None:
     bounds = shapely.bounds(geoms[ok])
     idx = np.flatnonzero(ok)
     for xcol, ycol in ((0, 1), (2, 3)):  # the lower-left and upper-right corners
-        problems = lonlat_problems(bounds[:, xcol], bounds[:, ycol], data_bounds)
+        problems = lonlat_problems(bounds[:, xcol], bounds[:, ycol],
+                                   data_bounds if data_bounds is not None else CHINA_BOUNDS)
         for row, (i, problem) in enumerate(zip(idx, problems)):
             if problem == "ok" or reasons[i] is not None:
                 continue
             x, y = bounds[row, xcol], bounds[row, ycol]
             if problem == "swapped":
-                reasons[i] = (f"coordinates ({x:.6g}, {y:.6g}) look like lat/lon swapped; GeoJSON and Zeren "
-                              f"want lon, lat order — swap the columns or re-export with x=longitude")
+                reasons[i] = (f"{SWAPPED_REASON} ({x:.6g}, {y:.6g}); GeoJSON and Zeren want lon, lat order — "
+                              f"swap the columns or re-export with x=longitude")
             elif problem == "not_finite":
                 reasons[i] = "coordinates are NaN or infinite"
             else:

@@ -24,8 +24,9 @@ from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STAT
 from zeren.maps import palette
 from zeren.maps.assets import use_offline_assets
 from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
-                          script_json, to_display_crs)
+                          isolate, script_json, to_display_crs)
 from zeren.maps.elements import Legend, PageSetup, ZerenLayer
+from zeren.maps.reference import add_reference
 from zeren.maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
@@ -86,9 +87,14 @@ def _text(value: Any) -> str | None:
     return None if _missing(value) or str(value) == "" else str(value)
 
 
+def _shown(value: Any) -> str | None:
+    """User text (a name, an organisation, a contact) as shown on a page: bidi-isolated (``display.isolate``)."""
+    return isolate(_text(value))
+
+
 def zone_label(name: Any, name_en: Any = None) -> str | None:
-    """The zone's Chinese name, with the English one after a slash when known."""
-    zh, en = _text(name), _text(name_en)
+    """The zone's Chinese name, with the English one after a slash when known (each bidi-isolated)."""
+    zh, en = _shown(name), _shown(name_en)
     if zh and en and en != zh:
         return f"{zh} / {en}"
     return zh or en
@@ -142,23 +148,23 @@ class PlannerBook:
         cols = {f: _column(planners, f) for f in PUBLIC_PLANNER_FIELDS}
         for i, pid in enumerate(planners["id"].tolist()):
             self._by_id[str(pid)] = {
-                "name": _text(cols["name"][i]) or str(pid),
-                "org": _text(cols["organization"][i]),
-                "contact": _text(cols["public_contact"][i]),
+                "name": _shown(cols["name"][i]) or _shown(pid),
+                "org": _shown(cols["organization"][i]),
+                "contact": _shown(cols["public_contact"][i]),
             }
 
     def get(self, planner_id: Any) -> dict | None:
         if _missing(planner_id):
             return None
-        return self._by_id.get(str(planner_id)) or {"name": str(planner_id), "org": None, "contact": None}
+        return self._by_id.get(str(planner_id)) or {"name": _shown(planner_id), "org": None, "contact": None}
 
 
 def _planner_from_answer(p: Mapping | None) -> dict | None:
     """Public facts of a planner dict from an assignment answer."""
     if not p:
         return None
-    return {"name": _text(p.get("name")) or _text(p.get("id")), "org": _text(p.get("organization")),
-            "contact": _text(p.get("public_contact"))}
+    return {"name": _shown(p.get("name")) or _shown(p.get("id")), "org": _shown(p.get("organization")),
+            "contact": _shown(p.get("public_contact"))}
 
 
 def _lead_lookup(leads: pd.DataFrame | None) -> dict[tuple[str, str], str]:
@@ -234,6 +240,7 @@ def _new_map(settings: MapSettings, bounds: Sequence[float] | None, title: str |
     # no favicon request (it would 404 on a bare static server and log a console error)
     m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'), name="zeren_favicon")
     _add_basemap(m, settings)
+    add_reference(m, settings)
     setup: dict[str, Any] = {"gcj02": settings.gcj02}
     if settings.attribution:
         setup["attribution"] = settings.attribution
@@ -486,8 +493,8 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
 
     cols = {
         "code": codes,
-        "name": [_text(v) for v in _column(base, "name")],
-        "name_en": [_text(v) for v in _column(base, "name_en")],
+        "name": [_shown(v) for v in _column(base, "name")],
+        "name_en": [_shown(v) for v in _column(base, "name_en")],
         "kind_label": [_kind_label(kind)] * len(base),
         "planner": [book.get(p) for p in pids],
         "status": [None if p is not None else NO_LEAD_TEXT for p in pids],
@@ -616,7 +623,7 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         ucols = {
             "code": [str(c) for c in _column(units, "code")],
             "label": _labels(units),
-            "district": [_text(v) for v in _column(units, "district_name")],
+            "district": [_shown(v) for v in _column(units, "district_name")],
             "area": [format_area(a) for a in areas],
             "population": [None if _missing(p) else f"{int(p):,}" for p in _column(units, "population")],
             "status": [NO_LEAD_TEXT] * len(units),
@@ -692,6 +699,7 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
     geom = _as_site(site)
     zones = as_wgs84_frame(zones, "zones") if zones is not None and len(zones) else None
     lead = answer.get("lead") or None
+    site_name = _shown(site_name)
     lead_key = _zone_key(lead.get("zone")) if lead else None
     lead_planner = _planner_from_answer(lead.get("planner")) if lead else None
     consult: dict[tuple[str, str], list[dict]] = {}
@@ -826,8 +834,8 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
     if isinstance(planner, pd.Series):
         planner = planner.to_dict()
     pid = str(planner.get("id"))
-    me = {"name": _text(planner.get("name")) or pid, "org": _text(planner.get("organization")),
-          "contact": _text(planner.get("public_contact"))}
+    me = {"name": _shown(planner.get("name")) or _shown(pid), "org": _shown(planner.get("organization")),
+          "contact": _shown(planner.get("public_contact"))}
     zones = as_wgs84_frame(zones, "zones") if zones is not None and len(zones) else None
     projects = as_wgs84_frame(projects, "projects") if projects is not None and len(projects) else None
     if projects is not None:
@@ -891,8 +899,8 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
                 role = _bi("征询", "consulted")
             created = rec.get("created_at")
             rows.append({
-                "label": _text(rec.get("name")), "status": _bi(zh, en) if status else None,
-                "type": _text(rec.get("type")), "scale": _text(rec.get("scale")),
+                "label": _shown(rec.get("name")), "status": _bi(zh, en) if status else None,
+                "type": _shown(rec.get("type")), "scale": _shown(rec.get("scale")),
                 "created": None if _missing(created) else str(pd.Timestamp(created).date()),
                 "role": role,
                 "_s": {"fillColor": palette.STATUS_COLOURS.get(status, "#BBBBBB")},
@@ -925,30 +933,57 @@ def life_circle_layer(circles: gpd.GeoDataFrame, *, score: str = "score", radius
     scores = circles[score].to_numpy(dtype=float, na_value=np.nan)
     colours = [palette.score_colour(s) for s in scores]
     labels = _labels(circles) if "name" in circles.columns else [None] * len(circles)
+    codes = [str(c) for c in _column(circles, "code", "")]
+    geoms = np.asarray(circles.geometry.values, dtype=object)
+    # Overlapping circles are told apart by their outline: one colour per circle, different from every circle
+    # it meets (the planners' palette and its greedy colouring); the score is the (light) fill.
+    keys = [f"{c}#{i}" for i, c in enumerate(codes)]
+    present = ~shapely.is_missing(geoms)
+    outline = palette.planner_colours(keys, palette.adjacency_pairs(geoms[present],
+                                                                    np.asarray(keys, dtype=object)[present]))
     cols = {
-        "code": [str(c) for c in _column(circles, "code", "")],
+        "code": codes,
         "label": labels,
         "score": [None if not np.isfinite(s) else f"{s:.2f}" for s in scores],
         "population": [None if _missing(p) else f"{int(p):,}" for p in _column(circles, "population")],
-        "_s": [{"fillColor": c or "#BBBBBB", "color": c or "#999999"} for c in colours],
+        "_s": [{"fillColor": c or "#BBBBBB", "color": outline[k]} for c, k in zip(colours, keys)],
     }
-    style = {"fillOpacity": 0.45, "weight": 1.5, "opacity": 0.9}
+    style = {"fillOpacity": 0.22, "weight": 2.6, "opacity": 1}
     tooltip = [F_NAME, ["评分 / Score", "score"], ["人口 / Population", "population"]]
     legend = {"title": name, "position": "bottomleft",
-              "items": [{"label": "评分 / score 0 → 1", "gradient": list(palette.SCORE_RAMP)}],
-              "notes": ["0 = 差 / poor, 1 = 好 / good"]}
-    geoms = np.asarray(circles.geometry.values, dtype=object)
+              "items": [{"label": "评分 / score 0 → 1 (填充 / fill)", "gradient": list(palette.SCORE_RAMP)}],
+              "notes": ["0 = 差 / poor, 1 = 好 / good",
+                        "每个生活圈一种边线颜色，重叠处可区分 / one outline colour per circle, so overlapping circles "
+                        "can be told apart"]}
     types = shapely.get_type_id(geoms)
     if len(geoms) and np.all(np.isin(types, (3, 6))):
-        data = _prepare_polygons(geoms, cols, settings).data
+        # never as a coverage: circles overlap by design, and cleaning them into a tiling for display would
+        # hand each overlap to one circle and hide the others' edges
+        data = _prepare_polygons(geoms, cols, settings, simplify=False).data
         extra = None
     else:
         rows = decode_rows(cols, len(circles))
         data = _point_or_plain(geoms, rows, settings)
         extra = {"radiusM": float(radius_m or 1000.0)}
     spec = {"id": "life-circles", "style": style, "styleKey": "_s", "tooltip": tooltip, "legend": legend, **data,
-            **(extra or {})}
+            **(extra or {}), "labels": _circle_labels(circles, geoms, labels, codes, settings)}
     return ZerenLayer(spec, name, show=show)
+
+
+def _circle_labels(circles: gpd.GeoDataFrame, geoms: np.ndarray, labels: list, codes: list,
+                   settings: MapSettings) -> dict:
+    """Each circle's name at its centre (``centre_lon``/``centre_lat`` when known, else a point inside it)."""
+    points = np.full(len(geoms), None, dtype=object)
+    ok = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    points[ok] = shapely.point_on_surface(geoms[ok])
+    if {"centre_lon", "centre_lat"} <= set(circles.columns):
+        lon = pd.to_numeric(circles["centre_lon"], errors="coerce").to_numpy(dtype=float)
+        lat = pd.to_numeric(circles["centre_lat"], errors="coerce").to_numpy(dtype=float)
+        known = np.isfinite(lon) & np.isfinite(lat)
+        points[known] = shapely.points(lon[known], lat[known])
+    keep = ~shapely.is_missing(points)
+    rows = [{"_text": label or code} for label, code, k in zip(labels, codes, keep) if k]
+    return _point_or_plain(points[keep], rows, settings)["geojson"]
 
 
 def decode_rows(columns: Mapping[str, list], n: int) -> list[dict]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Iterable, Mapping
 
 import geopandas as gpd
@@ -339,6 +340,37 @@ def zones_geojson(zones: gpd.GeoDataFrame, settings=None, *, simplify: bool = Tr
 # --- script-safe JSON ------------------------------------------------------------------------------
 
 _SCRIPT_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
+
+
+# Bidirectional-text controls. A name holding U+202E (RIGHT-TO-LEFT OVERRIDE) would otherwise reverse the text
+# shown after it (the organisation, the contact) in legends and tooltips.
+FSI, PDI = "\u2068", "\u2069"
+_ISOLATE_OPENERS = ("\u2066", "\u2067", "\u2068")
+
+
+# What can change the order of the text around it: direction controls and right-to-left letters
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe"
+                   "\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+def isolate(text: Any) -> Any:
+    """User text that holds direction controls or right-to-left letters, wrapped as a bidi isolate (FSI ...
+    PDI, what the browser's ``<bdi>`` does), so it cannot reorder the text shown after it; other text (all of
+    a Chinese or English name) is returned as it is. A PDI in the text that closes nothing of its own is
+    dropped (it would close our isolate early), and isolates it opens are closed; the closing PDI also ends
+    any embedding or override (U+202A-U+202E) opened inside. None and non-text values are returned as is."""
+    if not isinstance(text, str) or not _BIDI.search(text):
+        return text
+    out, depth = [], 0
+    for c in text:
+        if c in _ISOLATE_OPENERS:
+            depth += 1
+        elif c == PDI:
+            if not depth:
+                continue
+            depth -= 1
+        out.append(c)
+    return FSI + "".join(out) + PDI * depth + PDI
 
 
 def script_json(value: Any) -> str:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 BASEMAPS: tuple[str, ...] = ("none", "osm", "tianditu", "amap", "tencent", "custom")
 
@@ -40,6 +41,11 @@ class MapSettings:
         Display simplification tolerance in metres (0 disables it).
     precision
         Decimal places kept in lon/lat (6 ≈ 0.1 m, 5 ≈ 1 m).
+    reference
+        Without a basemap (``"none"``), boundaries drawn as a light reference map under everything else, so a
+        page without tiles still orients its reader: a GeoDataFrame in EPSG:4326 with ``name`` (labels) and
+        geometry, e.g. the districts of the store (:func:`maps.reference.reference_frame`). Ignored when a
+        basemap is set.
     """
 
     basemap: str = "none"
@@ -54,6 +60,7 @@ class MapSettings:
     max_inline_bytes: int = 4_000_000
     simplify_tolerance_m: float = 5.0
     precision: int = 6
+    reference: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         if self.basemap not in BASEMAPS:

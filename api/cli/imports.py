@@ -23,9 +23,11 @@ def cmd_import_layer(args) -> int:
         retire_missing=args.retire_missing, skip_rejected=args.skip_rejected, dry_run=args.dry_run)
     ws = existing_workspace(args.store)
     zones, report = boundaries.read_layer(ws.store if ws is not None else None, request)
-    if not args.json:
-        print(report.text(show_rejected=args.skip_rejected))
-    boundaries.check_read(zones, report, request)
+    refusal = boundaries.read_refusal(zones, report, request)
+    if not args.json:  # a refusal lists the rejected features itself: never print them twice
+        print(report.text(show_rejected=args.skip_rejected and refusal is None))
+    if refusal is not None:
+        raise refusal
     if ws is None and not request.dry_run:
         ws = create_workspace(args.store)
     if ws is None:

@@ -29,7 +29,7 @@ from zeren.geo.lifecircle.health import DEFAULT_SEARCH_M
 from zeren.layers.facilities import load_categories, load_osm_map, read_points, read_pois
 from zeren.layers.network import read_network, read_vector
 from zeren.layers.writers import output_path, write_frame
-from zeren.maps import life_circle_map, write_standalone
+from zeren.maps import write_standalone
 
 
 
@@ -71,7 +71,7 @@ def cmd_check(args) -> int:
     if args.summary_out:
         Path(args.summary_out).write_text(json.dumps(result.summary, ensure_ascii=False, indent=2), "utf-8")
     if args.map:
-        write_standalone(life_circle_map(result.circles), args.map)
+        write_standalone(service.check_map(result, sources=(args.pois, args.network)), args.map)
     print(result.summary_text())
     for row in result.circles.itertuples(index=False):
         if row.missing_zh:

@@ -147,7 +147,9 @@ def cmd_serve(args) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print("  note: listening beyond this machine; reads are public, writes need a token", flush=True)
     sys.stdout.flush()
-    common = dict(host=args.host, port=args.port, loop="uvloop", http="httptools", log_level=args.log_level,
+    # httptools, with the request line and headers capped (ZEREN_MAX_HEADER_BYTES: 431 past it; see api.http.protocol)
+    common = dict(host=args.host, port=args.port, loop="uvloop", http="zeren.api.http.protocol:LimitedHttpToolsProtocol",
+                  h11_max_incomplete_event_size=settings.max_header_bytes, log_level=args.log_level,
                   access_log=not args.no_access_log, proxy_headers=False, timeout_graceful_shutdown=10)
     try:
         if args.workers == 1:

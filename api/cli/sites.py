@@ -8,6 +8,7 @@ from pathlib import Path
 from zeren.api.cli.common import add_store_argument, parse_date_arg, print_json, workspace
 from zeren.api.cli.errors import EXIT_OK
 from zeren.api.service import assign as service
+from zeren.api.service.budget import CLI_MAX_FEATURE_VERTICES, CLI_MAX_VERTICES, cli_budget
 from zeren.api.service.lookup import lookup
 from zeren.geo.kinds import KIND_LABELS
 
@@ -35,6 +36,8 @@ def format_answer(answer: dict) -> str:
         lines.append(f"  负责 / for: {_zone(lead['zone'])}")
     else:
         lines.append("此处尚无责任规划师 / no responsible planner covers this site")
+        if answer.get("notice"):
+            lines.append(f"  {answer['notice']}")
         near = answer["nearest"]
         if near:
             lines.append(f"  最近的有规划师的区域 / nearest zone with a planner: {_zone(near['zone'])}, "
@@ -64,7 +67,8 @@ def cmd_assign(args) -> int:
     try:
         done = service.assign_file(ws, args.sites, args.out, layer=args.layer, crs=args.crs, as_of=args.as_of,
                                    skip_bad=args.skip_bad, chunk_rows=args.chunk_rows,
-                                   progress=progress.update if progress else None)
+                                   progress=progress.update if progress else None,
+                                   budget=cli_budget(args.max_vertices, args.max_feature_vertices))
     finally:
         if progress:
             progress.close()
@@ -112,5 +116,9 @@ def register(sub) -> None:
     p.add_argument("--crs", help="CRS when the file has none: wgs84, cgcs2000, gcj02, bd09, EPSG:n")
     p.add_argument("--as-of", type=parse_date_arg)
     p.add_argument("--skip-bad", action="store_true", help="write unusable sites with an 'error' column")
+    p.add_argument("--max-feature-vertices", type=int, metavar="N",
+                   help=f"refuse a site with more vertices (default {CLI_MAX_FEATURE_VERTICES:,})")
+    p.add_argument("--max-vertices", type=int, metavar="N",
+                   help=f"refuse a chunk of rows (--chunk-rows) with more vertices (default {CLI_MAX_VERTICES:,})")
     add_store_argument(p)
     p.set_defaults(func=cmd_assign)

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
-from typing import Annotated
+import threading
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable
+
+import anyio
 
 from fastapi import Depends, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from zeren.api.auth import Principal, TokenRegistry
 from zeren.api.service.actors import Actor
+from zeren.api.service.budget import Deadline, DeadlineExceeded
 from zeren.api.settings import Settings
-from zeren.geo.crs import InputCRS
+from zeren.geo.crs import InputCRS, epsg_code, is_crs_name
+from zeren.geo.errors import UnknownCRSError
 from zeren.api.service.lookup import input_crs
 from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
@@ -29,6 +34,50 @@ bearer = HTTPBearer(auto_error=False, scheme_name="bearer",
                                 "Reads are public; every write needs one.")
 
 
+class FailedAuthLimiter:
+    """At most ``per_minute`` rejected tokens per client address in any 60 seconds; past that the client's
+    requests with a token get 429 with ``Retry-After`` until the oldest failure is a minute old. Behind a
+    reverse proxy every client has the proxy's address, so the limit is then shared. 0 disables it."""
+
+    WINDOW = 60.0
+    MAX_CLIENTS = 10_000  # addresses remembered at once (the oldest are forgotten first)
+
+    def __init__(self, per_minute: int):
+        self.per_minute = int(per_minute)
+        self._lock = threading.Lock()
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, client: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(client, ()) if now - t < self.WINDOW]
+        if times:
+            self._failures[client] = times
+        else:
+            self._failures.pop(client, None)
+        return times
+
+    def retry_after(self, client: str) -> int | None:
+        """Seconds the client must wait, or None when it may try a token now."""
+        if self.per_minute <= 0:
+            return None
+        now = _now()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.per_minute:
+                return None
+            return max(1, math.ceil(self.WINDOW - (now - times[-self.per_minute])))
+
+    def failed(self, client: str) -> None:
+        if self.per_minute <= 0:
+            return
+        now = _now()
+        with self._lock:
+            times = self._recent(client, now)
+            times.append(now)
+            self._failures[client] = times[-self.per_minute:]
+            if len(self._failures) > self.MAX_CLIENTS:
+                self._failures.pop(next(iter(self._failures)))
+
+
 @dataclass
 class AppState:
     """What the lifespan puts on ``app.state.zeren``: the settings, the workspace (store + catalogue) the use
@@ -37,6 +86,15 @@ class AppState:
     settings: Settings
     workspace: Workspace
     tokens: TokenRegistry
+    # at most ``settings.batch_workers`` batch requests compute at once, even after the server gave up
+    # waiting for one (an abandoned thread keeps its slot until its next deadline check)
+    batch_slots: threading.BoundedSemaphore = field(init=False)
+    batch_limiter: Any = None  # an anyio.CapacityLimiter, made by the lifespan (it needs the event loop)
+    auth_failures: "FailedAuthLimiter" = field(init=False)
+
+    def __post_init__(self):
+        self.batch_slots = threading.BoundedSemaphore(self.settings.batch_workers)
+        self.auth_failures = FailedAuthLimiter(self.settings.auth_failures_per_minute)
 
     @property
     def store(self) -> Store:
@@ -55,6 +113,36 @@ def state(request: Request) -> AppState:
     return request.app.state.zeren
 
 
+async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
+    """``work(deadline)`` in a worker thread, at most ``ZEREN_BATCH_WORKERS`` at once, so interactive routes
+    keep the event loop and cores; after ``ZEREN_REQUEST_TIMEOUT`` seconds (waiting included) the client gets
+    503 with ``Retry-After`` and the deadline is cancelled, so the work stops at its next check."""
+    zs: AppState = request.app.state.zeren
+    deadline = Deadline(zs.settings.request_timeout)
+
+    def guarded():
+        if not zs.batch_slots.acquire(timeout=max(0.0, deadline.at - _now())):
+            deadline.check()  # raises: the wait took the whole deadline
+        try:
+            deadline.check()
+            return work(deadline)
+        finally:
+            zs.batch_slots.release()
+
+    with anyio.move_on_after(zs.settings.request_timeout) as scope:
+        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True)
+    if scope.cancelled_caught:
+        deadline.cancel()
+    raise DeadlineExceeded(f"the request took longer than the server's limit of {zs.settings.request_timeout:g} s "
+                           f"and was abandoned; send a smaller batch or try again later")
+
+
+def _now() -> float:
+    import time
+
+    return time.monotonic()
+
+
 # -- the caller -----------------------------------------------------------------------------------
 def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal | None:
     """The caller, None when no token was sent; a token that is sent must be valid (401 otherwise)."""
@@ -63,8 +151,21 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
         return None
     if credentials is None:
         raise HTTPException(401, "the Authorization header must be `Bearer <token>`", headers=WWW_AUTHENTICATE)
-    principal = request.app.state.zeren.tokens.authenticate(credentials.credentials)
+    return check_token(request, credentials.credentials)
+
+
+def check_token(request: Request, token: str) -> Principal:
+    """The principal of ``token``; 401 when it is not valid, and 429 (``Retry-After``) for a client that sent
+    too many invalid tokens in the last minute (``ZEREN_AUTH_FAILURES_PER_MINUTE``)."""
+    zs: AppState = request.app.state.zeren
+    client = request.client.host if request.client else "unknown"
+    wait = zs.auth_failures.retry_after(client)
+    if wait is not None:
+        raise HTTPException(429, f"too many invalid tokens from this address; try again in {wait} s",
+                            headers={"Retry-After": str(wait)})
+    principal = zs.tokens.authenticate(token)
     if principal is None:
+        zs.auth_failures.failed(client)
         raise HTTPException(401, "the token is not valid (unknown or revoked); ask an admin for a new one",
                             headers=WWW_AUTHENTICATE)
     return principal
@@ -89,6 +190,17 @@ def require_admin(principal: Annotated[Principal, Depends(require_writer)]) -> P
     return principal
 
 
+def audit_reader(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    """A read that only admins may make (the audit log): its own words, since no change is being made."""
+    if principal is None:
+        raise HTTPException(401, "reading the audit log needs an admin token: send `Authorization: Bearer <token>` "
+                                 "(make one with `zeren token new --role admin`)", headers=WWW_AUTHENTICATE)
+    if not principal.is_admin:
+        raise HTTPException(403, f"reading the audit log needs an admin token; this token is for planner "
+                                 f"{principal.planner_id}")
+    return principal
+
+
 def writer_actor(principal: Annotated[Principal, Depends(require_writer)]) -> Actor:
     return principal.as_actor()
 
@@ -102,6 +214,7 @@ WriterActor = Annotated[Actor, Depends(writer_actor)]
 AdminActor = Annotated[Actor, Depends(admin_actor)]
 Writer = Annotated[Principal, Depends(require_writer)]
 Admin = Annotated[Principal, Depends(require_admin)]
+AuditReader = Annotated[Principal, Depends(audit_reader)]
 
 
 # -- shared parameters ----------------------------------------------------------------------------
@@ -128,9 +241,27 @@ def day_in_force(request: Request, as_of: str | None) -> dt.date | None:
     return day
 
 
-def parse_input_crs(value: str | None) -> InputCRS:
-    """The CRS a client's coordinates are in (parsed once per distinct string, then cached)."""
+DEFINITIONS_WHERE = "POST /assign or POST /projects"
+
+
+def parse_input_crs(value: str | None, *, definitions: bool = True) -> InputCRS:
+    """The CRS a client's coordinates are in (parsed once per distinct string, then cached). With
+    ``definitions=False`` (interactive GETs) only names and EPSG codes are accepted: a PROJ string or WKT
+    costs PROJ up to ~200 ms per new text, so those are taken only by the batch endpoints, in their threads."""
+    if not definitions and value is not None and value.strip() and not is_crs_name(value):
+        raise UnknownCRSError(f"crs: unknown CRS {value[:60]!r}: not a CRS name or EPSG code; here give wgs84, cgcs2000, "
+                              f"gcj02, bd09 or EPSG:n (PROJ strings and WKT are accepted by {DEFINITIONS_WHERE})")
     return input_crs(value)
+
+
+async def parse_input_crs_async(value: str | None) -> InputCRS:
+    """:func:`parse_input_crs` for ``async`` routes (``/lookup``): names at once; an EPSG code in a worker
+    thread (the first use of a code costs PROJ up to ~50 ms, then it is cached), so the event loop never waits
+    on PROJ; definitions refused."""
+    text = (value or "wgs84").strip()
+    if is_crs_name(text) and epsg_code(text) is None:
+        return parse_input_crs(text, definitions=False)
+    return await anyio.to_thread.run_sync(lambda: parse_input_crs(text, definitions=False))
 
 
 def parse_bbox(value: str | None, field: str = "bbox") -> tuple[float, float, float, float] | None:

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from zeren.api.service.budget import DeadlineExceeded, WorkBudgetExceeded
 from zeren.geo.errors import GeoInputError
 from zeren.layers.errors import (ConflictError, ForbiddenError, InputFileError, NotFoundError, StoreError,
                                  ValidationError, ZerenError)
@@ -27,6 +28,10 @@ class PayloadTooLarge(ZerenError):
 
 class TooManyFeatures(ZerenError):
     """A batch with more features than the configured cap."""
+
+
+class TextInputError(ValidationError):
+    """Text that cannot be stored or sent back: a NUL character or a lone UTF-16 surrogate (422, naming the field)."""
 
 
 class BadRequest(ZerenError, ValueError):
@@ -51,6 +56,8 @@ def _driver_errors() -> tuple:
 ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (PayloadTooLarge, 413),
     (TooManyFeatures, 413),
+    (WorkBudgetExceeded, 413),
+    (DeadlineExceeded, 503),
     (BadRequest, 400),
     (NotFoundError, 404),
     (ForbiddenError, 403),
@@ -91,7 +98,7 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
             return JSONResponse(error_body("the store is unavailable (busy or unreachable); try again shortly",
                                            "StoreError"), status_code=503, headers={"Retry-After": "5"})
     return JSONResponse(error_body(_headline(exc), type(exc).__name__, getattr(exc, "problems", None) or ()),
-                        status_code=status)
+                        status_code=status, headers={"Retry-After": "5"} if status == 503 else None)
 
 
 def _shown(value) -> str:
@@ -120,7 +127,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+    names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
+             422: "ValidationError", 429: "TooManyRequests"}
     return JSONResponse(error_body(detail, names.get(exc.status_code, "HTTPError")), status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
 

@@ -106,7 +106,15 @@ class LookupAnswer(_Out):
     consultations: list[Consultation]
     zones: list[ZoneShare]
     split: bool
-    nearest: Nearest | None = Field(description="For an uncovered site: the nearest zone that has a lead.")
+    nearest: Nearest | None = Field(description="For an uncovered site: the nearest zone that has a lead (outside "
+                                                "the service area, only when it is at most 50 km away).")
+    outside_service_area: bool | None = Field(
+        None, description="The site lies outside every zone in force (null when no zone is in force that day).")
+    service_area_distance_m: float | None = Field(
+        None, description="Metres to the nearest zone in force (0 inside one; null when none is in force).")
+    notice: str | None = Field(
+        None, description="Why an uncovered site is uncovered (bilingual): outside the service area, no edition "
+                          "in force on that date, or no lead appointed here. Null when covered.")
     site: SiteOut
     as_of: str
 

@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from zeren.api.service.budget import geometry_vertices
 from zeren.api.service.workspace import Workspace
 from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
 from zeren.geo.crs import InputCRS
@@ -72,15 +73,20 @@ def _empty_columns(n: int, lists: str) -> pd.DataFrame:
 
 
 def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *, problems=None,
-                 where: list[str] | None = None, progress=None, chunk: int = CHUNK, lists: str = "python") -> SiteBatch:
+                 where: list[str] | None = None, progress=None, chunk: int = CHUNK, lists: str = "python",
+                 budget=None, deadline=None) -> SiteBatch:
     """Convert ``geoms`` (in ``crs``) to WGS84 and assign the usable ones on ``as_of``. ``problems``: reasons
     already known per site (e.g. unparsable GeoJSON), kept; ``where``: how messages name each site;
-    ``lists``: the list columns as Python lists (``"python"``) or as JSON text (``"json"``, for files)."""
+    ``lists``: the list columns as Python lists (``"python"``) or as JSON text (``"json"``, for files);
+    ``budget`` (:class:`~zeren.api.service.budget.WorkBudget`): vertex limits checked before any work;
+    ``deadline`` (:class:`~zeren.api.service.budget.Deadline`): checked between chunks."""
     from zeren.geo.validity import as_timestamp
 
     catalogue = ws.catalogue
     n = len(geoms)
     where = where or [f"site {i + 1}" for i in range(n)]
+    if budget is not None:
+        budget.check(geometry_vertices(geoms), lambda i: where[i])
     known = list(problems) if problems is not None else [None] * n
     usable = np.array([p is None for p in known], dtype=bool)
     wgs = np.full(n, None, dtype=object)
@@ -96,6 +102,8 @@ def assign_sites(ws: Workspace, geoms: np.ndarray, crs: InputCRS, as_of=None, *,
     if len(good) and len(catalogue.index):
         parts = []
         for start in range(0, len(good), chunk):
+            if deadline is not None:
+                deadline.check()
             rows = good[start:start + chunk]
             cols = assignment_columns(catalogue.assign(wgs[rows], day), lists=lists)
             cols.index = rows
@@ -136,11 +144,13 @@ class FileAssignment:
 
 
 def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = None, crs: str | None = None,
-                as_of=None, skip_bad: bool = False, chunk_rows: int = FILE_CHUNK, progress=None) -> FileAssignment:
+                as_of=None, skip_bad: bool = False, chunk_rows: int = FILE_CHUNK, progress=None,
+                budget=None) -> FileAssignment:
     """``zeren assign FILE --out OUT``: read the sites chunk by chunk (at most ``chunk_rows`` rows in memory),
     assign each chunk and write it, so a file of any size runs in flat memory. The output is written to a
     temporary file and moved into place at the end: unless ``skip_bad``, one unusable site anywhere means
-    nothing is written (the whole file is still read, to name every problem at once)."""
+    nothing is written (the whole file is still read, to name every problem at once). ``budget``: the vertex
+    limits, checked on each chunk before it is assigned (a site over its limit stops the run, nothing written)."""
     out_path = output_path(out)
     table, input_crs = open_table(sites, layer=layer, crs=crs)
     check_columns([c for c in _table_columns(table) if c != "geometry"], str(sites))
@@ -157,7 +167,7 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
             first = frame.attrs.get("first_row", 1)
             where = [f"{unit} {i + first}" for i in range(len(frame))]
             batch = assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs, as_of,
-                                 where=where, progress=progress, lists="json")
+                                 where=where, progress=progress, lists="json", budget=budget)
             result.as_of = batch.as_of
             bad = batch.bad_rows
             result.read += len(frame)

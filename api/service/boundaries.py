@@ -34,7 +34,7 @@ from zeren.geo.editions import largest_overlap, same_geometry, shape_change
 from zeren.geo.hierarchy import PARENT_KIND, derive_parent_codes, parent_kind
 from zeren.geo.kinds import ALL_KINDS, BASE_KINDS, KIND_LABELS
 from zeren.layers.errors import ConflictError, InputFileError, ValidationError
-from zeren.layers.importer import ImportReport, read_zone_layer
+from zeren.layers.importer import SWAPPED_REASON, ImportReport, read_zone_layer
 from zeren.layers.store import Store
 
 EARLIEST_EDITION, LATEST_EDITION = 1900, 2199
@@ -171,6 +171,14 @@ def read_layer(ws_store: Store | None, request: LayerImport) -> tuple[gpd.GeoDat
 
 def check_read(zones: gpd.GeoDataFrame, report: ImportReport, request: LayerImport) -> None:
     """Refuse what cannot be imported: duplicate codes (always), rejected features (unless skipped), nothing."""
+    problem = read_refusal(zones, report, request)
+    if problem is not None:
+        raise problem
+
+
+def read_refusal(zones: gpd.GeoDataFrame, report: ImportReport, request: LayerImport) -> Exception | None:
+    """The error ``check_read`` raises for this read (None when it can be imported). Its problems list every
+    rejected feature, so a door that shows the error need not list them again."""
     duplicates = [r for r in report.rejected if r.reason.startswith("duplicate code")]
     if report.rejected and (duplicates or not request.skip_rejected or not report.accepted):
         shown = [f"{report.unit} {r.row} (code {r.code}): {r.reason}" for r in report.rejected]
@@ -179,12 +187,17 @@ def check_read(zones: gpd.GeoDataFrame, report: ImportReport, request: LayerImpo
                       f"(or --code-field); --skip-rejected does not skip duplicates")
         elif report.accepted:
             advice = f"Fix them, or pass --skip-rejected to import the other {report.accepted}"
+        elif all(r.reason.startswith(SWAPPED_REASON) for r in report.rejected):
+            advice = ("Every feature was rejected: each looks lat/lon swapped (the file's x holds latitudes and y "
+                      "longitudes). Swap the coordinates and import again: re-export with x = longitude, or in QGIS "
+                      "run Processing › Swap X and Y coordinates")
         else:
-            advice = "No feature can be imported: fix the file (or the CRS, --crs)"
-        raise ValidationError(f"{request.path}: {len(report.rejected)} of {report.read} feature(s) rejected; nothing "
-                              f"was written. {advice}", shown)
+            advice = "Every feature was rejected; none can be imported: fix the file (or the CRS, --crs)"
+        return ValidationError(f"{request.path}: {len(report.rejected)} of {report.read} feature(s) rejected; "
+                               f"nothing was written. {advice}", shown)
     if not len(zones):
-        raise InputFileError(f"{request.path}: no feature to import")
+        return InputFileError(f"{request.path}: no feature to import")
+    return None
 
 
 # -- planning ---------------------------------------------------------------------------------------
@@ -475,10 +488,18 @@ def import_zones(ws: Workspace, zones: gpd.GeoDataFrame, report: ImportReport, r
     return plan
 
 
-def import_layer(ws: Workspace | None, request: LayerImport, *, actor: Actor, create=None) -> EditionPlan:
+def import_layer(ws: Workspace | None, request: LayerImport, *, actor: Actor, create=None,
+                 budget=None) -> EditionPlan:
     """Read, check, plan and import a boundary file (``create()`` makes the workspace when there is no store
-    yet: a refused import then leaves no empty store behind)."""
+    yet: a refused import then leaves no empty store behind). ``budget`` (a
+    :class:`~zeren.api.service.budget.WorkBudget`): vertex limits checked before the plan is worked out."""
     zones, report = read_layer(ws.store if ws is not None else None, request)
+    if budget is not None:
+        from zeren.api.service.budget import geometry_vertices
+
+        codes = zones["code"].astype(str).tolist() if "code" in zones else []
+        budget.check(geometry_vertices(zones.geometry.to_numpy()),
+                     lambda i: f"zone {codes[i]!r}" if i < len(codes) else f"feature {i}")
     check_read(zones, report, request)
     if ws is None:
         if request.dry_run:

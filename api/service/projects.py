@@ -33,6 +33,12 @@ def create_project(ws: Workspace, *, name: str, geometry, as_of=None, actor: Act
     return project_id
 
 
+def projects_extent(ws: Workspace) -> tuple[float, float, float, float] | None:
+    """The lon/lat box of every stored project (what the OGC ``projects`` collection advertises); None when
+    there are none."""
+    return ws.catalogue.projects_bounds()
+
+
 def check_may_act(project: dict, actor: Actor) -> None:
     """An admin may act on any project; a planner on those where they are lead or consulted."""
     if actor.is_admin:

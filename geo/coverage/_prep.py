@@ -72,6 +72,23 @@ def day(ts: pd.Timestamp) -> str:
     return ts.date().isoformat()
 
 
+def kinds_hint(zones: gpd.GeoDataFrame, as_of: pd.Timestamp, option: str = "--kind", exclude=()) -> str:
+    """What to try when a report finds no zones of the kind asked for: the kinds in force on ``as_of`` with
+    their counts, and the option that picks the most specific base kind among them (e.g. ``--kind
+    district``); "" when the store has none. Starts with "; " so it can follow a message."""
+    live = zones[active_mask(zones["valid_from"], zones["valid_to"], as_of)] if len(zones) else zones
+    counts = live["kind"].astype(str).value_counts() if len(live) else pd.Series(dtype="int64")
+    counts = counts.drop([k for k in exclude if k in counts.index])
+    if counts.empty:
+        return f"; the store has no zones in force on {day(as_of)}"
+    order = [k for k in ALL_KINDS if k in counts.index] + sorted(set(counts.index) - set(ALL_KINDS))
+    listed = ", ".join(f"{k} ({int(counts[k]):,})" for k in order)
+    base = [k for k in BASE_KINDS if k in counts.index]
+    param = option.lstrip("-").replace("-", "_")
+    return f"; zones in force: {listed}" + (f" — try {option} {base[0]} ({param}={base[0]} over HTTP)"
+                                            if base else "")
+
+
 def active_layer(zones: gpd.GeoDataFrame, kind: str, as_of: pd.Timestamp, *, strict: bool = True) -> gpd.GeoDataFrame:
     """The zones of ``kind`` valid on ``as_of`` (one per code, the latest edition), sorted by code, index 0..n-1.
 

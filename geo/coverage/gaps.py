@@ -18,6 +18,11 @@ REASON_LABELS = {
     "sliver": ("单元间缝隙", "sliver between units"),
     "outside_units": ("单元以外区域", "ground outside every unit"),
 }
+# Bare pieces this small, or this thin, are floating-point noise of the overlay (two boundaries digitised from
+# the same line meet a few nanometres apart), not ground anyone forgot: they are dropped, neither drawn nor
+# counted as slivers nor added to the gap area. A real sliver between survey lines is centimetres wide.
+NOISE_M2 = 1.0
+NOISE_WIDTH_M = 0.01
 # A gap piece shares a unit (or lies in a district) when they share more than this fraction of the piece.
 _SHARE_TOL = 1e-6
 
@@ -37,7 +42,9 @@ class GapsResult:
     of bare ground in no unit ("sliver" or "outside_units"); columns gap_id, reason, area_m2, width_m
     (mean width 2·area/perimeter of bare ground; NaN for unit pieces), district_codes and unit_codes
     (comma-joined, sorted), geometry. Bare pieces under ``sliver_m2`` are only counted
-    (``small_slivers``, ``small_slivers_area_m2``; ``gap_area_m2`` includes them). ``invalid``: kind,
+    (``small_slivers``, ``small_slivers_area_m2``; ``gap_area_m2`` includes them); bare pieces under
+    ``NOISE_M2`` or thinner than ``NOISE_WIDTH_M`` are overlay noise, dropped (``noise_pieces`` counts
+    them) and in no total. ``invalid``: kind,
     code, problem of every geometry repaired or ignored. ``union_method``: "coverage_union" when the
     units form a clean coverage, else "union_all". Geometries are EPSG:4326; areas are m2 in
     ``metric_crs``.
@@ -61,6 +68,7 @@ class GapsResult:
     small_slivers_area_m2: float
     sliver_m2: float
     invalid: pd.DataFrame = field(default_factory=lambda: _prep._problems("", [], []))
+    noise_pieces: int = 0  # bare pieces dropped as overlay noise (under NOISE_M2 or NOISE_WIDTH_M wide)
     nothing_to_cover: bool = False
     message: str = ""
 
@@ -176,7 +184,8 @@ def coverage_gaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: 
     if units.empty or shapely.is_empty(territory):
         what = f"no {kind!r} zones" if units.empty else "an empty territory"
         return _nothing(kind, ts, within, t_kind, t_codes, sliver_m2, _invalid(problems),
-                        f"nothing to cover: {what} valid on {_prep.day(ts)}")
+                        f"nothing to cover: {what} valid on {_prep.day(ts)}"
+                        + (_prep.kinds_hint(zones, ts) if units.empty else ""))
 
     # The units: which have a lead, which lie in the territory; the ground they leave uncovered.
     codes = units["code"].astype(str).to_numpy(object)
@@ -212,8 +221,10 @@ def coverage_gaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: 
     reason = np.where(unit_codes != "", "unit_without_planner",
                       np.where(gp.width_m < sliver_width_m, "sliver", "outside_units")).astype(object)
     width = np.where(reason == "unit_without_planner", np.nan, gp.width_m)  # a width for bare ground only
-    small = (reason != "unit_without_planner") & (gp.area_m2 < sliver_m2)
-    keep = ~small
+    bare = reason != "unit_without_planner"
+    noise = bare & ((gp.area_m2 < NOISE_M2) | (gp.width_m < NOISE_WIDTH_M))
+    small = bare & ~noise & (gp.area_m2 < sliver_m2)
+    keep = ~small & ~noise
 
     best = np.full(len(units), -1)
     best[located], dist_codes = _districts(u_geoms, u_area, u_idx, p_idx, gp, pure, keep, districts,
@@ -229,7 +240,7 @@ def coverage_gaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: 
                                        unit_area[missing_lead], best[missing_lead], kind, territory_kind,
                                        districts)
     territory_area = float(metric.area(np.array([territory], dtype=object))[0])
-    gap_area = float(gp.area_m2.sum())
+    gap_area = float(gp.area_m2[~noise].sum())
     return GapsResult(
         kind=kind, as_of=ts, within=None if within is None else str(within), territory_kind=t_kind,
         territory_codes=t_codes, metric_crs=metric.crs, union_method=ground.method,
@@ -237,7 +248,7 @@ def coverage_gaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kind: 
         gap_area_m2=gap_area, units_total=int(in_territory.sum()), units_with_lead=int((in_territory & led).sum()),
         units_without_planner=units_out, gaps=_sort_gaps(gaps), small_slivers=int(small.sum()),
         small_slivers_area_m2=float(gp.area_m2[small].sum()), sliver_m2=float(sliver_m2),
-        invalid=_invalid(problems),
+        invalid=_invalid(problems), noise_pieces=int(noise.sum()),
     )
 
 

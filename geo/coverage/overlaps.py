@@ -64,7 +64,8 @@ def find_overlaps(zones: gpd.GeoDataFrame, appointments: pd.DataFrame | None = N
     if units.empty:
         return OverlapsResult(kind, ts, float(tolerance_m2), None, "empty", 0,
                               _prep.empty_geoframe(OVERLAP_COLUMNS), conflicts, invalid, True,
-                              f"nothing to cover: no {kind!r} zones valid on {_prep.day(ts)}")
+                              f"nothing to cover: no {kind!r} zones valid on {_prep.day(ts)}"
+                              + _prep.kinds_hint(zones, ts))
     metric = _prep.metric_for(zones, crs)
     a, b, pieces, method = overlap_pairs(geoms, metric)
     area = shapely.area(pieces)

@@ -140,7 +140,8 @@ def coverage_summary(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, *, kin
         missing = kind if units.empty else by
         return CoverageSummary(kind, by, ts, None, pd.DataFrame(columns=SUMMARY_COLUMNS), _totals(None),
                                circles.assign(parent_code=None), _prep._problems("", [], []), True,
-                               f"nothing to cover: no {missing!r} zones valid on {_prep.day(ts)}")
+                               f"nothing to cover: no {missing!r} zones valid on {_prep.day(ts)}"
+                               + _prep.kinds_hint(zones, ts, "--kind" if units.empty else "--by"))
     codes = units["code"].astype(str).to_numpy(object)
     p_codes = parents["code"].astype(str).to_numpy(object)
     p_geoms, bad_parents = _prep.repair(_prep.geometry_array(parents), by, p_codes)

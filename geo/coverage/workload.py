@@ -118,6 +118,11 @@ def planner_workload(zones: gpd.GeoDataFrame, appointments: pd.DataFrame, projec
     frame["name"] = names.reindex(frame.index).to_numpy(object)
     frame = frame.reset_index()[WORKLOAD_COLUMNS]
     frame["planner_id"] = frame["planner_id"].astype(object)
+    if weight == "population" and len(leads) and frame["lead_population"].isna().all():
+        raise _prep.GeoInputError(
+            f"--weight population: no zone held by a lead planner on {_prep.day(ts)} has a population, so there is "
+            f"nothing to weigh by; import the boundaries with --population-field FIELD (the field that holds the "
+            f"population), or weigh by area, zones or projects")
     return WorkloadResult(ts, None if metric is None else metric.crs, frame,
                           imbalance(frame, weight, top), unmatched,
                           "" if len(frame) else f"nothing to cover: no planner holds a zone on {_prep.day(ts)}")

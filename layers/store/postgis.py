@@ -3,13 +3,48 @@ transaction that takes an advisory lock first, so read-check-write sequences sta
 as they do on the GeoPackage file."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import shapely
 
-from zeren.layers.errors import StoreError
+from zeren.layers.errors import StoreError, ValidationError
 from zeren.layers.store.engine import Engine
 from zeren.layers.store.tables import NO_DELETE, NO_UPDATE
+
+
+@functools.cache
+def _cursor_class():
+    """psycopg's cursor, with text that PostgreSQL cannot store (NUL characters, which the GeoPackage store
+    keeps) refused as a ValidationError (HTTP 422, exit 2) instead of a driver DataError (a 500)."""
+    import psycopg
+
+    def refused(exc):
+        if "NUL" in str(exc) or "0x00" in str(exc):
+            return ValidationError("text cannot contain NUL characters (0x00); remove them and send it again")
+        return None
+
+    class Cursor(psycopg.Cursor):
+        def execute(self, *args, **kwargs):
+            try:
+                return super().execute(*args, **kwargs)
+            except psycopg.DataError as exc:
+                error = refused(exc)
+                if error is None:
+                    raise
+                raise error from exc
+
+        def executemany(self, *args, **kwargs):
+            try:
+                return super().executemany(*args, **kwargs)
+            except psycopg.DataError as exc:
+                error = refused(exc)
+                if error is None:
+                    raise
+                raise error from exc
+
+    return Cursor
 
 
 class PostGISEngine(Engine):
@@ -24,7 +59,7 @@ class PostGISEngine(Engine):
         except ImportError as exc:  # pragma: no cover - psycopg is a dependency
             raise StoreError("PostGIS stores need psycopg: pip install 'psycopg[binary]'") from exc
         try:
-            return psycopg.connect(self.url, autocommit=True)
+            return psycopg.connect(self.url, autocommit=True, cursor_factory=_cursor_class())
         except psycopg.OperationalError as exc:
             raise StoreError(f"cannot connect to {self.url}: {str(exc).strip()}") from exc
 

@@ -119,19 +119,32 @@
     return String(v);
   }
 
+  // Data text goes into <bdi> elements (each list item its own): a name holding U+202E (right-to-left
+  // override) cannot reverse the text shown after it.
+  function bdi(parent, v) {
+    (Array.isArray(v) ? v : [v]).forEach(function (item, i) {
+      if (i) { parent.appendChild(document.createTextNode(', ')); }
+      var b = document.createElement('bdi');
+      b.textContent = (item !== null && typeof item === 'object') ? JSON.stringify(item) : String(item);
+      parent.appendChild(b);
+    });
+    return parent;
+  }
+  Z.bdi = bdi;
+
   // ---- tooltips and popups: DOM nodes with textContent only ---------------------------------------
   Z.infoNode = function (fields, props) {
     var div = document.createElement('div');
     div.className = 'zeren-info';
     var table = document.createElement('table');
     fields.forEach(function (f) {
-      var v = text(get(props, f[1]));
-      if (v === null) { return; }
+      var raw = get(props, f[1]);
+      if (text(raw) === null) { return; }
       var tr = table.insertRow();
       var th = document.createElement('th');
       th.textContent = f[0];
       tr.appendChild(th);
-      tr.insertCell().textContent = v;
+      bdi(tr.insertCell(), raw);
     });
     div.appendChild(table);
     return div;
@@ -220,17 +233,63 @@
     });
   }
 
+  // spec.pane = [name, zIndex]: the layer is drawn in its own pane (a reference layer under the zones: the
+  // overlay pane is at 400); spec.labelPane: the pane of its text labels (above the zones)
+  Z.pane = function (map, name, zIndex) {
+    var pane = map.getPane(name) || map.createPane(name);
+    pane.style.zIndex = String(zIndex);
+    if (name.indexOf('Labels') >= 0) { pane.style.pointerEvents = 'none'; }
+    return name;
+  };
+
+  // Text labels (textContent of a div icon: names stay text): every point of a layer with spec.textKey, and
+  // the points of spec.labels (a FeatureCollection whose features carry the text in properties._text)
+  function isText(spec, feature) {
+    var p = (feature && feature.properties) || {};
+    return !!spec.textKey || p._text !== undefined;
+  }
+
+  function textMarker(spec, feature, latlng, pane) {
+    var p = feature.properties || {};
+    var el = document.createElement('span');
+    el.textContent = text(p._text !== undefined ? p._text : p[spec.textKey]) || '';
+    var cls = 'zeren-map-label' + (spec.labelClass ? ' ' + spec.labelClass : '');
+    var opts = { icon: L.divIcon({ className: cls, html: el, iconSize: null }),
+                 interactive: false, keyboard: false };
+    if (pane) { opts.pane = pane; }
+    var marker = L.marker(latlng, opts);
+    if (p._minzoom !== undefined && p._minzoom !== null) { marker.zerenMinZoom = Number(p._minzoom); }
+    return marker;
+  }
+
+  // labels with properties._minzoom show only from that zoom on (finer boundaries' names when zoomed in)
+  function zoomLabels(map, layer) {
+    function update() {
+      var z = map.getZoom();
+      layer.eachLayer(function (l) {
+        if (l.zerenMinZoom !== undefined) { l.setOpacity(z >= l.zerenMinZoom ? 1 : 0); }
+      });
+    }
+    layer.on('add', function () { update(); map.on('zoomend', update); });
+    layer.on('remove', function () { map.off('zoomend', update); });
+  }
+
   Z.layer = function (map, spec) {
     var style = styler(spec);
-    var layer = L.geoJSON(null, {
+    var pane = spec.pane ? Z.pane(map, spec.pane[0], spec.pane[1]) : null;
+    var labelPane = spec.labelPane ? Z.pane(map, spec.labelPane[0], spec.labelPane[1]) : pane;
+    var options = {
       style: style,
       interactive: spec.interactive !== false,
       pointToLayer: function (feature, latlng) {
+        if (isText(spec, feature)) { return textMarker(spec, feature, latlng, labelPane); }
         var s = style(feature);
+        if (pane) { s.pane = pane; }
         if (spec.radiusM) { return L.circle(latlng, L.extend({ radius: spec.radiusM }, s)); }
         return L.circleMarker(latlng, L.extend({ radius: 7 }, s));
       },
       onEachFeature: function (feature, l) {
+        if (isText(spec, feature)) { return; }
         var props = addLabel(spec, feature.properties || {});
         if (spec.tooltip && spec.interactive !== false) {
           l.bindTooltip(function () { return Z.infoNode(spec.tooltip, props); },
@@ -241,7 +300,9 @@
         }
         tagElement(l, spec, props);
       }
-    });
+    };
+    if (pane) { options.pane = pane; }
+    var layer = L.geoJSON(null, options);
     Z.layers[spec.id] = layer;
     if (spec.legend) {
       var ctl = null;
@@ -275,6 +336,13 @@
     } else {
       layer.addData({ type: 'FeatureCollection', features: featuresFrom(spec) });
     }
+    if (spec.labels) { layer.addData(spec.labels); zoomLabels(map, layer); }
+    // spec.follows = id of a layer this one is shown and hidden with (one entry in the layer control)
+    var lead = spec.follows && Z.layers[spec.follows];
+    if (lead) {
+      lead.on('add', function () { if (!map.hasLayer(layer)) { layer.addTo(map); } });
+      lead.on('remove', function () { if (map.hasLayer(layer)) { map.removeLayer(layer); } });
+    }
     return layer;
   };
 
@@ -305,17 +373,17 @@
       var div = L.DomUtil.create('div', 'zeren-legend leaflet-control');
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
-      if (spec.title) { L.DomUtil.create('div', 'zeren-legend-title', div).textContent = spec.title; }
+      if (spec.title) { bdi(L.DomUtil.create('div', 'zeren-legend-title', div), spec.title); }
       (spec.lines || []).forEach(function (t) {
-        L.DomUtil.create('div', 'zeren-legend-line', div).textContent = t;
+        bdi(L.DomUtil.create('div', 'zeren-legend-line', div), t);
       });
       (spec.items || []).forEach(function (item) {
         var row = L.DomUtil.create('div', 'zeren-legend-item', div);
         swatch(row, item);
-        L.DomUtil.create('span', 'zeren-legend-label', row).textContent = item.label;
+        bdi(L.DomUtil.create('span', 'zeren-legend-label', row), item.label);
       });
       (spec.notes || []).forEach(function (t) {
-        L.DomUtil.create('div', 'zeren-legend-note', div).textContent = t;
+        bdi(L.DomUtil.create('div', 'zeren-legend-note', div), t);
       });
       return div;
     };

@@ -3,23 +3,24 @@
 Each feature comes back with the columns of ``zeren assign`` added to its properties (input properties
 named like them are refused with 422, as ``zeren assign`` refuses such columns). A feature that
 cannot be assigned (no or bad geometry, coordinates out of range...) gets an ``error`` property and a null
-geometry; it does not fail the batch. The work runs in a worker thread, so lookups keep flowing meanwhile.
+geometry; it does not fail the batch. The work runs in a worker thread of a bounded pool (``ZEREN_BATCH_WORKERS``),
+so lookups keep flowing meanwhile, within the vertex budget (``ZEREN_MAX_VERTICES``, ``ZEREN_MAX_FEATURE_VERTICES``)
+and a deadline (``ZEREN_REQUEST_TIMEOUT``: then 503 with ``Retry-After``, and the work stops at its next check).
 """
 from __future__ import annotations
 
 import json
 from typing import Annotated, Any
 
-import anyio
 import numpy as np
 import shapely
 from fastapi import APIRouter, Query, Request, Response
 
-from zeren.api.http.deps import parse_as_of, parse_input_crs
+from zeren.api.http.deps import parse_as_of, parse_input_crs, run_batch
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
-from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps, geojson_texts,
-                                  geometry_from_geojson, parse_json, repair)
+from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, collection_bytes, geojson_texts,
+                                  feature_positions, geometry_from_geojson, parse_json, repair)
 from zeren.api.service import assign as service
 from zeren.geo.answer import ASSIGNMENT_COLUMNS
 from zeren.geo.errors import GeoInputError
@@ -41,6 +42,7 @@ REQUEST_SCHEMA = {
                    "properties": {"type": ["object", "null"]}},
 }
 COLUMNS = ASSIGNMENT_COLUMNS
+HTTP_CHUNK = 2_000  # sites assigned between two deadline checks
 
 
 def _features(data: Any, max_features: int) -> list:
@@ -64,7 +66,7 @@ def _features(data: Any, max_features: int) -> list:
     raise GeoJSONError(f"'type' is {str(kind)[:40]!r}; expected 'Feature' or 'FeatureCollection' (GeoJSON)")
 
 
-def _read(features: list) -> tuple[np.ndarray, list, list, list, list]:
+def _read(features: list, deadline=None) -> tuple[np.ndarray, list, list, list, list]:
     """Geometries (None where unusable), properties, ids, per-feature problems, whether repaired."""
     n = len(features)
     geoms = np.full(n, None, dtype=object)
@@ -74,6 +76,8 @@ def _read(features: list) -> tuple[np.ndarray, list, list, list, list]:
     repaired: list = [False] * n
     for i, f in enumerate(features):
         where = f"feature {i}"
+        if deadline is not None and i % 500 == 499:
+            deadline.check()
         if not isinstance(f, dict) or f.get("type") != "Feature":
             problems[i] = f"{where}: not a GeoJSON Feature (an object with \"type\": \"Feature\")"
             continue
@@ -138,15 +142,23 @@ def _check_crs_member(data: Any, crs) -> None:
                        f"(e.g. ?crs=EPSG:4490) and drop the member")
 
 
-def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int) -> str:
-    """The answer of ``POST /assign``: each feature with the assignment columns added to its properties."""
+def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: int, budget=None,
+                      deadline=None) -> bytes:
+    """The answer of ``POST /assign``: each feature with the assignment columns added to its properties.
+    ``budget`` (a :class:`~zeren.api.service.budget.WorkBudget`) is checked on the positions counted in the
+    JSON, before any geometry is built; ``deadline`` between the steps and chunks of the work."""
     features = _features(data, max_features)
+    if budget is not None:
+        budget.check(feature_positions(features), lambda i: f"feature {i}")
     crs = parse_input_crs(crs_text)
     _check_crs_member(data, crs)
-    geoms, props, ids, problems, repaired = _read(features)
+    geoms, props, ids, problems, repaired = _read(features, deadline)
     service.check_columns({k for p in props if p for k in p}, "the features' properties")
     batch = service.assign_sites(workspace, geoms, crs, as_of, problems=problems,
-                         where=[f"feature {i}, geometry" for i in range(len(features))])
+                                 where=[f"feature {i}, geometry" for i in range(len(features))], deadline=deadline,
+                                 chunk=HTTP_CHUNK)
+    if deadline is not None:
+        deadline.check()
     good = batch.good
     lists = {c: batch.columns[c].tolist() for c in COLUMNS}
     lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
@@ -165,8 +177,8 @@ def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: 
         else:
             base["error"] = batch.problems[i] or f"feature {i}: cannot be assigned"
             out.append({"type": "Feature", "id": ids[i], "geometry": None, "properties": base})
-    return dumps({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
-                  "assigned": int(good.sum()), "errors": int(len(features) - good.sum()), "features": out})
+    return collection_bytes({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
+                             "assigned": int(good.sum()), "errors": int(len(features) - good.sum())}, out)
 
 
 def _geometries(geoms: np.ndarray) -> list:
@@ -205,10 +217,10 @@ async def assign_sites(
     body = await request.body()
     zs = request.app.state.zeren
     day = parse_as_of(as_of)
-    parse_input_crs(crs)  # an unknown CRS fails the request before any work
 
-    def work() -> str:
-        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features)
+    def work(deadline) -> bytes:
+        parse_input_crs(crs)  # an unknown CRS fails the request before the body is read (off the event loop)
+        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features,
+                                 zs.settings.work_budget(), deadline)
 
-    text = await anyio.to_thread.run_sync(work)
-    return Response(text.encode("utf-8"), media_type="application/geo+json")
+    return Response(await run_batch(request, work), media_type="application/geo+json")

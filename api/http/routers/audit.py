@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from zeren.api.http.deps import Admin, Paging
+from zeren.api.http.deps import AuditReader, Paging
 from zeren.api.http.models import AuditPage, errors
 from zeren.api.http.routers._records import plain
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["audit"])
 @router.get("/audit", response_model=AuditPage, summary="The audit log, oldest first (admin)",
             responses=errors(401, 403, 422, 503))
 def audit(
-    request: Request, paging: Paging, admin: Admin,
+    request: Request, paging: Paging, admin: AuditReader,
     entity: Annotated[str | None, Query(max_length=40, description="Only rows about this kind of record: planner, "
                                                                    "appointment, project, ...",
                                         examples=["project"])] = None,

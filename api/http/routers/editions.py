@@ -15,6 +15,7 @@ from zeren.api.http.deps import AdminActor, parse_as_of
 from zeren.api.http.models import errors
 from zeren.api.jsonable import jsonable, records
 from zeren.api.service import boundaries, editions
+from zeren.api.service.budget import WorkBudget
 from zeren.geo.kinds import ALL_KINDS
 from zeren.layers.errors import ValidationError, ZerenError
 
@@ -114,6 +115,9 @@ async def import_zones(
         raise ValidationError("the body is empty: send the boundary file itself")
     day = parse_as_of(valid_from, "valid_from")
     ws = request.app.state.zeren.workspace
+    settings = request.app.state.zeren.settings
+    # boundaries are larger than sites: one zone may use the whole request's vertex budget
+    budget = WorkBudget(settings.max_vertices, settings.max_vertices, feature_setting="ZEREN_MAX_VERTICES")
 
     def work() -> dict:
         folder = FilePath(tempfile.mkdtemp(prefix="zeren-upload-"))
@@ -125,7 +129,7 @@ async def import_zones(
                 name_field=name_field, parent_field=parent_field, name_en_field=name_en_field,
                 population_field=population_field, within=tuple(within or ()), retire_missing=retire_missing,
                 skip_rejected=skip_rejected, dry_run=dry_run, source=f"POST /zones/import ({media})"),
-                actor=admin)
+                actor=admin, budget=budget)
             return jsonable(plan.as_dict())
         except (ZerenError, ValueError) as exc:  # name the upload, not the server's temporary folder
             exc.args = tuple(str(a).replace(str(path), "the uploaded file") if isinstance(a, str) else a

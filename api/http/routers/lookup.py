@@ -14,7 +14,7 @@ import json
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from zeren.api.http.deps import WWW_AUTHENTICATE, parse_as_of, parse_input_crs
+from zeren.api.http.deps import WWW_AUTHENTICATE, check_token, parse_as_of, parse_input_crs_async
 from zeren.api.service.lookup import lookup as lookup_answer
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, LookupAnswer, errors
 from zeren.layers.errors import ValidationError
@@ -29,7 +29,7 @@ LOOKUP_PARAMETERS = [
      "schema": {"type": "number", "examples": [DEMO_LAT]}, "example": DEMO_LAT},
     {"name": "crs", "in": "query", "required": False,
      "description": "CRS of lon/lat: `wgs84` (default), `cgcs2000`, `gcj02` (AMap, Tencent), `bd09` (Baidu) or "
-                    "`EPSG:n`.",
+                    "`EPSG:n`. PROJ strings and WKT are accepted only by `POST /assign` and `POST /projects`.",
      "schema": {"type": "string", "maxLength": 2000, "default": "wgs84", "examples": ["wgs84"]}, "example": "wgs84"},
     {"name": "as_of", "in": "query", "required": False,
      "description": "Date of the answer, YYYY-MM-DD (default today).",
@@ -70,8 +70,8 @@ async def lookup(request: Request) -> Response:
     include_private = False
     if "authorization" in request.headers:
         include_private = _is_admin(request)
-    body = lookup_answer(request.app.state.zeren.workspace, lon, lat, parse_input_crs(crs), parse_as_of(as_of),
-                         include_private=include_private)
+    body = lookup_answer(request.app.state.zeren.workspace, lon, lat, await parse_input_crs_async(crs),
+                         parse_as_of(as_of), include_private=include_private)
     return Response(json.dumps(body, ensure_ascii=False, separators=(",", ":")), media_type="application/json")
 
 
@@ -79,7 +79,4 @@ def _is_admin(request: Request) -> bool:
     scheme, _, token = request.headers["authorization"].partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise HTTPException(401, "the Authorization header must be `Bearer <token>`", headers=WWW_AUTHENTICATE)
-    principal = request.app.state.zeren.tokens.authenticate(token.strip())
-    if principal is None:
-        raise HTTPException(401, "the token is not valid (unknown or revoked)", headers=WWW_AUTHENTICATE)
-    return principal.is_admin
+    return check_token(request, token.strip()).is_admin

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from zeren.api.service import pages
-from zeren.api.http.deps import day_in_force
+from zeren.api.http.deps import day_in_force, parse_input_crs
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, ERRORS, ErrorBody, errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, dumps
 from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
@@ -105,7 +105,8 @@ def site_map(
     as_of: AsOfQuery = None,
 ) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.site_page(request.app.state.zeren.workspace, lon, lat, crs=crs, as_of=day,
+    return _render(pages.site_page(request.app.state.zeren.workspace, lon, lat,
+                                   crs=parse_input_crs(crs, definitions=False), as_of=day,
                                    settings=_settings(request, day)))
 
 

@@ -10,6 +10,7 @@ Invalid parameters answer 400, as the standard requires.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 import numpy as np
@@ -21,6 +22,7 @@ from zeren.api.http.deps import parse_as_of, parse_bbox
 from zeren.api.http.errors import BadRequest
 from zeren.api.http.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
+from zeren.api.service.projects import projects_extent
 from zeren.api.service.zones import sorted_positions
 from zeren.api.http.routers._records import (base_url, day_text, geometry_texts, plain, url_with,
                                   zone_properties)
@@ -118,7 +120,7 @@ def _collection(request: Request, cid: str) -> dict:
         extent = _extent(index.bounds)
     elif cid == PROJECTS:
         title, description = "项目 / projects", "Projects with their frozen lead and workflow status"
-        extent = _extent(None)
+        extent = _extent(projects_extent(zs.workspace))
     else:
         raise NotFoundError(f"no collection {cid[:40]!r}; collections: {', '.join(_collection_ids(index))}")
     return {
@@ -249,8 +251,9 @@ def _items(request: Request, cid: str, bbox, start, end, interval, fid=None):
             make = lambda p: zone_properties(index, p)  # noqa: E731
         return positions, ids, (lambda page: geometry_texts(index, page)), make
     if cid == PROJECTS:
-        frame = zs.store.find_projects(project_id=int(fid) if fid is not None and fid.isdigit() else None)
-        if fid is not None and not fid.isdigit():
+        pid = _project_id(fid)
+        frame = zs.store.find_projects(project_id=pid)
+        if fid is not None and pid is None:  # not a project id (e.g. '²' or 23 digits): no such feature, a 404
             frame = frame.iloc[0:0]
         if bbox is not None and len(frame):
             frame = frame[shapely.intersects(frame.geometry.to_numpy(), shapely.box(*bbox))]
@@ -298,6 +301,14 @@ def items(request: Request, collection_id: CollectionId, bbox: BBox = None, date
                "timeStamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
                "links": links}
     return Response(collection_text(features, members).encode("utf-8"), media_type=GEOJSON)
+
+
+def _project_id(fid: str | None) -> int | None:
+    """A project id from ASCII digits within the ids' range (1..2**62), else None."""
+    if fid is None or not re.fullmatch(r"[0-9]{1,19}", fid):
+        return None
+    value = int(fid)
+    return value if 1 <= value <= 2**62 else None
 
 
 @router.get("/collections/{collection_id}/items/{feature_id}", response_model=OGCFeature, summary="One feature",

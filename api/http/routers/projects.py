@@ -17,7 +17,7 @@ from zeren.api.service.actors import public_actor
 from zeren.geo.sites import sites_to_wgs84
 from zeren.api.http.models import (ProjectCollection, ProjectDetail, ProjectIn, ProjectNoteIn, ProjectStatusIn, errors)
 from zeren.api.http.routers._geojson import (GeoJSONError, GeoJSONResponse, StrictJSONRoute, collection_text, feature_text,
-                                  geojson_texts, geometry_from_geojson, repair)
+                                  geojson_texts, geometry_from_geojson, geometry_positions, repair)
 from zeren.api.http.routers._records import day_text, page_links, plain
 from zeren.geo.validity import as_timestamp
 from zeren.geo.kinds import PROJECT_STATUS_LABELS, PROJECT_STATUSES
@@ -72,6 +72,7 @@ def create_project(
                                        examples=["2025-06-30"], json_schema_extra={"format": "date"})] = None,
 ) -> Response:
     zs = request.app.state.zeren
+    zs.settings.work_budget().check([geometry_positions(body.geometry)], lambda i: "geometry")
     input_crs = parse_input_crs(crs)
     day = as_timestamp(parse_as_of(as_of)).date()
     geom, repaired = repair(geometry_from_geojson(body.geometry, "geometry"), "geometry")
