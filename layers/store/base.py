@@ -13,7 +13,7 @@ import pandas as pd
 
 from zeren.geo.kinds import DEFAULT_CONSULTATION_KINDS
 from zeren.layers.store.engine import Engine
-from zeren.layers.store.tables import INDEXES, MIGRATIONS, SCHEMA_VERSION, TABLES, now
+from zeren.layers.store.tables import INDEXES, MIGRATIONS, NEW_TABLES, SCHEMA_VERSION, TABLES, now
 
 
 class StoreBase:
@@ -98,7 +98,14 @@ class StoreBase:
             if not has_rules:
                 for kind in DEFAULT_CONSULTATION_KINDS:
                     self._exec(con, "INSERT INTO consultation_rules (zone_kind, obliges) VALUES (?, 1)", (kind,))
+            self._seed(con)
             self._put_meta(con, "schema_version", str(SCHEMA_VERSION))
+
+    def _seed(self, con) -> None:
+        """Default rows of the editable lists (each part of the store that has one adds it here)."""
+        seed = getattr(self, "_seed_feedback_categories", None)
+        if seed is not None:
+            seed(con)
 
     def _schema_version(self) -> int | None:
         try:
@@ -120,6 +127,12 @@ class StoreBase:
                 for table, column, sql_type in MIGRATIONS.get(step, []):
                     if column not in self._engine.columns(con, table):
                         self._engine.add_column(con, table, column, sql_type)
+                for table in NEW_TABLES.get(step, ()):
+                    geometry_type, columns = TABLES[table]
+                    self._engine.create_table(con, table, geometry_type, columns)
+            for stmt in INDEXES:
+                con.execute(stmt)
+            self._seed(con)
             self._put_meta(con, "schema_version", str(SCHEMA_VERSION))
 
     def meta(self, key: str) -> str | None:

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_STORE = "zeren.gpkg"
 
 # Tables: name -> (geometry type or None, columns).
@@ -48,18 +48,39 @@ TABLES = {
         ("entity", "TEXT NOT NULL"), ("entity_id", "TEXT"), ("detail", "TEXT"),
     ]),
     "zeren_meta": (None, [("key", "TEXT NOT NULL UNIQUE"), ("value", "TEXT")]),
+    # resident feedback (schema 3): the case with its assignment frozen at creation, its workflow events, and
+    # the editable list of categories
+    "feedback": ("GEOMETRY", [
+        ("ref", "TEXT NOT NULL UNIQUE"), ("category", "TEXT NOT NULL"), ("text", "TEXT NOT NULL"),
+        ("contact", "TEXT"), ("status", "TEXT NOT NULL"), ("created_at", "TEXT NOT NULL"), ("as_of", "DATE NOT NULL"),
+        ("routed_to", "TEXT NOT NULL DEFAULT '[]'"), ("zone_codes", "TEXT NOT NULL DEFAULT '[]'"),
+        ("outside", "INTEGER NOT NULL DEFAULT 0"), ("nearest_distance_m", "REAL"), ("assignment", "TEXT NOT NULL"),
+        ("reply", "TEXT"), ("replied_at", "TEXT"), ("rating", "INTEGER"), ("rated_at", "TEXT"),
+        ("synthetic", "INTEGER NOT NULL DEFAULT 0"),
+    ]),
+    "feedback_events": (None, [
+        ("feedback_id", "INTEGER NOT NULL"), ("at", "TEXT NOT NULL"), ("status", "TEXT NOT NULL"),
+        ("actor", "TEXT"), ("note", "TEXT"), ("routed_to", "TEXT"),
+    ]),
+    "feedback_categories": (None, [
+        ("code", "TEXT NOT NULL UNIQUE"), ("name", "TEXT NOT NULL"), ("name_en", "TEXT"),
+        ("position", "INTEGER NOT NULL DEFAULT 0"), ("active", "INTEGER NOT NULL DEFAULT 1"),
+    ]),
 }
 INDEXES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS zones_key ON zones (kind, code, edition)",
     "CREATE INDEX IF NOT EXISTS appointments_zone ON appointments (zone_kind, zone_code)",
     "CREATE INDEX IF NOT EXISTS appointments_planner ON appointments (planner_id)",
     "CREATE INDEX IF NOT EXISTS project_events_project ON project_events (project_id)",
+    "CREATE INDEX IF NOT EXISTS feedback_events_feedback ON feedback_events (feedback_id)",
 ]
 # Columns added since schema 1, added to older stores when they are opened for writing.
 MIGRATIONS = {2: [("zones", "import_id", "INTEGER"), ("import_log", "actor", "TEXT")]}
+# Tables added since schema 1, created in older stores when they are opened.
+NEW_TABLES = {3: ("feedback", "feedback_events", "feedback_categories")}
 # Append-only tables: the audit log and the project workflow events; appointments are ended, never deleted.
-NO_DELETE = ("audit", "appointments", "project_events")
-NO_UPDATE = ("audit", "project_events")
+NO_DELETE = ("audit", "appointments", "project_events", "feedback_events")
+NO_UPDATE = ("audit", "project_events", "feedback_events")
 
 
 def now() -> str:
