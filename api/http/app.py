@@ -239,8 +239,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, lookup, assign, zones, editions, planners, appointments, projects, audit, coverage,
                    life_circles, map_pages, ogc):
         app.include_router(module.router)
-    from zeren.api.http.routers import embed, feedback
-    for module in (feedback, embed):  # resident feedback and the embeddable find-my-planner page
+    from zeren.api.http.routers import embed, feedback, teams
+    for module in (feedback, embed, teams):  # resident feedback, the find-my-planner page, teams
         app.include_router(module.router)
     for sub, folder in sorted(maps.asset_roots().items(), key=lambda kv: -len(kv[0])):  # longest first
         path = MAP_ASSET_PREFIX.rstrip("/") + (f"/{sub}" if sub else "")
