@@ -1,4 +1,5 @@
-"""The store: zones, planners, appointments, projects, resident feedback, teams and discipline requirements, consultation rules, the import and audit logs.
+"""The store: zones, planners, appointments, projects, resident feedback, teams and discipline requirements,
+consultation rules, the import and audit logs.
 
 One interface, two engines:
 
