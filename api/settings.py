@@ -45,6 +45,11 @@ Environment variables (all optional):
                             life circles are GB 50180-2018 straight-line radii
 ``ZEREN_POIS_FILE``         facilities (OSM .osm/.pbf, or points with a ``category`` column) checked by
                             ``GET /life-circles/check``
+``ZEREN_FEEDBACK_RATE_LIMIT`` ``POST /feedback`` posts allowed per client per window (default 5); more get
+                            429 with ``Retry-After`` (counted per worker process)
+``ZEREN_FEEDBACK_RATE_WINDOW`` the window of that limit in seconds (default 60)
+``ZEREN_FEEDBACK_MAX_DISTANCE_M`` feedback farther than this from every zone is refused as "in the sea or outside
+                            the city" (default 50,000 m); nearer, it goes to the nearest zone's planner
 =========================== ===========================================================================
 """
 from __future__ import annotations
@@ -107,6 +112,10 @@ class Settings:
     # life circles
     network_file: str | None = None
     pois_file: str | None = None
+    # resident feedback (POST /feedback)
+    feedback_rate_limit: int = 5
+    feedback_rate_window_seconds: float = 60.0
+    feedback_max_distance_m: float = 50_000.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -122,6 +131,9 @@ class Settings:
             raise SettingsError("ZEREN_REQUEST_TIMEOUT must be more than 0 seconds")
         if self.reload_seconds < 0:
             raise SettingsError("reload_seconds must not be negative")
+        if self.feedback_rate_limit < 1 or self.feedback_rate_window_seconds <= 0 or self.feedback_max_distance_m <= 0:
+            raise SettingsError("ZEREN_FEEDBACK_RATE_LIMIT must be at least 1, ZEREN_FEEDBACK_RATE_WINDOW and "
+                                "ZEREN_FEEDBACK_MAX_DISTANCE_M above 0")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(f"ZEREN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
         for source in self.frame_ancestors:
@@ -166,7 +178,10 @@ class Settings:
                                ("auth_failures_per_minute", "ZEREN_AUTH_FAILURES_PER_MINUTE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
-                               ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int)):
+                               ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int),
+                               ("feedback_rate_limit", "ZEREN_FEEDBACK_RATE_LIMIT", int),
+                               ("feedback_rate_window_seconds", "ZEREN_FEEDBACK_RATE_WINDOW", float),
+                               ("feedback_max_distance_m", "ZEREN_FEEDBACK_MAX_DISTANCE_M", float)):
             value = number(var, kind)
             if value is not None:
                 values[key] = value
@@ -201,6 +216,9 @@ class Settings:
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),
             "ZEREN_RELOAD_SECONDS": str(self.reload_seconds),
             "ZEREN_MAP_MAX_INLINE_FEATURES": str(self.map_max_inline_features),
+            "ZEREN_FEEDBACK_RATE_LIMIT": str(self.feedback_rate_limit),
+            "ZEREN_FEEDBACK_RATE_WINDOW": str(self.feedback_rate_window_seconds),
+            "ZEREN_FEEDBACK_MAX_DISTANCE_M": str(self.feedback_max_distance_m),
         }
         for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
             if getattr(self, key) is not None:

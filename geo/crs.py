@@ -301,6 +301,11 @@ def _in_china_box(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
 
 
+def in_china_box(lon: Any, lat: Any) -> np.ndarray:
+    """Whether each WGS84 position lies in the coarse box around China (the box the GCJ-02 shift uses)."""
+    return _in_china_box(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+
+
 def _gcj02_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GCJ-02 minus WGS84 at WGS84 (lon, lat), in degrees; zero outside the China box."""
     inside = _in_china_box(lon, lat)

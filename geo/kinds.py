@@ -43,3 +43,46 @@ ROLE_LABELS: dict[str, tuple[str, str]] = {
     "member": ("团队成员", "team member"),
     "consultant": ("顾问", "consultant"),
 }
+
+# Resident feedback (留言): the workflow of a case, and the default categories (editable: the store's
+# feedback_categories table).
+FEEDBACK_STATUSES: tuple[str, ...] = ("received", "accepted", "replied", "closed", "transferred")
+FEEDBACK_STATUS_LABELS: dict[str, tuple[str, str]] = {
+    "received": ("已收到", "received"),
+    "accepted": ("已受理", "accepted"),
+    "replied": ("已答复", "replied"),
+    "closed": ("已办结", "closed"),
+    "transferred": ("已转交", "transferred"),
+}
+DEFAULT_FEEDBACK_CATEGORIES: tuple[tuple[str, str, str], ...] = (
+    ("public_space", "公共空间", "public space"),
+    ("traffic", "交通", "traffic"),
+    ("heritage", "历史文化", "heritage"),
+    ("facilities", "公共设施", "facilities"),
+    ("environment", "环境", "environment"),
+    ("other", "其他", "other"),
+)
+
+# Disciplines of planners and teams, labelled (Chinese, English).
+DISCIPLINE_LABELS: dict[str, tuple[str, str]] = {
+    "planning": ("城乡规划", "planning"), "architecture": ("建筑", "architecture"),
+    "landscape": ("风景园林", "landscape"), "transport": ("交通", "transport"), "municipal": ("市政", "municipal"),
+    "land": ("土地", "land"), "heritage": ("历史文化保护", "heritage"), "sociology": ("社会学", "sociology"),
+    "social_work": ("社会工作", "social work"), "law": ("法律", "law"), "operations": ("运营", "operations"),
+    "ecology": ("生态", "ecology"), "economics": ("经济", "economics"), "public_art": ("公共艺术", "public art"),
+    "urban_design": ("城市设计", "urban design"), "public_administration": ("公共管理", "public administration"),
+    "other": ("其他", "other"),
+}
+
+# Team roles (负责人 / 成员 / 专家顾问), and what disciplines each zone kind's appointed people must cover by
+# default (editable: the store's discipline_requirements table). Each requirement is a group of disciplines,
+# met when the people have any one of them.
+TEAM_ROLES: dict[str, tuple[str, str]] = {
+    "lead": ("负责人", "team lead"), "member": ("成员", "member"), "adviser": ("专家顾问", "expert adviser"),
+}
+DEFAULT_DISCIPLINE_REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "historic_area": (("heritage",), ("architecture",)),
+    "village": (("planning",), ("land",)),
+    "community": (("planning",), ("sociology", "social_work")),
+    "key_area": (("urban_design",), ("transport",)),
+}

@@ -62,6 +62,8 @@ TAGS = [
     {"name": "life circles", "description": "15-minute community life circles (15分钟社区生活圈): make them, check "
                                             "their daily services and who covers them."},
     {"name": "maps", "description": "Map pages (HTML, Leaflet, no CDN) to show in an `<iframe>`; index at `/maps`."},
+    {"name": "feedback", "description": "Resident feedback (居民留言) routed to the site's planner: post (public), "
+                                        "follow by reference, rate; planners list and answer their cases."},
     {"name": "ogc", "description": "OGC API - Features (Part 1 Core, GeoJSON): for QGIS, GDAL and other GIS."},
     {"name": "service", "description": "Health and links."},
 ]
@@ -284,6 +286,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for module in (health, lookup, assign, zones, editions, planners, appointments, projects, audit, coverage,
                    life_circles, map_pages, ogc):
+        app.include_router(module.router)
+    from zeren.api.http.routers import embed, feedback, teams
+    for module in (feedback, embed, teams):  # resident feedback, the find-my-planner page, teams
         app.include_router(module.router)
     for sub, folder in sorted(maps.asset_roots().items(), key=lambda kv: -len(kv[0])):  # longest first
         path = MAP_ASSET_PREFIX.rstrip("/") + (f"/{sub}" if sub else "")

@@ -125,6 +125,8 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
     add_appointments(ws, pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role", "start",
                                                              "end"]), actor=ACTOR, source="demo")
     _add_projects(ws, crs)
+    _add_teams(ws)
+    _add_feedback(ws, subdistricts)
     return store
 
 
@@ -200,3 +202,119 @@ def _add_projects(ws: Workspace, crs) -> None:
                              description="示例项目（虚构）", as_of=dt.date(2025, 3, 1), actor=ACTOR)
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
             advance_project(ws, pid, status, actor=ACTOR, note="demo")
+
+
+def _add_teams(ws: Workspace) -> None:
+    """One team per fictional organisation: its members with the discipline each brings, the lead planner
+    leads it, consultants are its expert advisers, and every appointment of a member names the team. The
+    Tianfu Square team borrows a transport adviser but still has no urban designer, and the Tianfu New Area
+    team has neither: the demo's discipline report names both key areas as short."""
+    store = ws.store
+    with store.transaction():
+        _teams(ws, store.planners(), store.appointments())
+
+
+def _teams(ws: Workspace, planners, appointments) -> None:
+    from zeren.api.service.teams import save_team
+
+    for i, (org, group) in enumerate(planners.groupby("organization", sort=True)):
+        ids = group["id"].astype(str).tolist()
+        mine = appointments[appointments["planner_id"].isin(ids)]
+        leads = mine.loc[mine["role"] == "lead", "planner_id"].astype(str).tolist()
+        lead = next((p for p in ids if p in leads), ids[0])
+        members = []
+        for row in group.itertuples(index=False):
+            roles = set(mine.loc[mine["planner_id"] == row.id, "role"])
+            role = "lead" if row.id == lead else ("adviser" if roles == {"consultant"} else "member")
+            members.append({"planner_id": row.id, "role": role,
+                            "discipline": row.disciplines[0] if row.disciplines else None})
+        if (mine["zone_code"] == "KA-001").any():
+            transport = planners[planners["disciplines"].map(lambda d: "transport" in d)]["id"].iloc[0]
+            members.append({"planner_id": str(transport), "role": "adviser", "discipline": "transport"})
+        save_team(ws, {"id": f"T{i + 1:02d}", "name": org.replace("（虚构示例团队）", ""), "organization": org,
+                       "lead_planner_id": lead, "members": members,
+                       "appointments": [int(a) for a in mine["id"]]}, actor=ACTOR)
+
+
+# -- a year of synthetic resident feedback (clearly marked: every text starts with 【合成示例】, synthetic=1) ----
+FEEDBACK_YEAR = 2025
+FEEDBACK_CASES = 160
+_FEEDBACK_TEXTS = {
+    "public_space": ("小区旁的空地长期闲置，希望改造成口袋公园 / the empty lot next to our estate could become a "
+                     "pocket park",
+                     "广场晚上照明不足 / the square is too dark at night"),
+    "traffic": ("学校门口上下学时段拥堵，建议增设临时停车区 / congestion at the school gate at drop-off time",
+                "人行道被共享单车占满 / shared bikes block the pavement"),
+    "heritage": ("老院落的木构件有损坏，希望尽快修缮 / the old courtyard's timber frame is damaged",
+                 "历史街区的招牌风格与街区不协调 / shop signs clash with the historic street"),
+    "facilities": ("社区缺少老年活动室 / the community lacks a room for the elderly",
+                   "公共厕所开放时间太短 / the public toilet closes too early"),
+    "environment": ("河道有异味 / the canal smells", "施工噪声影响夜间休息 / construction noise at night"),
+    "other": ("希望了解片区更新计划 / we would like to know the renewal plan for our area",
+              "建议设立规划师接待日 / please hold a planner open day"),
+}
+_FEEDBACK_WEIGHTS = {"public_space": 0.24, "traffic": 0.22, "heritage": 0.12, "facilities": 0.18,
+                     "environment": 0.16, "other": 0.08}
+_REF_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+
+
+def _add_feedback(ws: Workspace, subdistricts) -> None:
+    """A year of synthetic cases in the central districts (and two just outside the city), received through
+    the feedback use case on their own dates (so each is routed as of its day), then answered along the
+    workflow with a realistic spread of response times; about a fifth left open at the year's end."""
+    rng = np.random.default_rng(12345)
+    central = subdistricts[subdistricts["parent_code"].isin(LIFE_CIRCLE_DISTRICTS)].sort_values("code")
+    places = central.geometry.representative_point().to_numpy()
+    start = dt.datetime(FEEDBACK_YEAR, 1, 1, 9, tzinfo=dt.timezone.utc)
+    seconds = np.sort(rng.uniform(0, 364 * 86400, FEEDBACK_CASES))
+    bounds = subdistricts.total_bounds
+    outside = [(bounds[0] - 0.05, (bounds[1] + bounds[3]) / 2), (bounds[2] + 0.04, bounds[1] + 0.2)]
+    refs: set[str] = set()
+    with ws.store.transaction():  # one commit for the year (each case is still checked by the use case)
+        for i, offset in enumerate(seconds):
+            _one_case(ws, rng, i, start + dt.timedelta(seconds=int(offset)), places, outside, refs)
+
+
+def _one_case(ws: Workspace, rng, i: int, when: dt.datetime, places, outside, refs: set) -> None:
+    from zeren.api.service.feedback import advance_feedback, rate_feedback, submit_feedback
+
+    codes = list(_FEEDBACK_WEIGHTS)
+    weights = np.array(list(_FEEDBACK_WEIGHTS.values()))
+    category = codes[int(rng.choice(len(codes), p=weights / weights.sum()))]
+    if i in (40, 120):  # two cases from just beyond the city's edge: routed to the nearest zone
+        lon, lat = outside[0 if i == 40 else 1]
+    else:
+        p = places[int(rng.integers(len(places)))]
+        lon, lat = p.x + rng.normal(0, 0.002), p.y + rng.normal(0, 0.002)
+    text = "【合成示例】" + _FEEDBACK_TEXTS[category][int(rng.integers(2))]
+    ref = None
+    while ref is None or ref in refs:
+        ref = f"FB-{FEEDBACK_YEAR}-" + "".join(rng.choice(list(_REF_ALPHABET), 6))
+    refs.add(ref)
+    contact = f"resident-{i:03d}@example.org（虚构）" if rng.random() < 0.4 else None
+    try:
+        submit_feedback(ws, category=category, text=text, lon=float(lon), lat=float(lat), contact=contact,
+                        at=when, synthetic=True, actor="demo-resident", ref=ref)
+    except ValueError:  # a jittered point that left every zone by too much: skip it
+        return
+    left_open = when > dt.datetime(FEEDBACK_YEAR, 12, 1, tzinfo=dt.timezone.utc) or rng.random() < 0.12
+    t = when + dt.timedelta(hours=float(rng.uniform(2, 60)))
+    if left_open and rng.random() < 0.5:
+        return  # still only received
+    advance_feedback(ws, ref, "accepted", actor=ACTOR, at=t)
+    if rng.random() < 0.08:
+        t += dt.timedelta(hours=float(rng.uniform(4, 48)))
+        advance_feedback(ws, ref, "transferred", actor=ACTOR, at=t, to_zone={"kind": "district", "code": "510104"},
+                         note="【合成示例】涉及跨街道事项，转区级责任规划师 / concerns several subdistricts")
+        t += dt.timedelta(hours=float(rng.uniform(2, 24)))
+        advance_feedback(ws, ref, "accepted", actor=ACTOR, at=t)
+    if left_open:
+        return
+    t += dt.timedelta(hours=float(rng.lognormal(np.log(96), 0.7)))  # median about 4 days
+    advance_feedback(ws, ref, "replied", actor=ACTOR, at=t,
+                     reply="【合成示例】已现场查看，已转相关部门并将跟进 / visited the site; passed to the "
+                           "department concerned, we will follow up")
+    if rng.random() < 0.6:
+        rate_feedback(ws, ref, int(rng.choice([2, 3, 4, 4, 5, 5, 5])))
+    if rng.random() < 0.7:
+        advance_feedback(ws, ref, "closed", actor=ACTOR, at=t + dt.timedelta(days=float(rng.uniform(1, 10))))

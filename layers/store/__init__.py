@@ -1,4 +1,5 @@
-"""The store: zones, planners, appointments, projects, consultation rules, the import and audit logs.
+"""The store: zones, planners, appointments, projects, resident feedback, teams and discipline requirements,
+consultation rules, the import and audit logs.
 
 One interface, two engines:
 
@@ -18,16 +19,18 @@ from pathlib import Path
 
 from zeren.layers.errors import StoreError
 from zeren.layers.store.base import StoreBase
+from zeren.layers.store.feedback import FeedbackTables
 from zeren.layers.store.gpkg import GeoPackageEngine
 from zeren.layers.store.idempotency import IdempotencyTables
 from zeren.layers.store.people import APPOINTMENT_FIELDS, PLANNER_FIELDS, PeopleTables
 from zeren.layers.store.postgis import PostGISEngine
 from zeren.layers.store.projects import ProjectTables
 from zeren.layers.store.tables import DEFAULT_STORE, SCHEMA_VERSION
+from zeren.layers.store.teams import TeamTables
 from zeren.layers.store.zones import ZoneTables
 
 
-class Store(ZoneTables, PeopleTables, ProjectTables, IdempotencyTables, StoreBase):
+class Store(ZoneTables, PeopleTables, ProjectTables, FeedbackTables, TeamTables, IdempotencyTables, StoreBase):
     """Zeren's data, in a GeoPackage file or a PostGIS database. Open it with :func:`open_store`."""
 
 

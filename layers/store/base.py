@@ -121,7 +121,15 @@ class StoreBase:
             if not has_rules:
                 for kind in DEFAULT_CONSULTATION_KINDS:
                     self._exec(con, "INSERT INTO consultation_rules (zone_kind, obliges) VALUES (?, 1)", (kind,))
+            self._seed(con)
             self._put_meta(con, "schema_version", str(SCHEMA_VERSION))
+
+    def _seed(self, con) -> None:
+        """Default rows of the editable lists (each part of the store that has one adds it here)."""
+        for name in ("_seed_feedback_categories", "_seed_discipline_requirements"):
+            seed = getattr(self, name, None)
+            if seed is not None:
+                seed(con)
 
     def _schema_version(self) -> int | None:
         try:
@@ -150,6 +158,7 @@ class StoreBase:
                         self._engine.add_column(con, table, column, sql_type)
             for stmt in INDEXES:  # IF NOT EXISTS: those of the new tables
                 con.execute(stmt)
+            self._seed(con)
             self._put_meta(con, "schema_version", str(SCHEMA_VERSION))
 
     def meta(self, key: str) -> str | None:

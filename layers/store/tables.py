@@ -54,6 +54,33 @@ TABLES = {
         ("request_hash", "TEXT NOT NULL"), ("status", "INTEGER"), ("response", "TEXT"), ("headers", "TEXT"),
         ("created_at", "TEXT NOT NULL"),
     ]),
+    # resident feedback (schema 3): the case with its assignment frozen at creation, its workflow events, and
+    # the editable list of categories
+    "feedback": ("GEOMETRY", [
+        ("ref", "TEXT NOT NULL UNIQUE"), ("category", "TEXT NOT NULL"), ("text", "TEXT NOT NULL"),
+        ("contact", "TEXT"), ("status", "TEXT NOT NULL"), ("created_at", "TEXT NOT NULL"), ("as_of", "DATE NOT NULL"),
+        ("routed_to", "TEXT NOT NULL DEFAULT '[]'"), ("zone_codes", "TEXT NOT NULL DEFAULT '[]'"),
+        ("outside", "INTEGER NOT NULL DEFAULT 0"), ("nearest_distance_m", "REAL"), ("assignment", "TEXT NOT NULL"),
+        ("reply", "TEXT"), ("replied_at", "TEXT"), ("rating", "INTEGER"), ("rated_at", "TEXT"),
+        ("synthetic", "INTEGER NOT NULL DEFAULT 0"),
+    ]),
+    "feedback_events": (None, [
+        ("feedback_id", "INTEGER NOT NULL"), ("at", "TEXT NOT NULL"), ("status", "TEXT NOT NULL"),
+        ("actor", "TEXT"), ("note", "TEXT"), ("routed_to", "TEXT"),
+    ]),
+    # teams and discipline requirements (schema 3): a team's members with the discipline and role each brings,
+    # the appointments that name a team, and per zone kind the disciplines its appointed people must cover
+    "teams": (None, [("id", "TEXT NOT NULL UNIQUE"), ("name", "TEXT NOT NULL"), ("organization", "TEXT"),
+                     ("lead_planner_id", "TEXT")]),
+    "team_members": (None, [("team_id", "TEXT NOT NULL"), ("planner_id", "TEXT NOT NULL"), ("discipline", "TEXT"),
+                            ("role", "TEXT NOT NULL")]),
+    "appointment_teams": (None, [("appointment_id", "INTEGER NOT NULL UNIQUE"), ("team_id", "TEXT NOT NULL")]),
+    "discipline_requirements": (None, [("zone_kind", "TEXT NOT NULL"), ("group_no", "INTEGER NOT NULL"),
+                                       ("discipline", "TEXT NOT NULL")]),
+    "feedback_categories": (None, [
+        ("code", "TEXT NOT NULL UNIQUE"), ("name", "TEXT NOT NULL"), ("name_en", "TEXT"),
+        ("position", "INTEGER NOT NULL DEFAULT 0"), ("active", "INTEGER NOT NULL DEFAULT 1"),
+    ]),
 }
 INDEXES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS zones_key ON zones (kind, code, edition)",
@@ -61,17 +88,20 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS appointments_planner ON appointments (planner_id)",
     "CREATE INDEX IF NOT EXISTS project_events_project ON project_events (project_id)",
     "CREATE UNIQUE INDEX IF NOT EXISTS idempotency_keys_key ON idempotency_keys (token_hash, key)",
+    "CREATE INDEX IF NOT EXISTS feedback_events_feedback ON feedback_events (feedback_id)",
+    "CREATE INDEX IF NOT EXISTS team_members_team ON team_members (team_id)",
 ]
 # Columns added since schema 1, added to older stores when they are opened for writing.
 MIGRATIONS = {2: [("zones", "import_id", "INTEGER"), ("import_log", "actor", "TEXT")]}
 # Tables added since schema 1, created in older stores when they are opened for writing (with their INDEXES).
-NEW_TABLES = {3: ["idempotency_keys"]}
+NEW_TABLES = {3: ["idempotency_keys", "feedback", "feedback_events", "feedback_categories", "teams", "team_members",
+                  "appointment_teams", "discipline_requirements"]}
 # What each import command writes: the audit log's entity for its import row (see StoreBase.log_import).
 IMPORTED = {"import-layer": "zones", "import-planners": "planners", "import-appointments": "appointments",
             "carry-over": "appointments"}
 # Append-only tables: the audit log and the project workflow events; appointments are ended, never deleted.
-NO_DELETE = ("audit", "appointments", "project_events")
-NO_UPDATE = ("audit", "project_events")
+NO_DELETE = ("audit", "appointments", "project_events", "feedback_events")
+NO_UPDATE = ("audit", "project_events", "feedback_events")
 
 
 def now() -> str:
