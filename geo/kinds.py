@@ -73,3 +73,16 @@ DISCIPLINE_LABELS: dict[str, tuple[str, str]] = {
     "urban_design": ("城市设计", "urban design"), "public_administration": ("公共管理", "public administration"),
     "other": ("其他", "other"),
 }
+
+# Team roles (负责人 / 成员 / 专家顾问), and what disciplines each zone kind's appointed people must cover by
+# default (editable: the store's discipline_requirements table). Each requirement is a group of disciplines,
+# met when the people have any one of them.
+TEAM_ROLES: dict[str, tuple[str, str]] = {
+    "lead": ("负责人", "team lead"), "member": ("成员", "member"), "adviser": ("专家顾问", "expert adviser"),
+}
+DEFAULT_DISCIPLINE_REQUIREMENTS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "historic_area": (("heritage",), ("architecture",)),
+    "village": (("planning",), ("land",)),
+    "community": (("planning",), ("sociology", "social_work")),
+    "key_area": (("urban_design",), ("transport",)),
+}

@@ -109,6 +109,9 @@ def test_tap_read_the_card_leave_a_message_and_read_the_reply(chromium_path, ser
         for c in answer["consultations"]:
             assert c["planner"]["name"] in card  # consultations in the historic area
         assert "+86" not in card  # never the private contact
+        page.wait_for_selector("#zf-team[data-teams]")
+        teams = httpx.get(f"{server.url}/teams", params={"planner_id": lead["id"]}).json()
+        assert teams and teams[0]["name"] in page.inner_text("#zf-team")
         messages = page.evaluate("() => window.__messages")
         planner_msgs = [m for m in messages if isinstance(m, dict) and m.get("type") == "zeren:planner"]
         assert planner_msgs and planner_msgs[-1]["planner"]["id"] == lead["id"]

@@ -207,7 +207,11 @@ def cmd_overlaps(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    """Handler of ``zeren coverage``."""
+    """Handler of ``zeren coverage`` (and ``zeren coverage disciplines``)."""
+    if getattr(args, "report", None) == "disciplines":
+        from zeren.api.cli.teams import cmd_disciplines
+
+        return cmd_disciplines(args)
     out = output_path(args.out, (".csv", ".json")) if args.out else None
     result = service.summary(workspace(args), kind=args.kind, by=args.by, as_of=args.as_of)
     data = summary_json(result)
@@ -250,7 +254,10 @@ def register(subparsers) -> None:
     add_store_argument(p)
     p.set_defaults(func=cmd_overlaps)
 
-    p = subparsers.add_parser("coverage", help="coverage per district: units, area, population, life circles")
+    p = subparsers.add_parser("coverage", help="coverage per district: units, area, population, life circles; "
+                                               "`zeren coverage disciplines`: zones short of a discipline")
+    p.add_argument("report", nargs="?", choices=("disciplines",),
+                   help="disciplines: the zones whose appointed people lack a required discipline")
     p.add_argument("--kind", default="subdistrict", help="unit kind (default subdistrict)")
     p.add_argument("--by", default="district", help="parent kind of the rows (default district)")
     p.add_argument("--as-of", metavar="DATE", type=parse_date_arg, help="YYYY-MM-DD (default today)")

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from zeren.api.cli import coverage, editions, feedback, imports, life_circles, maps, serve, sites
+from zeren.api.cli import coverage, editions, feedback, imports, life_circles, maps, serve, sites, teams
 from zeren.api.cli import reports
 from zeren.api.cli.common import add_store_argument
 from zeren.api.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, HANDLED, CommandError, exit_code
@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing store file")
     p.set_defaults(func=cmd_demo)
-    for module in (imports, editions, sites, serve, coverage, maps, life_circles, feedback):
+    for module in (imports, editions, sites, serve, coverage, maps, life_circles, feedback, teams):
         module.register(sub)
     reports.register(sub)  # zeren report planner|city: the annual evaluation
     return parser

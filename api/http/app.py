@@ -241,8 +241,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, lookup, assign, zones, editions, planners, appointments, projects, audit, coverage,
                    life_circles, map_pages, ogc):
         app.include_router(module.router)
-    from zeren.api.http.routers import embed, feedback
-    for module in (feedback, embed):  # resident feedback and the embeddable find-my-planner page
+    from zeren.api.http.routers import embed, feedback, teams
+    for module in (feedback, embed, teams):  # resident feedback, the find-my-planner page, teams
         app.include_router(module.router)
     from zeren.api.http.routers import reports
     app.include_router(reports.router)  # the annual evaluation (年度考核)

@@ -129,6 +129,7 @@ def build_demo(location: str | Path, *, overwrite: bool = True) -> Store:
     add_appointments(ws, pd.DataFrame(appointments, columns=["planner_id", "zone_kind", "zone_code", "role", "start",
                                                              "end"]), actor=ACTOR, source="demo")
     _add_projects(ws, crs)
+    _add_teams(ws)
     _add_feedback(ws, subdistricts)
     return store
 
@@ -212,6 +213,38 @@ def _add_projects(ws: Workspace, crs) -> None:
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
             when += dt.timedelta(days=int(rng.integers(14, 57)), hours=int(rng.integers(0, 8)))
             advance_project(ws, pid, status, actor=ACTOR, note="demo", at=when)
+
+
+def _add_teams(ws: Workspace) -> None:
+    """One team per fictional organisation: its members with the discipline each brings, the lead planner
+    leads it, consultants are its expert advisers, and every appointment of a member names the team. The
+    Tianfu Square team borrows a transport adviser but still has no urban designer, and the Tianfu New Area
+    team has neither: the demo's discipline report names both key areas as short."""
+    store = ws.store
+    with store.transaction():
+        _teams(ws, store.planners(), store.appointments())
+
+
+def _teams(ws: Workspace, planners, appointments) -> None:
+    from zeren.api.service.teams import save_team
+
+    for i, (org, group) in enumerate(planners.groupby("organization", sort=True)):
+        ids = group["id"].astype(str).tolist()
+        mine = appointments[appointments["planner_id"].isin(ids)]
+        leads = mine.loc[mine["role"] == "lead", "planner_id"].astype(str).tolist()
+        lead = next((p for p in ids if p in leads), ids[0])
+        members = []
+        for row in group.itertuples(index=False):
+            roles = set(mine.loc[mine["planner_id"] == row.id, "role"])
+            role = "lead" if row.id == lead else ("adviser" if roles == {"consultant"} else "member")
+            members.append({"planner_id": row.id, "role": role,
+                            "discipline": row.disciplines[0] if row.disciplines else None})
+        if (mine["zone_code"] == "KA-001").any():
+            transport = planners[planners["disciplines"].map(lambda d: "transport" in d)]["id"].iloc[0]
+            members.append({"planner_id": str(transport), "role": "adviser", "discipline": "transport"})
+        save_team(ws, {"id": f"T{i + 1:02d}", "name": org.replace("（虚构示例团队）", ""), "organization": org,
+                       "lead_planner_id": lead, "members": members,
+                       "appointments": [int(a) for a in mine["id"]]}, actor=ACTOR)
 
 
 # -- a year of synthetic resident feedback (clearly marked: every text starts with 【合成示例】, synthetic=1) ----

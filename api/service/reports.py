@@ -27,6 +27,7 @@ import pandas as pd
 import shapely
 
 from zeren.api.jsonable import plain, records
+from zeren.api.service.teams import discipline_gaps, teams
 from zeren.api.service.workspace import Workspace
 from zeren.geo import coverage
 from zeren.geo.appointments import leads_as_of
@@ -192,10 +193,6 @@ def _projects_per_planner(projects: list[dict]) -> pd.DataFrame:
 def _gaps(ws: Workspace, y: Year) -> dict | None:
     if not _in_force(ws, y.last):
         return None
-    try:
-        from zeren.api.service.teams import discipline_gaps
-    except ImportError:  # TEMP until the teams branch is merged
-        return None
     return discipline_gaps(ws, y.last)
 
 
@@ -317,10 +314,6 @@ def planner_report(ws: Workspace, planner_id: str, year) -> dict:
 
 
 def _teams_of(ws: Workspace, pid: str) -> list[dict]:
-    try:
-        from zeren.api.service.teams import teams
-    except ImportError:  # pragma: no cover - teams ship with the reports
-        return []
     return [{"id": t["id"], "name": t["name"], "role": next((m["role"] for m in t["members"]
                                                                if m["planner_id"] == pid), "lead")}
             for t in teams(ws, planner_id=pid)]

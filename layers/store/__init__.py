@@ -1,4 +1,4 @@
-"""The store: zones, planners, appointments, projects, resident feedback, consultation rules, the import and audit logs.
+"""The store: zones, planners, appointments, projects, resident feedback, teams and discipline requirements, consultation rules, the import and audit logs.
 
 One interface, two engines:
 
@@ -24,10 +24,11 @@ from zeren.layers.store.people import APPOINTMENT_FIELDS, PLANNER_FIELDS, People
 from zeren.layers.store.postgis import PostGISEngine
 from zeren.layers.store.projects import ProjectTables
 from zeren.layers.store.tables import DEFAULT_STORE, SCHEMA_VERSION
+from zeren.layers.store.teams import TeamTables
 from zeren.layers.store.zones import ZoneTables
 
 
-class Store(ZoneTables, PeopleTables, ProjectTables, FeedbackTables, StoreBase):
+class Store(ZoneTables, PeopleTables, ProjectTables, FeedbackTables, TeamTables, StoreBase):
     """Zeren's data, in a GeoPackage file or a PostGIS database. Open it with :func:`open_store`."""
 
 

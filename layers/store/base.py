@@ -103,9 +103,10 @@ class StoreBase:
 
     def _seed(self, con) -> None:
         """Default rows of the editable lists (each part of the store that has one adds it here)."""
-        seed = getattr(self, "_seed_feedback_categories", None)
-        if seed is not None:
-            seed(con)
+        for name in ("_seed_feedback_categories", "_seed_discipline_requirements"):
+            seed = getattr(self, name, None)
+            if seed is not None:
+                seed(con)
 
     def _schema_version(self) -> int | None:
         try:

@@ -62,6 +62,15 @@ TABLES = {
         ("feedback_id", "INTEGER NOT NULL"), ("at", "TEXT NOT NULL"), ("status", "TEXT NOT NULL"),
         ("actor", "TEXT"), ("note", "TEXT"), ("routed_to", "TEXT"),
     ]),
+    # teams and discipline requirements (schema 3): a team's members with the discipline and role each brings,
+    # the appointments that name a team, and per zone kind the disciplines its appointed people must cover
+    "teams": (None, [("id", "TEXT NOT NULL UNIQUE"), ("name", "TEXT NOT NULL"), ("organization", "TEXT"),
+                     ("lead_planner_id", "TEXT")]),
+    "team_members": (None, [("team_id", "TEXT NOT NULL"), ("planner_id", "TEXT NOT NULL"), ("discipline", "TEXT"),
+                            ("role", "TEXT NOT NULL")]),
+    "appointment_teams": (None, [("appointment_id", "INTEGER NOT NULL UNIQUE"), ("team_id", "TEXT NOT NULL")]),
+    "discipline_requirements": (None, [("zone_kind", "TEXT NOT NULL"), ("group_no", "INTEGER NOT NULL"),
+                                       ("discipline", "TEXT NOT NULL")]),
     "feedback_categories": (None, [
         ("code", "TEXT NOT NULL UNIQUE"), ("name", "TEXT NOT NULL"), ("name_en", "TEXT"),
         ("position", "INTEGER NOT NULL DEFAULT 0"), ("active", "INTEGER NOT NULL DEFAULT 1"),
@@ -73,11 +82,13 @@ INDEXES = [
     "CREATE INDEX IF NOT EXISTS appointments_planner ON appointments (planner_id)",
     "CREATE INDEX IF NOT EXISTS project_events_project ON project_events (project_id)",
     "CREATE INDEX IF NOT EXISTS feedback_events_feedback ON feedback_events (feedback_id)",
+    "CREATE INDEX IF NOT EXISTS team_members_team ON team_members (team_id)",
 ]
 # Columns added since schema 1, added to older stores when they are opened for writing.
 MIGRATIONS = {2: [("zones", "import_id", "INTEGER"), ("import_log", "actor", "TEXT")]}
 # Tables added since schema 1, created in older stores when they are opened.
-NEW_TABLES = {3: ("feedback", "feedback_events", "feedback_categories")}
+NEW_TABLES = {3: ("feedback", "feedback_events", "feedback_categories", "teams", "team_members",
+                  "appointment_teams", "discipline_requirements")}
 # Append-only tables: the audit log and the project workflow events; appointments are ended, never deleted.
 NO_DELETE = ("audit", "appointments", "project_events", "feedback_events")
 NO_UPDATE = ("audit", "project_events", "feedback_events")

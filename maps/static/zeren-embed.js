@@ -91,7 +91,8 @@
         team.push(a.planner.name);
       }
     });
-    setText('zf-team', team.length ? team.join('、') : p.organization);
+    setText('zf-team', team.length ? team.join('、') : null);
+    if (p.id) { showTeam(p.id); }
     setText('zf-disciplines', (p.disciplines || []).map(function (d) { return cfg.disciplines[d] || d; })
       .join('；'));
     setText('zf-contact', p.public_contact);
@@ -130,6 +131,25 @@
     }
     show($('zf-message'), !!who);
     $('zf-card').setAttribute('data-state', 'answered');
+  }
+
+  var ROLES = { lead: '负责人 / team lead', member: '成员 / member', adviser: '专家顾问 / expert adviser' };
+
+  function showTeam(pid) {  // the planner's team(s), from /teams: name and their role in it
+    fetch(cfg.api + '/teams?planner_id=' + encodeURIComponent(pid), { credentials: 'same-origin' })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (teams) {
+        if (!teams.length || !state.answer) { return; }
+        var names = teams.map(function (t) {
+          var role = null;
+          (t.members || []).forEach(function (m) { if (m.planner_id === pid) { role = m.role; } });
+          return t.name + (role ? '（' + (ROLES[role] || role) + '）' : '');
+        });
+        var el = $('zf-team');
+        var others = el.textContent && el.textContent !== '—' ? ' · ' + el.textContent : '';
+        el.textContent = names.join('；') + others;
+        el.setAttribute('data-teams', teams.map(function (t) { return t.id; }).join(','));
+      }).catch(function () { /* the card stands without the team */ });
   }
 
   function tellParent(answer) {

@@ -372,3 +372,15 @@ def test_the_rate_limit_is_a_setting():
     assert Settings.from_env(s.to_env()).feedback_rate_limit == 7
     with pytest.raises(SettingsError):
         Settings.from_env({"ZEREN_FEEDBACK_RATE_LIMIT": "0"})
+
+
+def test_size_caps_on_contact_and_outline(api):
+    assert post(api, contact="x" * 201).status_code == 422
+    import math
+
+    ring = [[104.053 + 0.002 * math.cos(2 * math.pi * i / 6000), 30.6695 + 0.002 * math.sin(2 * math.pi * i / 6000)]
+            for i in range(6000)]
+    ring.append(ring[0])
+    r = api.post("/feedback", json={"geometry": {"type": "Polygon", "coordinates": [ring]}, "category": "other",
+                                    "text": "x"})
+    assert r.status_code == 422 and "5,000 positions" in r.json()["detail"]

@@ -112,8 +112,10 @@ def test_demo_cases_follow_the_workflow_rules(demo_path):
 
 # -- older stores ---------------------------------------------------------------------------------
 def test_a_store_from_before_feedback_gains_the_tables(store):
+    from zeren.layers.store.tables import NEW_TABLES
+
     con = sqlite3.connect(store)
-    for table in ("feedback", "feedback_events", "feedback_categories"):
+    for table in NEW_TABLES[3]:
         con.execute(f"DROP TABLE {table}")
         con.execute("DELETE FROM gpkg_contents WHERE table_name = ?", (table,))
         con.execute("DELETE FROM gpkg_geometry_columns WHERE table_name = ?", (table,))
@@ -123,5 +125,7 @@ def test_a_store_from_before_feedback_gains_the_tables(store):
     s = open_store(store)
     assert s.meta("schema_version") == str(SCHEMA_VERSION)
     assert len(s.feedback_categories()) == 6 and s.find_feedback().empty
+    assert s.teams().empty and set(s.discipline_requirements()) == {"historic_area", "village", "community",
+                                                                    "key_area"}
     ref = service.submit_feedback(Workspace(s), category="traffic", text="ok", lon=104.053, lat=30.6695)["ref"]
     assert s.feedback_case(ref)["status"] == "received"
