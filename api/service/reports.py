@@ -99,7 +99,23 @@ def _in_force(ws: Workspace, day: dt.date) -> bool:
 
 
 def _zones(ws: Workspace, day: dt.date):
-    return ws.catalogue.zone_frame(day) if _in_force(ws, day) else ws.catalogue.zone_frame(day).iloc[:0]
+    """Zones in force on ``day``; a zone without a population of its own (a district, typically) gets the sum
+    of its children's (the zones whose parent it is), so a district lead's residents are counted."""
+    zones = ws.catalogue.zone_frame(day) if _in_force(ws, day) else ws.catalogue.zone_frame(day).iloc[:0]
+    own = pd.to_numeric(zones["population"], errors="coerce")
+    children = own.groupby(zones["parent_code"].astype(str)).sum(min_count=1)
+    filled = own.where(own.notna(), zones["code"].astype(str).map(children))
+    return zones.assign(population=filled.astype("Float64").round().astype("Int64"))
+
+
+def _lead_population(ws: Workspace, y: Year) -> pd.Series:
+    """Residents of the zones each planner leads on the year's last day (see :func:`_zones`)."""
+    zones = _zones(ws, y.last)
+    leads = leads_as_of(ws.catalogue.appointments, y.last)
+    keyed = pd.DataFrame({"zone_kind": zones["kind"].to_numpy(object), "zone_code": zones["code"].astype(str)
+                          .to_numpy(object), "population": zones["population"].to_numpy()})
+    joined = leads.assign(zone_code=leads["zone_code"].astype(str)).merge(keyed, on=["zone_kind", "zone_code"])
+    return pd.to_numeric(joined["population"], errors="coerce").groupby(joined["planner_id"].astype(str)).sum()
 
 
 def _workload(ws: Workspace, y: Year) -> coverage.WorkloadResult:
@@ -215,7 +231,8 @@ def planner_figures(ws: Workspace, year) -> tuple[pd.DataFrame, dict]:
     gaps = _gaps(ws, y)
     table = pd.DataFrame(index=pd.Index(sorted(planners["id"].astype(str)), name="planner_id"))
     table["name"] = planners.set_index(planners["id"].astype(str))["name"].reindex(table.index)
-    table = table.join(work[["zones_lead", "zones_member", "zones_consultant", "lead_area_km2", "lead_population"]])
+    table = table.join(work[["zones_lead", "zones_member", "zones_consultant", "lead_area_km2"]])
+    table["lead_population"] = _lead_population(ws, y).reindex(table.index)
     table["life_circles"] = _life_circles(ws, y).reindex(table.index)
     table = table.join(_projects_per_planner(projects)).join(_feedback_per_planner(cases))
     table["discipline_gaps"] = _gaps_per_planner(gaps).reindex(table.index)
@@ -282,7 +299,7 @@ def planner_report(ws: Workspace, planner_id: str, year) -> dict:
                         "city_percentile": percentile(table[key], row[key]),
                         "city_median": plain(pd.to_numeric(table[key], errors="coerce").median())})
     empty = not appointments and not projects and mine.empty
-    city_population = int(table["lead_population"].sum())
+    city_population = float(np.nansum(_districts(ws, y.last)["population"].to_numpy(float)))  # the residents
     return {
         "kind": "planner", "year": y.year, "start": y.start.isoformat(), "end": y.last.isoformat(),
         "planner": {k: planner.get(k) for k in ("id", "name", "organization", "disciplines", "public_contact")},
@@ -347,13 +364,10 @@ def _districts(ws: Workspace, day: dt.date) -> pd.DataFrame:
     """Districts in force on ``day`` with their population (their own, else their subdistricts' sum)."""
     zones = _zones(ws, day)
     districts = zones[zones["kind"] == "district"]
-    subs = zones[zones["kind"] == "subdistrict"]
-    summed = pd.to_numeric(subs["population"], errors="coerce").groupby(subs["parent_code"].astype(str)).sum()
-    own = pd.to_numeric(districts["population"], errors="coerce")
-    codes = districts["code"].astype(str)
-    population = own.where(own.notna(), codes.map(summed)).to_numpy(float)
-    return pd.DataFrame({"code": codes.to_numpy(object), "name": districts["name"].to_numpy(object),
-                         "population": population}).sort_values("code", ignore_index=True)
+    return pd.DataFrame({"code": districts["code"].astype(str).to_numpy(object),
+                         "name": districts["name"].to_numpy(object),
+                         "population": pd.to_numeric(districts["population"], errors="coerce").to_numpy(float)}
+                        ).sort_values("code", ignore_index=True)
 
 
 def city_report(ws: Workspace, year) -> dict:

@@ -222,3 +222,21 @@ def test_a_bad_year_is_refused_with_what_to_write(ws, year):
 def test_an_unknown_planner_is_not_found(ws):
     with pytest.raises(NotFoundError, match="no planner"):
         reports.planner_report(ws, "P999", YEAR)
+
+
+def test_population_led_matches_the_raw_tables_with_districts_summed_from_their_subdistricts(raw, figures):
+    a, z = raw["appointments"], raw["zones"]
+    zs, ze = pd.to_datetime(z["valid_from"]), pd.to_datetime(z["valid_to"])
+    z = z[(zs <= END) & (ze.isna() | (ze > END))].copy()
+    children = z.groupby(z["parent_code"].astype(str))["population"].sum(min_count=1)
+    z["people"] = z["population"].where(z["population"].notna(), z["code"].astype(str).map(children))
+    start, end = pd.to_datetime(a["start_date"]), pd.to_datetime(a["end_date"])
+    live = a[(a["role"] == "lead") & (start <= END) & (end.isna() | (end > END))]
+    live = live.sort_values(["zone_kind", "zone_code", "planner_id"]).drop_duplicates(["zone_kind", "zone_code"])
+    joined = live.merge(z.rename(columns={"kind": "zone_kind", "code": "zone_code"}), on=["zone_kind", "zone_code"])
+    expected = joined.groupby("planner_id")["people"].sum()
+    expected = expected[expected > 0].astype("int64").sort_index()
+    got = figures["lead_population"]
+    assert got[got > 0].sort_index().to_dict() == expected.to_dict()
+    district_leads = live[live["zone_kind"] == "district"]["planner_id"]
+    assert len(district_leads) and (got[district_leads] > 0).all()  # districts have no population of their own
