@@ -49,6 +49,7 @@ svg.map { width: 100%; height: auto; border: 1px solid #ccc; background: #fbfbf8
 .legend span { display: inline-block; margin-right: 4mm; font-size: 8.5pt; }
 .legend i { display: inline-block; width: 3.2mm; height: 3.2mm; margin-right: 1mm; vertical-align: -0.4mm;
             border: 1px solid #333; }
+@media print { svg.map { max-height: 92mm; } .page { padding: 0; } }
 .bar { display: inline-block; height: 2.6mm; background: #44AA99; vertical-align: middle; }
 """
 
