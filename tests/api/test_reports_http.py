@@ -61,7 +61,8 @@ def test_planner_report_is_a_bilingual_html_page_set(client, demo_path):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
     for zh, en in (("责任片区", "territory"), ("项目与工作流程", "projects by workflow stage"),
-                   ("居民留言", "resident feedback"), ("专业缺口", "discipline gaps"), ("全市百分位", "city percentile")):
+                   ("居民留言", "resident feedback"), ("专业缺口", "discipline gaps"),
+                   ("全市百分位", "city percentile")):
         assert zh in page and en in page and page.index(zh) < page.index(en)
     assert "<svg" in page and "@page" in page and "<script" not in page.lower()
     body = client.get(f"/reports/planners/{pid}", params={"year": 2025, "format": "json"}).json()
