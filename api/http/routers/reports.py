@@ -40,7 +40,8 @@ def _answer(request: Request, report: dict, fmt: str) -> Response:
                         "response time / mean rating, discipline gaps, and each figure's percentile among the "
                         "city's planners. A year with no data answers an empty report that says so.")
 def planner_report(request: Request, year: YearQuery,
-                   planner_id: Annotated[str, Path(max_length=64, examples=["P006"])],
+                   planner_id: Annotated[str, Path(max_length=64, description="The planner's id.",
+                                                   examples=["P006"])],
                    format: FormatQuery = "html") -> Response:
     report = service.planner_report(request.app.state.zeren.workspace, planner_id, year)
     return _answer(request, report, format)
