@@ -153,7 +153,7 @@ def list_categories(request: Request) -> Response:
 @router.put("/feedback/categories/{code}", summary="Add, rename or retire a feedback category (admin)",
             responses=errors(400, 401, 403, 413, 422))
 def put_category(request: Request, body: CategoryIn, admin: AdminActor,
-                 code: Annotated[str, Path(max_length=40, examples=["noise"])]) -> Response:
+                 code: Annotated[str, Path(max_length=40, description="The category's code.", examples=["noise"])]) -> Response:
     return _json(service.put_category(request.app.state.zeren.workspace, code, name=body.name,
                                       name_en=body.name_en, active=body.active, actor=admin))
 

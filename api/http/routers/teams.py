@@ -74,7 +74,7 @@ def get_requirements(request: Request) -> Response:
 @router.put("/disciplines/requirements/{kind}", summary="Set what zones of one kind need (admin)",
             responses=errors(400, 401, 403, 404, 413, 422))
 def put_requirements(request: Request, body: RequirementIn, admin: AdminActor,
-                     kind: Annotated[str, Path(max_length=40, examples=["historic_area"])]) -> Response:
+                     kind: Annotated[str, Path(max_length=40, description="The zone kind.", examples=["historic_area"])]) -> Response:
     return _json(service.set_requirements(request.app.state.zeren.workspace, kind, body.groups, actor=admin))
 
 
