@@ -15,7 +15,7 @@
 set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
-PACKAGES=(chromium fonts-noto-cjk fonts-liberation fontconfig)
+PACKAGES=(chromium fonts-noto-cjk fonts-liberation fontconfig poppler-utils)  # poppler-utils: pdftoppm checks the PDF reports
 APT_LOG=${TMPDIR:-/tmp}/zeren-chromium-apt.log
 
 log() { printf 'chromium.sh: %s\n' "$*" >&2; }

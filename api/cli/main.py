@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from zeren.api.cli import coverage, editions, feedback, imports, life_circles, maps, serve, sites, teams
+from zeren.api.cli import reports
 from zeren.api.cli.common import add_store_argument
 from zeren.api.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, HANDLED, CommandError, exit_code
 from zeren.geo.kinds import KIND_LABELS
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
     for module in (imports, editions, sites, serve, coverage, maps, life_circles, feedback, teams):
         module.register(sub)
+    reports.register(sub)  # zeren report planner|city: the annual evaluation
     return parser
 
 

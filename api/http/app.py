@@ -64,6 +64,8 @@ TAGS = [
     {"name": "maps", "description": "Map pages (HTML, Leaflet, no CDN) to show in an `<iframe>`; index at `/maps`."},
     {"name": "feedback", "description": "Resident feedback (居民留言) routed to the site's planner: post (public), "
                                         "follow by reference, rate; planners list and answer their cases."},
+    {"name": "reports", "description": "The annual evaluation (年度考核): a planner's year and the city's year, "
+                                       "printable HTML or JSON."},
     {"name": "ogc", "description": "OGC API - Features (Part 1 Core, GeoJSON): for QGIS, GDAL and other GIS."},
     {"name": "service", "description": "Health and links."},
 ]
@@ -290,6 +292,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from zeren.api.http.routers import embed, feedback, teams
     for module in (feedback, embed, teams):  # resident feedback, the find-my-planner page, teams
         app.include_router(module.router)
+    from zeren.api.http.routers import reports
+    app.include_router(reports.router)  # the annual evaluation (年度考核)
     for sub, folder in sorted(maps.asset_roots().items(), key=lambda kv: -len(kv[0])):  # longest first
         path = MAP_ASSET_PREFIX.rstrip("/") + (f"/{sub}" if sub else "")
         app.mount(path, StaticFiles(directory=str(folder)), name=f"maps-static-{sub or 'zeren'}")

@@ -42,6 +42,10 @@ NO_DISTRICT_LEAD = ("510121", "510129", "510131", "510132")
 LIFE_CIRCLE_DISTRICTS = ("510104", "510105", "510106", "510107", "510108")
 # subdistricts whose lead changed on 2025-07-01 (as-of answers differ before and after)
 HANDOVER_DATE = dt.date(2025, 7, 1)
+# a gap closed during 2025 (a lead appointed on that day) and one opened (the lead's term ends, no successor):
+# the annual city report has gaps to count
+GAP_CLOSED = ("510106001", dt.date(2025, 9, 1))
+GAP_OPENED = ("510108003", dt.date(2025, 10, 1))
 
 _SURNAMES = "林 叶 程 苏 顾 沈 陆 简 闻 乔 夏 岑 江 许 邵 韩 钟 温 庄 薛".split()
 _GIVEN = "一凡 子墨 若溪 知远 予安 清和 星野 南乔 景行 书言 明川 怀瑾 思齐 向晚 砚秋 听澜".split()
@@ -170,6 +174,8 @@ def demo_people(districts, subdistricts, circles) -> tuple[list[dict], list[tupl
         subs = subdistricts[subdistricts["parent_code"] == d.code].sort_values("code")
         for j, s in enumerate(subs.itertuples()):
             if d.code in UNCOVERED_DISTRICTS or rng.random() < 0.08:
+                if s.code == GAP_CLOSED[0]:  # closed during 2025
+                    appointments.append((members[1], "subdistrict", s.code, "lead", GAP_CLOSED[1], None))
                 continue  # a gap to close
             lead = members[1 + j % (len(members) - 1)]
             if j % 9 == 4:  # a handover: one lead until mid-2025, another after
@@ -177,7 +183,8 @@ def demo_people(districts, subdistricts, circles) -> tuple[list[dict], list[tupl
                 lead = members[1 + (j + 1) % (len(members) - 1)]
                 appointments.append((lead, "subdistrict", s.code, "lead", HANDOVER_DATE, None))
             else:
-                appointments.append((lead, "subdistrict", s.code, "lead", EDITION_START, None))
+                end = GAP_OPENED[1] if s.code == GAP_OPENED[0] else None
+                appointments.append((lead, "subdistrict", s.code, "lead", EDITION_START, end))
             if j % 3 == 0:
                 appointments.append((members[0], "subdistrict", s.code, "member", EDITION_START, None))
     for o in OVERLAYS:
@@ -197,11 +204,15 @@ def _add_projects(ws: Workspace, crs) -> None:
     centres = shapely.points([p[3] for p in PROJECTS], [p[4] for p in PROJECTS])
     sites = project_geometries(shapely.buffer(project_geometries(centres, "EPSG:4326", crs),
                                               [p[5] for p in PROJECTS]), crs, "EPSG:4326")
+    rng = np.random.default_rng(2025)
     for i, p in enumerate(PROJECTS):
+        # spread over 2025: created in the first months, each workflow step taking two to eight weeks
+        when = dt.datetime(2025, 1, 6, 9, tzinfo=dt.timezone.utc) + dt.timedelta(days=int(i * 23))
         pid = create_project(ws, name=p[0], geometry=sites[i], type=p[1], scale=p[2],
-                             description="示例项目（虚构）", as_of=dt.date(2025, 3, 1), actor=ACTOR)
+                             description="示例项目（虚构）", as_of=when.date(), actor=ACTOR, at=when)
         for status in PROJECT_STATUSES[1:PROJECT_STATUSES.index(p[6]) + 1]:
-            advance_project(ws, pid, status, actor=ACTOR, note="demo")
+            when += dt.timedelta(days=int(rng.integers(14, 57)), hours=int(rng.integers(0, 8)))
+            advance_project(ws, pid, status, actor=ACTOR, note="demo", at=when)
 
 
 def _add_teams(ws: Workspace) -> None:

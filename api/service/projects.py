@@ -5,6 +5,7 @@ lead or a consulted planner."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from zeren.api.service.actors import Actor
 from zeren.api.service.workspace import Workspace
@@ -18,8 +19,9 @@ NEXT_STATUS = {s: (PROJECT_STATUSES[i + 1],) if i + 1 < len(PROJECT_STATUSES) el
 
 
 def create_project(ws: Workspace, *, name: str, geometry, as_of=None, actor: Actor, type: str | None = None,
-                   scale: str | None = None, description: str | None = None) -> int:
-    """Store a project (WGS84 geometry) with its assignment as of ``as_of`` frozen in it."""
+                   scale: str | None = None, description: str | None = None, at=None) -> int:
+    """Store a project (WGS84 geometry) with its assignment as of ``as_of`` frozen in it; ``at`` (a datetime,
+    default now) dates its creation (the demo's year of projects)."""
     if not isinstance(name, str) or not name.strip():
         raise ValidationError("name: empty; every project has a name")
     catalogue = ws.catalogue
@@ -28,7 +30,8 @@ def create_project(ws: Workspace, *, name: str, geometry, as_of=None, actor: Act
     answer = site_answer(result, 0, catalogue.public_book)
     answer["as_of"] = day.isoformat()
     project_id = ws.store.create_project(name=name.strip(), geometry=geometry, type=type, scale=scale,
-                                         description=description, as_of=day, assignment=answer, actor=actor.name)
+                                         description=description, as_of=day, assignment=answer, actor=actor.name,
+                                         at=_at(at))
     catalogue.project_added(project_id, geometry)
     return project_id
 
@@ -50,8 +53,19 @@ def check_may_act(project: dict, actor: Actor) -> None:
                              f"project {project['id']}")
 
 
-def advance_project(ws: Workspace, project_id: int, status: str, *, actor: Actor, note: str | None = None) -> None:
-    """Move a project one step along the workflow; any other move is a ConflictError."""
+def _at(at) -> str | None:
+    """An event time as stored (ISO 8601 UTC, to the second), or None for now."""
+    if at is None:
+        return None
+    ts = pd.Timestamp(at)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return ts.isoformat(timespec="seconds")
+
+
+def advance_project(ws: Workspace, project_id: int, status: str, *, actor: Actor, note: str | None = None,
+                    at=None) -> None:
+    """Move a project one step along the workflow; any other move is a ConflictError. ``at`` (a datetime,
+    default now) dates the move."""
     if status not in PROJECT_STATUSES:
         raise ValidationError(f"unknown status {status!r}; use one of {', '.join(PROJECT_STATUSES)}")
     store = ws.store
@@ -61,7 +75,8 @@ def advance_project(ws: Workspace, project_id: int, status: str, *, actor: Actor
         if status not in NEXT_STATUS[current]:
             allowed = ", ".join(NEXT_STATUS[current]) or "none (the workflow is finished)"
             raise ConflictError(f"project {project_id} is at {current!r}; it can move to: {allowed}")
-        store.add_project_event(project_id, status=status, actor=actor.name, note=note, moved_from=current)
+        store.add_project_event(project_id, status=status, actor=actor.name, note=note, moved_from=current,
+                                at=_at(at))
 
 
 def add_note(ws: Workspace, project_id: int, note: str, *, actor: Actor) -> None:

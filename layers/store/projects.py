@@ -17,11 +17,13 @@ from zeren.layers.store.tables import now as _now
 
 class ProjectTables:
     def create_project(self, *, name: str, geometry, type: str | None, scale: str | None,
-                       description: str | None, as_of: dt.date, assignment: dict, actor: str) -> int:
+                       description: str | None, as_of: dt.date, assignment: dict, actor: str,
+                       at: str | None = None) -> int:
+        """Store a project and its first workflow event; ``at`` (ISO 8601, default now) dates both."""
         lead = assignment.get("lead") or {}
         consult_ids = sorted({c["planner"]["id"] for c in assignment.get("consultations", [])})
         blob = self._engine.encode(np.array([geometry], dtype=object))[0]
-        now = _now()
+        now = at or _now()
         with self.transaction() as con:
             pid = self._engine.insert_returning_id(
                 con, "INSERT INTO projects (name, type, scale, description, status, created_at, created_by, as_of, "
@@ -89,13 +91,14 @@ class ProjectTables:
         return row[0]
 
     def add_project_event(self, project_id: int, *, status: str, actor: str, note: str | None,
-                          moved_from: str | None = None) -> None:
-        """Record a workflow event: a move to ``status`` (from ``moved_from``), or a note at the same status."""
+                          moved_from: str | None = None, at: str | None = None) -> None:
+        """Record a workflow event: a move to ``status`` (from ``moved_from``), or a note at the same status;
+        ``at`` (ISO 8601, default now) dates it."""
         with self.transaction() as con:
             if moved_from is not None:
                 self._exec(con, "UPDATE projects SET status = ? WHERE fid = ?", (status, int(project_id)))
             self._exec(con, "INSERT INTO project_events (project_id, at, status, actor, note) VALUES (?, ?, ?, ?, ?)",
-                       (int(project_id), _now(), status, actor, note))
+                       (int(project_id), at or _now(), status, actor, note))
             if moved_from is not None:
                 self.audit_event(actor, "status", "project", project_id, {"from": moved_from, "to": status,
                                                                           "note": note})
