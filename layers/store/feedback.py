@@ -73,6 +73,7 @@ class FeedbackTables:
             self._exec(con, "INSERT INTO feedback_events (feedback_id, at, status, actor, note, routed_to) "
                             "VALUES (?, ?, ?, ?, ?, ?)",
                        (int(fid), at, "received", actor, None, json.dumps(routed_to)))
+            self._engine.update_extent(con, "feedback")  # gpkg_contents stays the data's box (QGIS zooms to it)
         return int(fid)
 
     def find_feedback(self, *, ref: str | None = None, status: str | None = None, category: str | None = None,

@@ -18,7 +18,9 @@ from tests.api.conftest import AUTH, make_settings
 from tests.layers._gpkg import assert_rtree_matches, contents_extent, data_bounds, run_ogrinfo
 from tests.layers._support import cli, file_digest
 
-GEOMETRY_TABLES = ("zones", "projects")
+from zeren.layers.store.tables import TABLES  # noqa: E402
+
+GEOMETRY_TABLES = tuple(name for name, (geometry_type, _) in TABLES.items() if geometry_type)
 
 
 def _geometry_tables(path) -> list[str]:
