@@ -17,10 +17,11 @@ Rules (documented in the README, tested in tests/geo/test_assign.py):
 * an uncovered site gets the nearest zone that has a lead, with its distance in metres.
 
 What is worked out once and kept: per :class:`ZoneIndex`, the zone references answers quote
-(``zone_refs``), the projection to the metric CRS and the zones in it (on first use); per
-:class:`Responsibility` (one date), the tree of the zones that have a lead in the metric CRS, which the
-nearest-zone search of uncovered sites queries (``lead_tree``, on first use). So one point costs a tree
-query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
+(``zone_refs``, dicts built on access), the projection to the metric CRS and the zones in it (on first use);
+per :class:`Responsibility` (one date), the trees of the zones that have a lead, which the nearest-zone search
+of uncovered sites queries: in lon/lat for a few sites (``lead_lonlat_tree``: only the candidates are
+projected), in the metric CRS for batches (``lead_segments`` / ``lead_tree``), each built on first use. So one
+point costs a tree query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
 
 Threads: an index and its responsibilities are read-only once built and may be shared between threads.
 Shapely releases the GIL inside GEOS, and GEOS does not promise that *prepared* geometries are safe to use
