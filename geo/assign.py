@@ -18,10 +18,11 @@ Rules (documented in the README, tested in tests/geo/test_assign.py):
 * an uncovered site gets the nearest zone that has a lead, with its distance in metres.
 
 What is worked out once and kept: per :class:`ZoneIndex`, the zone references answers quote
-(``zone_refs``), the projection to the metric CRS and the zones in it (on first use); per
-:class:`Responsibility` (one date), the tree of the zones that have a lead in the metric CRS, which the
-nearest-zone search of uncovered sites queries (``lead_tree``, on first use). So one point costs a tree
-query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
+(``zone_refs``, dicts built on access), the projection to the metric CRS and the zones in it (on first use);
+per :class:`Responsibility` (one date), the trees of the zones that have a lead, which the nearest-zone search
+of uncovered sites queries: in lon/lat for a few sites (``lead_lonlat_tree``: only the candidates are
+projected), in the metric CRS for batches (``lead_segments`` / ``lead_tree``), each built on first use. So one
+point costs a tree query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
 
 Threads: an index and its responsibilities are read-only once built and may be shared between threads.
 Shapely releases the GIL inside GEOS, and GEOS does not promise that *prepared* geometries are safe to use
@@ -35,6 +36,7 @@ lock, and neither does a single-point lookup, which never takes the point grid (
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +59,10 @@ NEAREST_TIE_M = 1.0
 # floating-point dust of two boundaries digitised from the same line (a millionth of a square metre).
 TOUCH_SHARE = 1e-9
 _MAX_NEAREST_SEGMENTS = 5_000_000  # beyond this, the nearest-zone search queries the zones themselves
+# Up to this many uncovered sites (a lookup, a small batch) search the zones in lon/lat and project only the few
+# candidates: no metric copy of every zone, which costs seconds at national scale (600,000 zones).
+_FEW_NEAREST = 64
+_BOX_MARGIN_DEG = 1e-3  # the search box, back in lon/lat, is widened by this and 10% of its size
 _WORKERS = 2
 _PARALLEL_MIN_SITES = 50_000
 # Once the point grid is built, batches of at least this many points use it; smaller ones (a lookup) take the
@@ -109,6 +115,16 @@ class Responsibility:
         return out
 
     @cached_property
+    def lead_lonlat_tree(self) -> tuple[np.ndarray, shapely.STRtree | None]:
+        """(candidates, tree): the zones that have a lead on this date and an STRtree of them in lon/lat, which
+        the nearest-zone search of a few uncovered sites queries (see ``_nearest_few``); cheap to build, it
+        projects nothing."""
+        candidates = np.flatnonzero(self.lead_key != NO_LEAD)
+        if not len(candidates):
+            return candidates, None
+        return candidates, shapely.STRtree(self.index.geoms[candidates])
+
+    @cached_property
     def lead_segments(self) -> tuple[np.ndarray, shapely.STRtree] | None:
         """(zone of each segment, STRtree of segments): the boundaries of the zones that have a lead, cut into
         their straight segments, for the nearest-zone search. A site outside every such zone is as far from a
@@ -127,6 +143,27 @@ class Responsibility:
         same = at[1:] == at[:-1]
         ends = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
         return candidates[ring_zone[at[:-1][same]]], shapely.STRtree(shapely.linestrings(ends))
+
+
+class ZoneRefs(Sequence):
+    """How answers name each zone: ``refs[pos]`` is a new dict {kind, code, name, name_en} of the zone at ``pos``.
+
+    Built on access from four lists of strings: a tuple of one dict per zone would cost seconds and hundreds
+    of megabytes at national scale (600,000 zones), where an answer reads a handful of them."""
+
+    __slots__ = ("_kind", "_code", "_name", "_name_en")
+
+    def __init__(self, kind: list, code: list, name: list, name_en: list):
+        self._kind, self._code, self._name, self._name_en = kind, code, name, name_en
+
+    def __len__(self) -> int:
+        return len(self._code)
+
+    def __getitem__(self, pos):
+        if isinstance(pos, slice):
+            return [self[i] for i in range(*pos.indices(len(self)))]
+        return {"kind": self._kind[pos], "code": self._code[pos], "name": self._name[pos],
+                "name_en": self._name_en[pos]}
 
 
 class ZoneIndex:
@@ -164,20 +201,20 @@ class ZoneIndex:
         self.metric_crs = metric_crs(self.bounds) if self.bounds else None
         self.zone_refs = self._zone_refs()
 
-    def _zone_refs(self) -> tuple[dict, ...]:
+    def _zone_refs(self) -> ZoneRefs:
         names = self.zones["name"].to_numpy(dtype=object)
         if "name_en" in self.zones:
             name_en = self.zones["name_en"].to_numpy(dtype=object)
             missing = self.zones["name_en"].isna().to_numpy(dtype=bool)
         else:
             name_en, missing = np.full(len(self.zones), None, dtype=object), np.ones(len(self.zones), dtype=bool)
-        return tuple({"kind": str(k), "code": str(c), "name": str(n), "name_en": None if m else str(e)}
-                     for k, c, n, e, m in zip(self.kind.tolist(), self.code.tolist(), names.tolist(),
-                                              name_en.tolist(), missing.tolist()))
+        return ZoneRefs([str(k) for k in self.kind.tolist()], [str(c) for c in self.code.tolist()],
+                        [str(n) for n in names.tolist()],
+                        [None if m else str(e) for e, m in zip(name_en.tolist(), missing.tolist())])
 
     def zone_ref(self, pos: int) -> dict:
         """How answers name the zone at ``pos``: {kind, code, name, name_en} (a new dict: callers may change it)."""
-        return dict(self.zone_refs[pos])
+        return self.zone_refs[pos]
 
     def __len__(self) -> int:
         return len(self.geoms)
@@ -191,6 +228,11 @@ class ZoneIndex:
     def to_metric(self):
         """Geometries in EPSG:4326 -> the same in the metric CRS (a function, the CRS work done once)."""
         return geometry_projector("EPSG:4326", self.metric_crs)
+
+    @cached_property
+    def from_metric(self):
+        """Geometries in the metric CRS -> the same in EPSG:4326."""
+        return geometry_projector(self.metric_crs, "EPSG:4326")
 
     @cached_property
     def metric_geoms(self) -> np.ndarray:
@@ -438,6 +480,11 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     todo = np.flatnonzero(lead_zone < 0)
     if not len(todo):
         return nearest, distance
+    if len(todo) <= _FEW_NEAREST:
+        found = _nearest_few(index, resp, sites[todo])
+        if found is not None:
+            nearest[todo], distance[todo] = found
+        return nearest, distance
     segments = resp.lead_segments  # built once per date
     if segments is not None:  # boundary segments: the same distances, each O(1)
         zone_of, tree = segments
@@ -459,16 +506,47 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     nearest[todo[s[first]]] = zone[first]
     distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
     return nearest, distance
-    metric_sites = index.to_metric(sites[todo])
-    (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
-    closest = np.full(len(todo), np.inf)
-    np.minimum.at(closest, s, d)
-    # Zones within a metre of the closest one tie (shared borders project with centimetres of noise):
-    # the most specific kind, then the lowest code, wins among them.
-    s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
-    order = np.lexsort((index.lead_rank[candidates[z]], s))
+
+
+def _nearest_few(index: ZoneIndex, resp: Responsibility, sites) -> tuple[np.ndarray, np.ndarray] | None:
+    """The nearest zone with a lead of each of a few sites, and its distance in metres: the same answer as the
+    metric trees of ``_nearest`` (the same candidates, the same metric distances, the same tie rule), found in
+    lon/lat so that only the candidates are projected.
+
+    The zone nearest in lon/lat bounds the metric distance (r) from above; every zone within r + 1 m in the
+    metric CRS meets the square of side 2(r + 1 m) around the site there, whose outline taken back to lon/lat
+    (16 points, widened by 10% and ``_BOX_MARGIN_DEG`` for the curvature of its sides) gives the box the
+    lon/lat tree is queried with. None when no zone has a lead."""
+    zone_of, tree = resp.lead_lonlat_tree
+    if tree is None:
+        return None
+    k = len(sites)
+    s, z = tree.query_nearest(sites)
+    order = np.argsort(s, kind="stable")
     s, z = s[order], z[order]
     first = np.concatenate(([True], s[1:] != s[:-1]))
-    nearest[todo[s[first]]] = candidates[z[first]]
-    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[candidates[z[first]]])
+    s, z = s[first], z[first]
+    metric_sites = index.to_metric(sites)
+    upper = np.full(k, np.inf)
+    upper[s] = shapely.distance(metric_sites[s], index.to_metric(index.geoms[zone_of[z]]))
+    reach = upper + NEAREST_TIE_M
+    minx, miny, maxx, maxy = shapely.bounds(metric_sites).T
+    squares = shapely.segmentize(shapely.box(minx - reach, miny - reach, maxx + reach, maxy + reach),
+                                 (maxx - minx + maxy - miny) / 2 + reach / 2)
+    bx0, by0, bx1, by1 = shapely.bounds(index.from_metric(squares)).T
+    wx, wy = (bx1 - bx0) * 0.1 + _BOX_MARGIN_DEG, (by1 - by0) * 0.1 + _BOX_MARGIN_DEG
+    s, c = tree.query(shapely.box(bx0 - wx, by0 - wy, bx1 + wx, by1 + wy), predicate="intersects")
+    zone = zone_of[c]
+    uniq, inverse = np.unique(zone, return_inverse=True)
+    d = shapely.distance(metric_sites[s], index.to_metric(index.geoms[uniq])[inverse])
+    closest = np.full(k, np.inf)
+    np.minimum.at(closest, s, d)
+    tied = d <= closest[s] + NEAREST_TIE_M
+    s, zone, d = s[tied], zone[tied], d[tied]
+    order = np.lexsort((index.lead_rank[zone], s))
+    s, zone, d = s[order], zone[order], d[order]
+    first = np.concatenate(([True], s[1:] != s[:-1]))
+    nearest = np.full(k, -1, dtype=np.int64)
+    distance = np.full(k, np.nan)
+    nearest[s[first]], distance[s[first]] = zone[first], d[first]
     return nearest, distance

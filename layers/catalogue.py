@@ -117,8 +117,9 @@ class Catalogue:
 
     def warm(self, as_of=None) -> None:
         """Build now what the first lookups would otherwise wait for: the responsibility of ``as_of`` (today)
-        and its tree of the zones with a lead in the metric CRS (milliseconds at 30,000 zones, once per date)."""
-        self.responsibility(as_of).lead_tree
+        and its lon/lat tree of the zones with a lead, which the nearest-zone search of a lookup queries (once
+        per date; nothing is projected: batches with many uncovered sites build the metric trees they need)."""
+        self.responsibility(as_of).lead_lonlat_tree
 
     # -- questions --------------------------------------------------------------------------------
     def site(self, x: float, y: float, crs: str | InputCRS = "wgs84") -> Site:

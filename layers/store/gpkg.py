@@ -170,7 +170,10 @@ class GeoPackageEngine(Engine):
         con.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
 
     def check(self, con) -> None:
-        head = self.path.read_bytes()[:16] if self.path.exists() else b""
+        head = b""
+        if self.path.exists():
+            with open(self.path, "rb") as fh:  # the header only: the file may hold gigabytes
+                head = fh.read(16)
         if head != b"SQLite format 3\x00":
             raise StoreError(f"{self.path} is not a GeoPackage (not an SQLite file); give a .gpkg store made by "
                              f"Zeren, or a new file name to create one")

@@ -51,7 +51,8 @@ class ZoneTables:
         frame["population"] = pd.array(frame["population"], dtype="Int64")
         frame["valid_from"] = dates(frame["valid_from"])
         frame["valid_to"] = dates(frame["valid_to"])
-        frame["attrs"] = [json.loads(a) if a else {} for a in frame["attrs"]]
+        # most zones have no attributes ("{}"): a new empty dict each, without the JSON parser (seconds at 10^5 zones)
+        frame["attrs"] = [json.loads(a) if a and a != "{}" else {} for a in frame["attrs"].tolist()]
         for col in ("name_en", "parent_code"):
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         if not with_geometry:

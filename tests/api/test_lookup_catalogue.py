@@ -194,4 +194,5 @@ def test_warm_builds_todays_nearest_tree():
     catalogue = Catalogue(FakeStore(CITY, APPOINTMENTS))
     catalogue.warm()
     resp = catalogue.responsibility(None)
-    assert "lead_tree" in vars(resp) and "metric_geoms" in vars(resp.index)
+    # a lookup's nearest-zone search is ready, and no zone was projected for it (seconds at national scale)
+    assert "lead_lonlat_tree" in vars(resp) and "metric_geoms" not in vars(resp.index)

@@ -102,14 +102,19 @@ def test_nearest_tree_is_built_once_per_date(index, monkeypatch):
     far = [pt(2.5, 0.5), pt(-0.5, 1.5), pt(3.0, 3.0)]
     first = [int(assign(index, resp, np.array([p], dtype=object)).nearest_zone[0]) for p in far]
     second = [int(assign(index, resp, np.array([p], dtype=object)).nearest_zone[0]) for p in far]
+    n_led = int((resp.lead_key != geo_assign.NO_LEAD).sum())
+    assert built == [n_led]  # a few sites: one lon/lat tree of the led zones, nothing projected
+    assert first == second and min(first) >= 0
+    many = np.array(far * (geo_assign._FEW_NEAREST // len(far) + 1), dtype=object)  # a batch: the metric trees
+    batch = assign(index, resp, many).nearest_zone
     led = index.metric_geoms[resp.lead_key != geo_assign.NO_LEAD]
     segments = int(sum(len(ring.coords) - 1 for g in led for ring in [g.exterior, *g.interiors])) if all(
         g.geom_type == "Polygon" for g in led) else None
-    assert len(built) == 1 and (segments is None or built == [segments])  # one tree: the led zones' boundaries
-    assert first == second and min(first) >= 0
+    assert len(built) == 2 and (segments is None or built[1] == segments)  # the led zones' boundaries
+    assert batch.tolist() == first * (len(many) // len(far)) + first[:len(many) % len(far)]
     assert resp.lead_segments is resp.lead_segments
     assign(index, index.responsibility(APPOINTMENTS, "2025-01-02"), np.array(far, dtype=object))
-    assert len(built) == 2  # another date, another tree
+    assert len(built) == 3  # another date, another tree
 
 
 def test_responsibility_of_another_index_is_refused(index):
