@@ -75,7 +75,11 @@ def _arrow_table(frame: pd.DataFrame, *, csv: bool = False) -> pa.Table:
                 text = np.where(values == True, "True", "False").astype(object)  # noqa: E712  (NA stays NA)
                 text[pd.isna(frame[col]).to_numpy()] = None
                 frame[col] = pd.Series(text, index=frame.index, dtype=object)
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(table.schema):  # a column with no value yet is text (the next chunk may fill it)
+        if pa.types.is_null(f.type):
+            table = table.set_column(i, pa.field(f.name, pa.string()), table.column(i).cast(pa.string()))
+    return table
 
 
 def _float_text(values: np.ndarray) -> np.ndarray:

@@ -183,3 +183,17 @@ def test_an_empty_layer_keeps_its_columns(tmp_path, suffix):
     out = write_layers(tmp_path / f"empty{suffix}", {"units": empty})
     back = _read(out)
     assert len(back) == 0 and {"code", "area_m2"} <= set(back.columns)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".gpkg", ".parquet"])
+def test_skip_bad_in_chunks_writes_every_row_with_one_error_column(demo_template, tmp_path, capsys, suffix):  # noqa: F811
+    src = tmp_path / "sites.csv"
+    rows = [f"S{i},104.0{i % 10},30.6{i % 10}" for i in range(30)]
+    rows[25] = "BAD,30.66,104.05"  # lat/lon swapped, in the third chunk only
+    src.write_text("site_id,lon,lat\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / f"out{suffix}"
+    _assign(capsys, src, out, demo_template, "--chunk-rows", "10", "--skip-bad")
+    back = _read(out)
+    assert len(back) == 30
+    errors = back["error"].replace("", None)
+    assert errors.notna().sum() == 1 and "swapped" in str(errors.dropna().iloc[0])

@@ -178,7 +178,7 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
             if not writing:
                 continue
             added = batch.columns
-            if len(bad):
+            if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
                 added = added.assign(error=pd.Series(batch.problems, dtype=object))
             table_out = pd.DataFrame(frame.drop(columns=frame.geometry.name)).reset_index(drop=True)
             joined = table_out.join(added.reset_index(drop=True))
