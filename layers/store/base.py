@@ -38,10 +38,22 @@ class StoreBase:
             self._local.con = None
             self._local.depth = 0
 
-    @contextmanager
     def transaction(self):
         """One all-or-nothing write (re-entrant: a transaction inside another joins it). The write lock is
         taken at the start, so what is read inside stays true until the commit."""
+        return self._outermost(self._engine.begin, commit=True)
+
+    def snapshot(self):
+        """A consistent view for a series of reads (a reload of the in-memory catalogue): every read inside sees
+        the store as of one instant, never half of another process's write. Inside a transaction it joins it.
+        Read-only: nothing may be written inside (on PostGIS the database refuses)."""
+        return self._outermost(self._engine.begin_snapshot, commit=False)
+
+    @contextmanager
+    def _outermost(self, begin, *, commit: bool):
+        """The one place a store transaction starts and ends: joined when one is open on this thread, else begun
+        with ``begin``, then committed (running the ``after_commit`` callbacks) or, for a read-only snapshot,
+        rolled back; rolled back on any error either way."""
         con = self._con()
         if self._local.depth:
             self._local.depth += 1
@@ -50,7 +62,7 @@ class StoreBase:
             finally:
                 self._local.depth -= 1
             return
-        self._engine.begin(con)
+        begin(con)
         self._local.depth = 1
         self._local.after = []
         try:
@@ -60,35 +72,14 @@ class StoreBase:
             self._local.after = []
             con.execute("ROLLBACK")
             raise
-        else:
-            self._local.depth = 0
-            con.execute("COMMIT")
-            after, self._local.after = self._local.after, []
-            for fn in after:
-                fn()
-
-    @contextmanager
-    def snapshot(self):
-        """A consistent view for a series of reads (a reload of the in-memory catalogue): every read inside sees
-        the store as of one instant, never half of another process's write. Inside a transaction it joins it.
-        Read-only: nothing may be written inside (on PostGIS the database refuses)."""
-        con = self._con()
-        if self._local.depth:
-            self._local.depth += 1
-            try:
-                yield con
-            finally:
-                self._local.depth -= 1
-            return
-        self._engine.begin_snapshot(con)
-        self._local.depth = 1
-        self._local.after = []
-        try:
-            yield con
-        finally:
-            self._local.depth = 0
-            self._local.after = []
+        self._local.depth = 0
+        after, self._local.after = self._local.after, []
+        if not commit:
             con.execute("ROLLBACK")
+            return
+        con.execute("COMMIT")
+        for fn in after:
+            fn()
 
     def after_commit(self, fn) -> None:
         """Run ``fn`` once the current transaction has committed (at once outside one; never on a rollback):
