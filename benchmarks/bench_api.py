@@ -200,6 +200,16 @@ def _wait(url: str, proc, timeout: float = 120) -> None:
     raise TimeoutError("the server did not start")
 
 
+def stop(server) -> None:
+    """Stop a server started by a benchmark: SIGTERM, then SIGKILL if it does not exit in 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
+
+
 def _merge(runs: list[dict]) -> dict:
     n = sum(r["requests"] for r in runs)
     s = sum(r["seconds"] for r in runs)
@@ -281,12 +291,7 @@ def main(argv=None) -> int:
             met = ratio >= 0.6 and lookup["p99_ms"] <= 25 and median < 1 and not (bare["errors"] or lookup["errors"])
             print("\nall targets met" if met else "\nsome targets missed (see above)")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop(server)
     return 0
 
 

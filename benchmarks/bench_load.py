@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from bench_api import _free_port, _merge, _phase, _wait, build_store  # noqa: E402
+from bench_api import _free_port, _merge, _phase, _wait, build_store, stop  # noqa: E402
 
 STREAMS = (0, 1, 4)
 
@@ -184,12 +184,7 @@ def main(argv=None) -> int:
             met = worst <= 2 and median < 0.05
             print("\nall targets met" if met else "\nsome targets missed (see above)")
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            stop(server)
     return 0
 
 

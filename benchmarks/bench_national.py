@@ -326,12 +326,7 @@ def _http(store: Path, bounds, seconds: float) -> bool:
                 raise RuntimeError(f"the load driver failed: {driven.stderr[-2000:]}")
             results = json.loads(driven.stdout.strip().splitlines()[-1])
         finally:
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
+            bench_api.stop(server)
     bare, lookup = bench_api._merge(results["bare"]), bench_api._merge(results["lookup"])
     for name, r in (("bare async STRtree query (/bare)", bare), ("GET /lookup (full answer)", lookup)):
         print(f"  {name:<34}{r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
