@@ -13,6 +13,8 @@
 #            --user-data-dir="$(mktemp -d)" --screenshot=out.png URL
 # (seen here: --window-size=400,100 gives a blank screenshot; 500,200 and larger render.)
 set -euo pipefail
+# shellcheck source=.ci/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(chromium fonts-noto-cjk fonts-liberation fontconfig poppler-utils)  # poppler-utils: pdftoppm checks the PDF reports
@@ -36,21 +38,7 @@ cmd_install() {
         return 0
     fi
     [ ${#missing[@]} -gt 0 ] || missing=(chromium)
-    command -v apt-get >/dev/null || die "apt-get not found: install chromium by hand"
-    [ "$(id -u)" = 0 ] || die "installing Debian packages needs root"
-    local i ok=""
-    for i in 1 2 3; do
-        if apt-get update -qq -o DPkg::Lock::Timeout=300 >"$APT_LOG" 2>&1; then ok=1; break; fi
-        cat "$APT_LOG" >&2
-        log "apt-get update failed (attempt $i), retrying"
-        sleep $((i * 5))
-    done
-    [ -n "$ok" ] || die "apt-get update failed"
-    log "installing ${missing[*]} (apt-get output in $APT_LOG)"
-    if ! apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >"$APT_LOG" 2>&1; then
-        tail -n 40 "$APT_LOG" >&2
-        die "apt-get install ${missing[*]} failed"
-    fi
+    apt_install "$APT_LOG" "${missing[@]}"
     [ -n "$(browser)" ] || die "chromium not on PATH after install"
     log "installed: $("$(browser)" --version 2>/dev/null || echo chromium)"
 }

@@ -10,6 +10,8 @@
 # qgis_process 3.22 rejects, so call /usr/bin/qgis_process.bin; put the system python3 first on PATH
 # (qgis_process embeds Python and takes its home from the first python3 there).
 set -euo pipefail
+# shellcheck source=.ci/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 export DEBIAN_FRONTEND=noninteractive
 PACKAGES=(qgis python3-qgis gdal-bin)
@@ -30,22 +32,7 @@ cmd_install() {
         log "qgis already installed"
         return 0
     fi
-    command -v apt-get >/dev/null || die "apt-get not found: install qgis and python3-qgis by hand"
-    [ "$(id -u)" = 0 ] || die "installing Debian packages needs root"
-    local i ok=""
-    for i in 1 2 3; do
-        if apt-get update -qq -o DPkg::Lock::Timeout=300 >"$APT_LOG" 2>&1; then ok=1; break; fi
-        cat "$APT_LOG" >&2
-        log "apt-get update failed (attempt $i), retrying"
-        sleep $((i * 5))
-    done
-    [ -n "$ok" ] || die "apt-get update failed"
-    log "installing ${missing[*]} (apt-get output in $APT_LOG)"
-    if ! apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" \
-        >"$APT_LOG" 2>&1; then
-        tail -n 40 "$APT_LOG" >&2
-        die "apt-get install ${missing[*]} failed"
-    fi
+    apt_install "$APT_LOG" "${missing[@]}"
     [ -x /usr/bin/qgis_process ] || die "/usr/bin/qgis_process missing after install"
     log "installed ${missing[*]}"
 }
