@@ -63,6 +63,12 @@ class SiteTable:
     _source: str = field(default="", repr=False)
     _ogr_encoding: str | None = field(default=None, repr=False)
 
+    @property
+    def header(self) -> list[str]:
+        """The column names known before any row is read (a CSV's header line; empty for other formats, whose
+        columns each chunk carries)."""
+        return list(self._names)
+
     def chunks(self, size: int | None = None) -> Iterator[gpd.GeoDataFrame]:
         """The rows in chunks of about ``size`` (None: one chunk), each a GeoDataFrame with ``attrs``
         ``first_row`` (the name of its first row in messages) and ``geometry_columns``."""

@@ -153,7 +153,7 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
     limits, checked on each chunk before it is assigned (a site over its limit stops the run, nothing written)."""
     out_path = output_path(out)
     table, input_crs = open_table(sites, layer=layer, crs=crs)
-    check_columns([c for c in _table_columns(table) if c != "geometry"], str(sites))
+    check_columns([c for c in table.header if c != "geometry"], str(sites))  # before any row is read
     result = FileAssignment(out=out_path)
     unit = "row" if table.first_row != 1 else "feature"
     lonlat = len(table.geometry_columns) == 2
@@ -198,10 +198,6 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
         writer.abort()
         raise
     return result
-
-
-def _table_columns(table) -> list[str]:
-    return list(table._names) if table.kind == "csv" else []
 
 
 __all__ = ["ADDED_COLUMNS", "check_columns", "assign_sites", "assign_file", "FileAssignment", "SiteBatch",
