@@ -17,6 +17,8 @@ DEFAULT_PORT=54329
 DB_NAME=zeren_test
 APT_LOG=${TMPDIR:-/tmp}/zeren-postgis-apt.log
 export DEBIAN_FRONTEND=noninteractive
+# shellcheck source=.ci/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 log() { printf 'postgis.sh: %s\n' "$*" >&2; }
 die() { printf 'postgis.sh: error: %s\n' "$*" >&2; exit 1; }
@@ -55,17 +57,6 @@ apt_candidate() {  # prints the candidate version of a Debian package, or nothin
     apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ { if ($2 != "(none)") print $2 }'
 }
 
-apt_update() {
-    local i
-    for i in 1 2 3; do
-        if apt-get update -qq -o DPkg::Lock::Timeout=300 >"$APT_LOG" 2>&1; then return 0; fi
-        cat "$APT_LOG" >&2
-        log "apt-get update failed (attempt $i), retrying"
-        sleep $((i * 5))
-    done
-    die "apt-get update failed"
-}
-
 cmd_install() {
     local m
     if [ -z "${ZEREN_PG_MAJOR:-}" ]; then
@@ -79,10 +70,7 @@ cmd_install() {
         log "PostgreSQL $ZEREN_PG_MAJOR with PostGIS already installed"
         return 0
     fi
-    command -v apt-get >/dev/null || die "apt-get not found: install PostgreSQL and PostGIS by hand"
-    [ "$(id -u)" = 0 ] || die "installing Debian packages needs root"
-
-    apt_update
+    apt_update "$APT_LOG"
     local major="${ZEREN_PG_MAJOR:-}"
     if [ -z "$major" ]; then
         # Prefer a server that is already installed (only PostGIS is missing) ...
@@ -104,11 +92,7 @@ cmd_install() {
 
     local pkgs=("postgresql-$major-postgis-3")
     [ -x "/usr/lib/postgresql/$major/bin/initdb" ] || pkgs=("postgresql-$major" "${pkgs[@]}")
-    log "installing ${pkgs[*]} (apt-get output in $APT_LOG)"
-    if ! apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=300 "${pkgs[@]}" >"$APT_LOG" 2>&1; then
-        tail -n 40 "$APT_LOG" >&2
-        die "apt-get install ${pkgs[*]} failed"
-    fi
+    apt_install "$APT_LOG" "${pkgs[@]}"
     has_postgis "$major" || die "PostGIS files for PostgreSQL $major missing after install"
     log "PostgreSQL $major with PostGIS installed"
 }
