@@ -389,3 +389,20 @@ def test_an_unknown_team_is_not_found_and_an_empty_year_says_so(ws):
     assert empty["empty"] and "no data for 1999" in empty["message"] and "无数据" in empty["message"]
     page = reports.report_html(ws, empty)
     assert "无数据" in page and empty["members"][0]["name"] in page  # who the team is, even with no data
+
+
+def test_a_demo_team_report_shows_real_figures_in_every_section(ws, team_table):
+    """The demo city's teams make a full report: one team (found from the figures, not named here) has zones,
+    residents, life circles, projects with their stages, answered feedback and a discipline gap."""
+    full = team_table[(team_table["zones_lead"] > 0) & (team_table["lead_population"] > 0)
+                      & (team_table["life_circles"] > 0) & (team_table["projects"] > 0)
+                      & (team_table["feedback_answered"] > 0) & (team_table["discipline_gaps"] > 0)]
+    assert len(full), "no demo team fills every section of its report"
+    report = reports.team_report(ws, full.index[0], YEAR)
+    assert not report["empty"] and report["zones"] and report["members"]
+    assert report["feedback"]["median_response_hours"] > 0 and 1 <= report["feedback"]["mean_rating"] <= 5
+    page = reports.report_html(ws, report)
+    for p in report["projects"]:
+        assert p["name"] in page and p["stages"]
+    assert "天 days" in page and report["discipline_gaps"][0]["name"] in page
+    assert all(f["city_percentile"] is not None for f in report["figures"] if f["value"] is not None)
