@@ -50,6 +50,8 @@ Environment variables (all optional):
 ``ZEREN_FEEDBACK_RATE_WINDOW`` the window of that limit in seconds (default 60)
 ``ZEREN_FEEDBACK_MAX_DISTANCE_M`` feedback farther than this from every zone is refused as "in the sea or outside
                             the city" (default 50,000 m); nearer, it goes to the nearest zone's planner
+``ZEREN_CHROMIUM``          the headless Chromium that prints ``GET /reports/...?format=pdf`` (default: chromium in
+                            /usr/bin or on PATH; without one those answer 503 naming what is missing)
 =========================== ===========================================================================
 """
 from __future__ import annotations
@@ -116,6 +118,7 @@ class Settings:
     feedback_rate_limit: int = 5
     feedback_rate_window_seconds: float = 60.0
     feedback_max_distance_m: float = 50_000.0
+    chromium: str | None = None  # ZEREN_CHROMIUM: the browser that prints PDF reports
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -164,7 +167,8 @@ class Settings:
                 raise SettingsError(f"{name}={value!r} is not a number") from None
 
         for key, var in (("store", "ZEREN_STORE"), ("tokens_file", "ZEREN_TOKENS_FILE"), ("tokens", "ZEREN_TOKENS"),
-                         ("public_url", "ZEREN_PUBLIC_URL"), *MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
+                         ("public_url", "ZEREN_PUBLIC_URL"), ("chromium", "ZEREN_CHROMIUM"), *MAP_VARIABLES,
+                         *LIFE_CIRCLE_VARIABLES):
             if text(var) is not None:
                 values[key] = text(var)
         for key, var, kind in (("max_body_bytes", "ZEREN_MAX_BODY_BYTES", int),
@@ -220,7 +224,7 @@ class Settings:
             "ZEREN_FEEDBACK_RATE_WINDOW": str(self.feedback_rate_window_seconds),
             "ZEREN_FEEDBACK_MAX_DISTANCE_M": str(self.feedback_max_distance_m),
         }
-        for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
+        for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES, ("chromium", "ZEREN_CHROMIUM")):
             if getattr(self, key) is not None:
                 env[var] = str(getattr(self, key))
         tokens = format_token_entries(parse_token_entries(self.tokens or "", "ZEREN_TOKENS") + list(self.extra_tokens))

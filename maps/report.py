@@ -16,9 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import shapely
-
-from zeren.geo.kinds import KIND_LABELS, PROJECT_STATUS_LABELS, PROJECT_STATUSES, ROLE_LABELS
+from zeren.geo.kinds import (
+    DISCIPLINE_LABELS,
+    KIND_LABELS,
+    PROJECT_STATUS_LABELS,
+    PROJECT_STATUSES,
+    ROLE_LABELS,
+)
 from zeren.maps.palette import NO_PLANNER, OVERLAY_COLOURS, PLANNER_PALETTE
+
 
 class PDFError(RuntimeError):
     """Chromium is missing, or could not print the page."""
@@ -71,7 +77,7 @@ def _num(value, digits: int = 0, suffix: str = "") -> str:
     if isinstance(value, bool):
         return "是 yes" if value else "否 no"
     if digits == 0:
-        return f"{int(round(float(value))):,}{suffix}"
+        return f"{round(float(value)):,}{suffix}"
     return f"{float(value):,.{digits}f}{suffix}"
 
 
@@ -192,8 +198,48 @@ def planner_html(report: dict, *, territory=None, context=None) -> str:
     who = (f'<p>{_bi("单位", "organisation")}：{_e(p.get("organization"))} · {_bi("专业", "disciplines")}：'
            f'{_e(", ".join(p.get("disciplines") or []) or None)} · {_bi("团队", "teams")}：'
            f'{_e(", ".join(t["name"] for t in report.get("teams", [])) or None)}</p>')
+    return _year_html(report, f"{name} {report['year']}", head + who, territory, context)
+
+
+def team_html(report: dict, *, territory=None, context=None) -> str:
+    """The team's annual report: the planner's pages over the team's territory and people, with its members
+    (discipline and role: 负责人 / 成员 / 专家顾问) and how its territory is drawn."""
+    t = report["team"]
+    name = f'{t["name"]}（{t["id"]}）'
+    head = _header(report, f"责任规划师团队年度考核 · {name}", "planner team's annual evaluation")
+    lead = f'{t["lead_name"]}（{t["lead_planner_id"]}）' if t.get("lead_planner_id") else None
+    who = (f'<p>{_bi("单位", "organisation")}：{_e(t.get("organization"))} · {_bi("团队负责人", "team lead")}：'
+           f'{_e(lead)} · {_bi("成员", "members")}：{len(report["members"])}</p>')
+    rows = [[_e(m["name"]), _e(m["planner_id"]),
+             f'{_e(m["role_label"])} <span class="en">{_e(m["role_label_en"])}</span>',
+             _e(_discipline(m["discipline"])), _e(", ".join(_discipline(d) for d in m["disciplines"]) or None),
+             _e(m["organization"])] for m in report["members"]]
+    members = (f'<h2>{_bi("团队成员", "members")}</h2>'
+               + _table([_bi("姓名", "name"), "ID", _bi("角色", "role"), _bi("在团队中的专业", "discipline in the team"),
+                         _bi("本人专业", "own disciplines"), _bi("单位", "organisation")], rows))
+    rule = report["territory_rule"]
+    note = f'<p class="note">{_e(rule["zh"])} / {_e(rule["en"])}</p>'
     if report["empty"]:
-        return _page(f"{name} {report['year']}", f'<div class="page">{head}{who}{_empty(report)}</div>')
+        return _year_html(report, f"{name} {report['year']}", head + who + members, territory, context)
+    return _year_html(report, f"{name} {report['year']}", head + who, territory, context, note=note,
+                      second=members)
+
+
+def _discipline(key) -> str | None:
+    if key is None:
+        return None
+    zh, en = DISCIPLINE_LABELS.get(key, (key, key))
+    return f"{zh} {en}"
+
+
+_BASIS = {"team": ("团队任命", "team's appointment"), "lead": ("负责人任命", "lead's appointment")}
+
+
+def _year_html(report: dict, title: str, top: str, territory, context, *, note: str = "", second: str = "") -> str:
+    """The pages a planner's and a team's year share: facts, territory map and zones, then projects,
+    feedback, discipline gaps and the city percentiles."""
+    if report["empty"]:
+        return _page(title, f'<div class="page">{top}{_empty(report)}</div>')
     f = report["facts"]
     facts = "".join(f'<div class="fact"><b>{v}</b><span>{label}</span></div>' for v, label in (
         (_num(f["zones_held"]), _bi("年末所持单元", "zones held at the year's end")),
@@ -203,18 +249,27 @@ def planner_html(report: dict, *, territory=None, context=None) -> str:
         (_num(f["life_circles"]), _bi("覆盖生活圈", "life circles reached")),
         (_pct(f["share_of_city_population_led"]), _bi("占全市负责人口", "share of the city's population led")),
     ))
-    zone_rows = [[_e("/".join(KIND_LABELS.get(z["kind"], (z["kind"], z["kind"])))), _e(z["code"]), _e(z["name"]),
-                  _e("/".join(ROLE_LABELS.get(z["role"], (z["role"], z["role"])))), _num(z["area_km2"], 2),
-                  _num(z["population"])] for z in report["zones"]]
-    page1 = (f'<div class="page">{head}{who}<div class="facts">{facts}</div>'
-             f'<h2>{_bi("责任片区", "territory")}</h2>{territory_svg(territory, context)}{_legend()}'
-             + _table([_bi("类型", "kind"), _bi("编码", "code"), _bi("名称", "name"), _bi("角色", "role"),
-                       _bi("面积 km²", "area km²"), _bi("人口", "population")], zone_rows, {4, 5}) + "</div>")
-    page2 = (f'<div class="page">{_projects(report)}{_feedback(report)}{_gaps(report)}{_figures(report)}'
+    team = report["kind"] == "team"
+    zone_rows = []
+    for z in report["zones"]:
+        row = [_e("/".join(KIND_LABELS.get(z["kind"], (z["kind"], z["kind"])))), _e(z["code"]), _e(z["name"]),
+               _e("/".join(ROLE_LABELS.get(z["role"], (z["role"], z["role"])))), _num(z["area_km2"], 2),
+               _num(z["population"])]
+        if team:
+            row += [_e(", ".join(z["planners"])), _e(" ".join(_BASIS.get(z["basis"], (z["basis"], ""))))]
+        zone_rows.append(row)
+    head = [_bi("类型", "kind"), _bi("编码", "code"), _bi("名称", "name"), _bi("角色", "role"),
+            _bi("面积 km²", "area km²"), _bi("人口", "population")]
+    if team:
+        head += [_bi("持有人", "held by"), _bi("依据", "basis")]
+    page1 = (f'<div class="page">{top}<div class="facts">{facts}</div>'
+             f'<h2>{_bi("责任片区", "territory")}</h2>{territory_svg(territory, context)}{_legend()}{note}'
+             + _table(head, zone_rows, {4, 5}) + "</div>")
+    page2 = (f'<div class="page">{second}{_projects(report)}{_feedback(report)}{_gaps(report)}{_figures(report)}'
              f'<p class="note">生成自 Zeren；数字均由服务层按当年日期从数据库计算 / made by Zeren; every figure is '
              f"computed from the store as of the year's dates. 合成示例数据仅用于演示 / synthetic demo data is marked "
              f"【合成示例】.</p></div>")
-    return _page(f"{name} {report['year']}", page1 + page2)
+    return _page(title, page1 + page2)
 
 
 def _stages(stages: list[dict]) -> str:
@@ -229,9 +284,9 @@ def _stages(stages: list[dict]) -> str:
 
 
 def _projects(report: dict) -> str:
-    pid = report["planner"]["id"]
+    people = set(report["people"])
     rows = [[_e(p["id"]), _e(p["name"]),
-             _e("负责 lead" if p["lead_planner_id"] == pid else "咨询 consulted"),
+             _e("负责 lead" if p["lead_planner_id"] in people else "咨询 consulted"),
              _e("/".join(PROJECT_STATUS_LABELS.get(p["status_at_end"], (p["status_at_end"],) * 2))),
              _stages(p["stages"])] for p in report["projects"]]
     body = (_table(["#", _bi("项目", "project"), _bi("角色", "role"), _bi("年末环节", "stage at year end"),
@@ -259,7 +314,7 @@ def _feedback(report: dict) -> str:
 def _gaps(report: dict) -> str:
     gaps = report["discipline_gaps"]
     if not gaps:
-        ok = _bi("所持单元专业配齐", "every zone held has the disciplines it needs")
+        ok = _bi("所涉单元专业配齐", "every zone its people serve has the disciplines it needs")
         return f'<h2>{_bi("专业缺口", "discipline gaps")}</h2><p>{ok}</p>'
     rows = [[_e(g["name"]), _e(g["code"]), _e(g["missing_text"])] for g in gaps]
     return (f'<h2>{_bi("专业缺口", "discipline gaps")}</h2>'
@@ -277,11 +332,15 @@ def _figures(report: dict) -> str:
         bar = "" if pct is None else f'<span class="bar" style="width:{pct * 0.35:.1f}mm"></span> '
         better = "越高越好 higher is better" if f["better"] == "high" else "越低越好 lower is better"
         rows.append([_bi(f["label"], f["label_en"]), value, median, f'{bar}{_num(pct, 1)}', better])
+    n = report["compared"]
+    team = report["kind"] == "team"
+    own = _bi("本团队", "team") if team else _bi("本人", "planner")
+    among = (f"在全市 {n} 个团队中的位置" if team else f"在全市 {n} 名规划师中的位置")
+    among_en = f"position among the city's {n} {'teams' if team else 'planners'}"
     return (f'<h2>{_bi("全市百分位", "city percentile")}</h2>'
-            + _table([_bi("指标", "figure"), _bi("本人", "planner"), _bi("全市中位数", "city median"),
+            + _table([_bi("指标", "figure"), own, _bi("全市中位数", "city median"),
                       _bi("百分位", "percentile"), ""], rows, {1, 2})
-            + f'<p class="note">在全市 {report["planners_compared"]} 名规划师中的位置（中位秩：低于者占比加相等者的'
-              f'一半）/ position among the city\'s {report["planners_compared"]} planners (mid-rank).</p>')
+            + f'<p class="note">{among}（中位秩：低于者占比加相等者的一半）/ {among_en} (mid-rank).</p>')
 
 
 # -- the city's year --------------------------------------------------------------------------------
@@ -376,4 +435,4 @@ def html_to_pdf(page: str, out: str | os.PathLike, *, chromium: str | None = Non
     return out
 
 
-__all__ = ["PDFError", "planner_html", "city_html", "territory_svg", "html_to_pdf", "find_chromium"]
+__all__ = ["PDFError", "city_html", "find_chromium", "html_to_pdf", "planner_html", "team_html", "territory_svg"]

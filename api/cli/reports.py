@@ -1,6 +1,6 @@
-"""``zeren report planner P --year 2025 --out report.html`` and ``zeren report city --year 2025``: the annual
-evaluation (年度考核) as a printable HTML page set, a PDF printed from the same HTML, or JSON. Without
-``--out`` a short summary is printed (``--format json``: the whole report)."""
+"""``zeren report planner P --year 2025 --out report.html``, ``zeren report team T --year 2025`` and ``zeren
+report city --year 2025``: the annual evaluation (年度考核) as a printable HTML page set, a PDF printed from the
+same HTML, or JSON. Without ``--out`` a short summary is printed (``--format json``: the whole report)."""
 from __future__ import annotations
 
 import argparse
@@ -37,19 +37,27 @@ def cmd_planner(args) -> int:
     return _emit(args, ws, service.planner_report(ws, args.planner, args.year))
 
 
+def cmd_team(args) -> int:
+    ws = workspace(args)
+    return _emit(args, ws, service.team_report(ws, args.team, args.year))
+
+
 def cmd_city(args) -> int:
     ws = workspace(args)
     return _emit(args, ws, service.city_report(ws, args.year))
 
 
 def register(sub) -> None:
-    p = sub.add_parser("report", help="annual evaluation: a planner's year or the city's (HTML, PDF, JSON)")
-    which = p.add_subparsers(dest="report", required=True, metavar="planner|city")
+    p = sub.add_parser("report", help="annual evaluation: a planner's, a team's or the city's year (HTML, PDF, JSON)")
+    which = p.add_subparsers(dest="report", required=True, metavar="planner|team|city")
     for name, func, helptext in (("planner", cmd_planner, "one planner's year (年度考核)"),
+                                 ("team", cmd_team, "one team's year: its territory, members and figures"),
                                  ("city", cmd_city, "the city's year: coverage, gaps, Gini, feedback, ranking")):
         q = which.add_parser(name, help=helptext)
         if name == "planner":
             q.add_argument("planner", help="the planner's id, e.g. P006")
+        elif name == "team":
+            q.add_argument("team", help="the team's id, e.g. T14 (zeren teams lists them)")
         q.add_argument("--year", type=_year, required=True, help="the year, e.g. 2025")
         q.add_argument("--out", help="write the report to this file (.html, .pdf or .json)")
         q.add_argument("--format", choices=service.FORMATS, help="html, pdf or json (default: from --out)")

@@ -1,9 +1,10 @@
 """The annual evaluation use case on the real demo city: every figure as of the year's dates, and three (and
 more) of them recomputed independently from the raw store tables with pandas (sqlite3, not the store's
-reader, not the service)."""
+reader, not the service), for a planner and for a team."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import sqlite3
 
@@ -15,6 +16,7 @@ from zeren.api.service import reports
 from zeren.api.service.actors import Actor
 from zeren.api.service.demo import GAP_CLOSED, GAP_OPENED, HANDOVER_DATE
 from zeren.api.service.feedback import advance_feedback, submit_feedback
+from zeren.api.service.teams import save_team
 from zeren.api.service.workspace import Workspace
 from zeren.layers.errors import NotFoundError, ValidationError
 
@@ -35,7 +37,8 @@ def raw(demo_template) -> dict[str, pd.DataFrame]:
     con = sqlite3.connect(f"file:{demo_template}?mode=ro", uri=True)
     try:
         return {t: pd.read_sql(f"SELECT * FROM {t}", con) for t in
-                ("zones", "appointments", "feedback", "projects", "project_events")}
+                ("zones", "appointments", "feedback", "projects", "project_events", "teams", "team_members",
+                 "appointment_teams")}
     finally:
         con.close()
 
@@ -240,3 +243,166 @@ def test_population_led_matches_the_raw_tables_with_districts_summed_from_their_
     assert got[got > 0].sort_index().to_dict() == expected.to_dict()
     district_leads = live[live["zone_kind"] == "district"]["planner_id"]
     assert len(district_leads) and (got[district_leads] > 0).all()  # districts have no population of their own
+
+
+# -- a team's year --------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def team_table(ws):
+    return reports.team_figures(ws, YEAR)[0].set_index("team_id")
+
+
+def _raw_team(raw, tid: str) -> tuple[set, set]:
+    """(the team's people: lead and members; the ids of its territory's appointments: those naming the team
+    and its lead's own), from the raw tables."""
+    lead = raw["teams"].set_index("id").loc[tid, "lead_planner_id"]
+    people = set(raw["team_members"].loc[raw["team_members"]["team_id"] == tid, "planner_id"]) | {lead}
+    a = raw["appointments"]
+    named = set(raw["appointment_teams"].loc[raw["appointment_teams"]["team_id"] == tid, "appointment_id"])
+    return people, named | set(a.loc[a["planner_id"] == lead, "fid"])
+
+
+def _raw_lead_zones(raw, ids: set) -> pd.DataFrame:
+    """The distinct zones the appointments ``ids`` lead on 31 December, with the zone's row in force then."""
+    a, z = raw["appointments"], raw["zones"]
+    a = a[a["fid"].isin(ids)]
+    start, end = pd.to_datetime(a["start_date"]), pd.to_datetime(a["end_date"])
+    live = a[(a["role"] == "lead") & (start <= END) & (end.isna() | (end > END))]
+    zs, ze = pd.to_datetime(z["valid_from"]), pd.to_datetime(z["valid_to"])
+    z = z[(zs <= END) & (ze.isna() | (ze > END))].copy()
+    children = z.groupby(z["parent_code"].astype(str))["population"].sum(min_count=1)
+    z["people"] = z["population"].where(z["population"].notna(), z["code"].astype(str).map(children))
+    keys = live[["zone_kind", "zone_code"]].drop_duplicates()
+    return keys.merge(z.rename(columns={"kind": "zone_kind", "code": "zone_code"}), on=["zone_kind", "zone_code"])
+
+
+def _busiest_team(raw) -> str:
+    cases = _raw_year_cases(raw)
+    people = {tid: _raw_team(raw, tid)[0] for tid in raw["teams"]["id"]}
+    counts = {tid: sum(bool(p & set(r)) for r in cases["routed"]) for tid, p in people.items()}
+    return max(sorted(counts), key=lambda t: counts[t])
+
+
+def test_team_feedback_is_every_case_routed_to_one_of_its_people(raw, team_table):
+    tid = _busiest_team(raw)
+    people, _ = _raw_team(raw, tid)
+    cases = _raw_year_cases(raw)
+    mine = cases[cases["routed"].map(lambda ids: bool(people & set(ids)))]  # a case routed to two members: once
+    answered = mine[mine["replied"].notna() & (mine["replied"] < STOP)]
+    hours = (answered["replied"] - answered["received"]).dt.total_seconds() / 3600
+    row = team_table.loc[tid]
+    assert row["feedback_received"] == len(mine) > 0
+    assert row["feedback_answered"] == len(answered)
+    assert row["median_response_hours"] == pytest.approx(float(np.median(hours)))
+    assert row["mean_rating"] == pytest.approx(answered["rating"].dropna().mean())
+
+
+def test_team_zones_led_and_residents_match_the_raw_tables(raw, team_table):
+    checked = 0
+    for tid in raw["teams"]["id"]:
+        zones = _raw_lead_zones(raw, _raw_team(raw, tid)[1])
+        assert team_table.loc[tid, "zones_lead"] == len(zones), tid
+        # residents once: a zone whose parent the team also leads is inside that one's population
+        outer = zones[~zones["parent_code"].astype(str).isin(set(zones["zone_code"].astype(str)))]
+        assert team_table.loc[tid, "lead_population"] == int(outer["people"].fillna(0).sum()), tid
+        checked += len(zones) > 0
+    assert checked >= 20  # the demo's district teams all lead zones
+
+
+def test_team_stage_moves_and_projects_match_the_raw_project_events(raw, team_table):
+    events = raw["project_events"].assign(at=lambda e: pd.to_datetime(e["at"], utc=True))
+    projects = raw["projects"]
+    moved_any = 0
+    for tid in raw["teams"]["id"]:
+        people, _ = _raw_team(raw, tid)
+        consulted = projects["consultation_planner_ids"].map(lambda v: set(json.loads(v or "[]")))
+        mine = projects[projects["lead_planner_id"].isin(people)
+                        | consulted.map(lambda c, people=people: bool(c & people))]
+        moves, alive = 0, 0
+        for pid in mine["fid"]:
+            e = events[(events["project_id"] == pid) & (events["at"] < STOP)].sort_values("fid")
+            if e.empty or (e["status"].iloc[-1] == "feedback" and e["at"].iloc[-1] < pd.Timestamp("2025-01-01", tz="UTC")):
+                continue  # created after the year, or finished before it
+            alive += 1
+            changed = e["status"].ne(e["status"].shift())
+            moves += int(((e["at"] >= pd.Timestamp("2025-01-01", tz="UTC")) & (e["at"] < STOP) & changed).sum())
+        assert team_table.loc[tid, "projects"] == alive, tid
+        assert team_table.loc[tid, "stage_moves"] == moves, tid
+        moved_any += moves > 0
+    assert moved_any
+
+
+def test_a_team_of_one_planner_has_that_planners_figures(demo_store):
+    """One path for planners and teams: a team whose only person is P006 and that names no appointment
+    holds P006's zones through its lead, so each of its figures is P006's."""
+    w = Workspace.open(demo_store)
+    try:
+        save_team(w, {"id": "SOLO", "name": "单人团队 / one-planner team", "lead_planner_id": "P006",
+                      "members": [{"planner_id": "P006", "role": "lead", "discipline": "planning"}]},
+                  actor=Actor("tester"))
+        planner = reports.planner_figures(w, YEAR)[0].set_index("planner_id").loc["P006"]
+        team = reports.team_figures(w, YEAR)[0].set_index("team_id").loc["SOLO"]
+        for key in reports.FIGURES:
+            assert team[key] == pytest.approx(planner[key], nan_ok=True), key
+        report = reports.team_report(w, "SOLO", YEAR)
+        assert report["zones"] and {z["basis"] for z in report["zones"]} == {"lead"}  # the lead's, not named
+        assert {a["basis"] for a in report["appointments"]} == {"lead"}
+        page = reports.report_html(w, report)
+        assert "负责人任命" in page and html.escape("lead's appointment") in page
+    finally:
+        w.close()
+
+
+def test_the_team_report_lists_members_and_compares_with_every_team(ws, raw, team_table):
+    tid = _busiest_team(raw)
+    report = reports.team_report(ws, tid, YEAR)
+    members = raw["team_members"][raw["team_members"]["team_id"] == tid]
+    assert {m["planner_id"] for m in report["members"]} == set(members["planner_id"])
+    assert report["members"][0]["role"] == "lead" and report["members"][0]["role_label"] == "负责人"
+    assert {m["role_label"] for m in report["members"]} <= {"负责人", "成员", "专家顾问"}
+    assert report["teams_compared"] == len(team_table) == len(raw["teams"])
+    by_key = {f["key"]: f for f in report["figures"]}
+    column = team_table["feedback_received"]
+    assert by_key["feedback_received"]["city_percentile"] == pytest.approx(
+        100 * ((column < column[tid]).sum() + 0.5 * (column == column[tid]).sum()) / len(column), abs=0.05)
+    assert report["territory_rule"]["en"].startswith("the team's territory")
+    assert report["feedback"]["received"] == team_table.loc[tid, "feedback_received"]
+
+
+def test_discipline_gaps_of_a_team_count_its_members(ws, team_table):
+    """The Tianfu Square key-area team is short of an urban designer: its gap counts; a team with no short
+    zone has none."""
+    gaps = reports.planner_figures(ws, YEAR)[1]["gaps"]
+    ka = next(z for z in gaps["short"] if z["code"] == "KA-001")
+    team = next(t for t in ka["teams"])
+    assert team_table.loc[team, "discipline_gaps"] >= 1
+    report = reports.team_report(ws, team, YEAR)
+    assert "KA-001" in {z["code"] for z in report["discipline_gaps"]}
+    assert (team_table["discipline_gaps"] == 0).any()
+
+
+def test_an_unknown_team_is_not_found_and_an_empty_year_says_so(ws):
+    with pytest.raises(NotFoundError, match="no team 'T999'"):
+        reports.team_report(ws, "T999", YEAR)
+    with pytest.raises(ValidationError, match="year"):
+        reports.team_report(ws, "T14", "20x5")
+    empty = reports.team_report(ws, "T14", 1999)
+    assert empty["empty"] and "no data for 1999" in empty["message"] and "无数据" in empty["message"]
+    page = reports.report_html(ws, empty)
+    assert "无数据" in page and empty["members"][0]["name"] in page  # who the team is, even with no data
+
+
+def test_a_demo_team_report_shows_real_figures_in_every_section(ws, team_table):
+    """The demo city's teams make a full report: one team (found from the figures, not named here) has zones,
+    residents, life circles, projects with their stages, answered feedback and a discipline gap."""
+    full = team_table[(team_table["zones_lead"] > 0) & (team_table["lead_population"] > 0)
+                      & (team_table["life_circles"] > 0) & (team_table["projects"] > 0)
+                      & (team_table["feedback_answered"] > 0) & (team_table["discipline_gaps"] > 0)]
+    assert len(full), "no demo team fills every section of its report"
+    report = reports.team_report(ws, full.index[0], YEAR)
+    assert not report["empty"] and report["zones"] and report["members"]
+    assert report["feedback"]["median_response_hours"] > 0 and 1 <= report["feedback"]["mean_rating"] <= 5
+    page = reports.report_html(ws, report)
+    for p in report["projects"]:
+        assert p["name"] in page and p["stages"]
+    assert "天 days" in page and report["discipline_gaps"][0]["name"] in page
+    assert all(f["city_percentile"] is not None for f in report["figures"] if f["value"] is not None)
