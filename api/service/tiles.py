@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from zeren.api.service.workspace import Workspace
 from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
@@ -52,14 +53,12 @@ def render_tile(catalogue: Catalogue, kind: str, z: int, x: int, y: int, as_of: 
     cut = index.tile_source.tile(kind, z, x, y, resp.zone_active)
     if not len(cut.positions):
         return b""
-    refs = index.zone_refs
-    lead = resp.lead_planner
-    props = []
-    for pos in cut.positions.tolist():
-        planner = lead[pos]
-        props.append({"code": index.code[pos], "name": refs[pos]["name"],
-                      "lead_planner_id": None if planner is None else str(planner),
-                      "has_lead": planner is not None, "kind": kind})
+    pos = cut.positions
+    lead = resp.lead_planner[pos]
+    has_lead = pd.notna(lead)
+    props = {"code": index.code[pos], "name": index.zones["name"].to_numpy(dtype=object)[pos],
+             "lead_planner_id": np.where(has_lead, lead.astype(str), None), "has_lead": has_lead.astype(object),
+             "kind": np.full(len(pos), kind, dtype=object)}
     return encode_layer(kind, cut.geoms, props)
 
 
