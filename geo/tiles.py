@@ -193,13 +193,20 @@ class TileSource:
 def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(bytes, length per value) of the protobuf varints of non-negative integers below 2^35."""
     v = np.asarray(values, dtype=np.uint64)
+    if not len(v):
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    top = int(v.max())
     nbytes = np.ones(len(v), dtype=np.int64)
     for k in (7, 14, 21, 28):
+        if top < (1 << k):
+            break
         nbytes += v >= (1 << k)
+    if top < 128:  # one byte each: the values themselves
+        return v.astype(np.uint8), nbytes
     ends = np.cumsum(nbytes)
-    out = np.zeros(int(ends[-1]) if len(v) else 0, dtype=np.uint8)
+    out = np.zeros(int(ends[-1]), dtype=np.uint8)
     starts = ends - nbytes
-    for k in range(5):
+    for k in range(int(nbytes.max())):
         has = nbytes > k
         byte = (v[has] >> np.uint64(7 * k)) & np.uint64(0x7F)
         more = (nbytes[has] > k + 1).astype(np.uint64) << np.uint64(7)
@@ -361,9 +368,7 @@ def _value_table(values: list) -> bytes:
 def encode_layer(name: str, geoms: np.ndarray, properties: dict[str, np.ndarray], *, extent: int = EXTENT) -> bytes:
     """One MVT layer (a whole tile of one layer) from geometries in tile units and their properties as columns
     (one array per key, aligned on ``geoms``; str or bool values; None leaves the key out of that feature).
-    ``b""`` when no feature survives. Vectorised: no Python loop over features."""
-    import pandas as pd
-
+    ``b""`` when no feature survives. Vectorised but for one pass per key to number the distinct values."""
     if not len(geoms):
         return b""
     commands, offsets, kept = geometry_commands(np.asarray(geoms, dtype=object))
@@ -376,13 +381,16 @@ def encode_layer(name: str, geoms: np.ndarray, properties: dict[str, np.ndarray]
     keys, value_msgs, tag_cols = [], [], []
     for key, column in properties.items():
         column = np.asarray(column, dtype=object)[kept]
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
-        if not len(uniques):
+        seen: dict = {}
+        codes = np.fromiter((-1 if v is None else seen.setdefault(v, len(seen)) for v in column.tolist()),
+                            dtype=np.int64, count=len(column))
+        uniques = list(seen)
+        if not uniques:
             continue
         k = len(keys)
         keys.append(key)
         base = len(value_msgs)
-        value_msgs += [bool(v) if isinstance(v, (bool, np.bool_)) else str(v) for v in uniques.tolist()]
+        value_msgs += [bool(v) if isinstance(v, (bool, np.bool_)) else str(v) for v in uniques]
         tag_cols.append((np.where(codes >= 0, k, -1), np.where(codes >= 0, codes + base, -1)))
     if tag_cols:
         tags = np.column_stack([c for pair in tag_cols for c in pair])  # (n, 2 * keys), -1 where absent
