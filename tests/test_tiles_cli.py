@@ -2,6 +2,7 @@
 input exits 2 naming the option and leaves nothing under the final name."""
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 
 import mapbox_vector_tile
@@ -14,6 +15,7 @@ from zeren.api.cli.main import main
 from zeren.api.http.app import create_app
 from zeren.api.service.demo import build_demo
 from zeren.geo.tiles import tiles_covering
+from zeren.layers.store import open_store
 from tests.api.conftest import make_settings
 
 
@@ -51,6 +53,21 @@ def test_export_reads_back_with_pmtiles_and_equals_the_endpoint(demo, exported):
                 assert decoded["subdistrict"]["features"]
     assert all(stored.values())  # empty tiles are left out
     assert {z for z, _, _ in stored} == set(range(4, 12))
+
+
+def test_gdal_reads_the_export_as_the_zones_in_force(demo, exported):
+    import pyogrio
+
+    if "PMTiles" not in pyogrio.list_drivers():
+        pytest.skip(f"this GDAL ({pyogrio.__gdal_version_string__}) has no PMTiles driver (GDAL >= 3.8)")
+    frame = pyogrio.read_dataframe(exported, layer="subdistrict")  # the deepest zoom, 11: every tile
+    store = open_store(demo)
+    try:
+        expected = set(store.zones(as_of=dt.date(2025, 6, 30)).query("kind == 'subdistrict'")["code"])
+    finally:
+        store.close()
+    assert set(frame["code"]) == expected
+    assert frame.crs.to_epsg() == 3857
 
 
 def test_tile_budget_refuses_and_leaves_the_old_file(demo, tmp_path, capsys):
