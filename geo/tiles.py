@@ -130,6 +130,12 @@ class TileSource:
     def _to_mercator(self):
         return geometry_projector("EPSG:4326", WEB_MERCATOR)
 
+    @cached_property
+    def names(self) -> np.ndarray:
+        """Every zone's name (object array on the index's positions), taken from the frame once: reading the
+        column costs O(zones) (tens of ms at national scale), a tile needs a handful."""
+        return np.asarray(self.index.zones["name"].to_numpy(dtype=object), dtype=object)
+
     def layer(self, kind: str) -> KindLayer:
         with self._lock:
             found = self._layers.get(kind)

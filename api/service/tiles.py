@@ -47,16 +47,17 @@ def render_tile(catalogue: Catalogue, kind: str, z: int, x: int, y: int, as_of: 
     """The MVT of one tile of the zones of ``kind`` in force on ``as_of`` (today when None); ``b""`` when empty."""
     check_kind(kind)
     check_tile(z, x, y)
-    catalogue.index.require_in_force(as_of)
     resp = catalogue.responsibility(as_of)
     index = resp.index
+    if len(index) and not resp.zone_active.any():  # (the full check is O(zones): only when it will speak)
+        index.require_in_force(as_of)
     cut = index.tile_source.tile(kind, z, x, y, resp.zone_active)
     if not len(cut.positions):
         return b""
     pos = cut.positions
     lead = resp.lead_planner[pos]
     has_lead = pd.notna(lead)
-    props = {"code": index.code[pos], "name": index.zones["name"].to_numpy(dtype=object)[pos],
+    props = {"code": index.code[pos], "name": index.tile_source.names[pos],
              "lead_planner_id": np.where(has_lead, lead.astype(str), None), "has_lead": has_lead.astype(object),
              "kind": np.full(len(pos), kind, dtype=object)}
     return encode_layer(kind, cut.geoms, props)
