@@ -17,8 +17,13 @@ Environment variables (all optional):
                             than linearly in its vertices, a 10,000-vertex star polygon takes seconds); more get 413
 ``ZEREN_REQUEST_TIMEOUT``   seconds a batch request (``POST /assign``, ``POST /projects``...) may work before it is
                             abandoned with 503 and ``Retry-After`` (default 30)
-``ZEREN_BATCH_WORKERS``     batch requests worked on at once per worker process (default 2); more wait their
-                            turn (within ``ZEREN_REQUEST_TIMEOUT``), so lookups keep their latency
+``ZEREN_BATCH_WORKERS``     batch worker processes per server process (default: cores - 1, at least 1; started on
+                            first use, niced): ``POST /assign`` is parsed, computed and encoded there, so lookups
+                            keep their latency; more batches wait their turn (within ``ZEREN_REQUEST_TIMEOUT``)
+``ZEREN_BATCH_QUEUE``       batches that may wait for a free batch worker (default 8); more get 503 with
+                            ``Retry-After`` at once
+``ZEREN_BATCH_IN_PROCESS``  ``1``: batches run in threads of the server process instead (no worker processes;
+                            for debugging and for comparing answers)
 ``ZEREN_MAX_HEADER_BYTES``  request line and headers cap of ``zeren serve`` (default 64 KiB); over it the client
                             gets 431 and the connection is closed
 ``ZEREN_AUTH_FAILURES_PER_MINUTE`` invalid tokens one client address may send in a minute (default 20; 0: no
@@ -65,7 +70,8 @@ DEFAULT_MAX_PAGE_SIZE = 1_000
 DEFAULT_MAX_VERTICES = 1_000_000
 DEFAULT_MAX_FEATURE_VERTICES = 10_000
 DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_BATCH_WORKERS = 2
+DEFAULT_BATCH_WORKERS = max(1, (os.cpu_count() or 2) - 1)  # a core left to the server process
+DEFAULT_BATCH_QUEUE = 8
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 DEFAULT_PAGE_SIZE = 100
@@ -94,6 +100,8 @@ class Settings:
     max_feature_vertices: int = DEFAULT_MAX_FEATURE_VERTICES
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     batch_workers: int = DEFAULT_BATCH_WORKERS
+    batch_queue: int = DEFAULT_BATCH_QUEUE
+    batch_in_process: bool = False
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES_PER_MINUTE
     default_page_size: int = DEFAULT_PAGE_SIZE
@@ -125,6 +133,8 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.default_page_size > self.max_page_size:
             raise SettingsError("default_page_size must not exceed max_page_size")
+        if self.batch_queue < 0:
+            raise SettingsError("ZEREN_BATCH_QUEUE must not be negative")
         if self.auth_failures_per_minute < 0:
             raise SettingsError("ZEREN_AUTH_FAILURES_PER_MINUTE must not be negative (0 disables the limit)")
         if not self.request_timeout > 0:
@@ -174,6 +184,7 @@ class Settings:
                                ("max_feature_vertices", "ZEREN_MAX_FEATURE_VERTICES", int),
                                ("request_timeout", "ZEREN_REQUEST_TIMEOUT", float),
                                ("batch_workers", "ZEREN_BATCH_WORKERS", int),
+                               ("batch_queue", "ZEREN_BATCH_QUEUE", int),
                                ("max_header_bytes", "ZEREN_MAX_HEADER_BYTES", int),
                                ("auth_failures_per_minute", "ZEREN_AUTH_FAILURES_PER_MINUTE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
@@ -185,6 +196,11 @@ class Settings:
             value = number(var, kind)
             if value is not None:
                 values[key] = value
+        if text("ZEREN_BATCH_IN_PROCESS") is not None:
+            flag = text("ZEREN_BATCH_IN_PROCESS").lower()
+            if flag not in ("0", "1", "true", "false", "yes", "no"):
+                raise SettingsError(f"ZEREN_BATCH_IN_PROCESS={flag!r}: give 1 or 0")
+            values["batch_in_process"] = flag in ("1", "true", "yes")
         if text("ZEREN_CORS_ORIGINS") is not None:
             values["cors_origins"] = _split(text("ZEREN_CORS_ORIGINS"), ",")
         if text("ZEREN_FRAME_ANCESTORS") is not None:
@@ -209,6 +225,8 @@ class Settings:
             "ZEREN_MAX_FEATURE_VERTICES": str(self.max_feature_vertices),
             "ZEREN_REQUEST_TIMEOUT": str(self.request_timeout),
             "ZEREN_BATCH_WORKERS": str(self.batch_workers),
+            "ZEREN_BATCH_QUEUE": str(self.batch_queue),
+            "ZEREN_BATCH_IN_PROCESS": "1" if self.batch_in_process else "0",
             "ZEREN_MAX_HEADER_BYTES": str(self.max_header_bytes),
             "ZEREN_AUTH_FAILURES_PER_MINUTE": str(self.auth_failures_per_minute),
             "ZEREN_DEFAULT_PAGE_SIZE": str(self.default_page_size),

@@ -86,10 +86,11 @@ class AppState:
     settings: Settings
     workspace: Workspace
     tokens: TokenRegistry
-    # at most ``settings.batch_workers`` batch requests compute at once, even after the server gave up
-    # waiting for one (an abandoned thread keeps its slot until its next deadline check)
+    # in-process batches (ZEREN_BATCH_IN_PROCESS): at most ``settings.batch_workers`` compute at once, even
+    # after the server gave up waiting for one (an abandoned thread keeps its slot until its next deadline check)
     batch_slots: threading.BoundedSemaphore = field(init=False)
     batch_limiter: Any = None  # an anyio.CapacityLimiter, made by the lifespan (it needs the event loop)
+    batch_pool: Any = None  # the BatchPool of worker processes (None with ZEREN_BATCH_IN_PROCESS)
     auth_failures: "FailedAuthLimiter" = field(init=False)
 
     def __post_init__(self):
@@ -113,11 +114,18 @@ def state(request: Request) -> AppState:
     return request.app.state.zeren
 
 
-async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
-    """``work(deadline)`` in a worker thread, at most ``ZEREN_BATCH_WORKERS`` at once, so interactive routes
-    keep the event loop and cores; after ``ZEREN_REQUEST_TIMEOUT`` seconds (waiting included) the client gets
-    503 with ``Retry-After`` and the deadline is cancelled, so the work stops at its next check."""
+async def run_batch(request: Request, job: Callable[..., bytes], body: bytes, params: dict) -> tuple[bytes, str | None]:
+    """``job(workspace, body, deadline, **params)`` (a top-level function: it is sent to another process by
+    name) in a batch worker process (:class:`~zeren.api.service.batch_pool.BatchPool`), so the server
+    process only moves bytes; returns (answer bytes, content encoding or None: the worker gzips large answers
+    for clients that accept it). Past ``ZEREN_REQUEST_TIMEOUT`` (waiting included) 503 with ``Retry-After``
+    and the worker is replaced; a full queue: 503 at once. With ``ZEREN_BATCH_IN_PROCESS`` the job runs in a
+    thread here instead (at most ``ZEREN_BATCH_WORKERS`` at once; the deadline is checked between chunks)."""
     zs: AppState = request.app.state.zeren
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    if zs.batch_pool is not None:
+        return await zs.batch_pool.run(job, body, params=params, marks=zs.workspace.marks,
+                                       timeout=zs.settings.request_timeout, compress=gzip_ok)
     deadline = Deadline(zs.settings.request_timeout)
 
     def guarded():
@@ -125,12 +133,12 @@ async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
             deadline.check()  # raises: the wait took the whole deadline
         try:
             deadline.check()
-            return work(deadline)
+            return job(zs.workspace, body, deadline, **params)
         finally:
             zs.batch_slots.release()
 
     with anyio.move_on_after(zs.settings.request_timeout) as scope:
-        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True)
+        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True), None
     if scope.cancelled_caught:
         deadline.cancel()
     raise DeadlineExceeded(f"the request took longer than the server's limit of {zs.settings.request_timeout:g} s "
