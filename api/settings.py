@@ -50,9 +50,12 @@ Environment variables (all optional):
                             life circles are GB 50180-2018 straight-line radii
 ``ZEREN_POIS_FILE``         facilities (OSM .osm/.pbf, or points with a ``category`` column) checked by
                             ``GET /life-circles/check``
-``ZEREN_FEEDBACK_RATE_LIMIT`` ``POST /feedback`` posts allowed per client per window (default 5); more get
-                            429 with ``Retry-After`` (counted per worker process)
-``ZEREN_FEEDBACK_RATE_WINDOW`` the window of that limit in seconds (default 60)
+``ZEREN_ANONYMOUS_WRITE_LIMIT`` writes without a token (``POST /feedback``, ``POST /feedback/{ref}/rating``: every
+                            route that writes and takes no token, together) allowed per client address per window
+                            (default 5); more get 429 with ``Retry-After`` (counted per server process).
+                            ``ZEREN_FEEDBACK_RATE_LIMIT`` is its older name, read when the new one is unset
+``ZEREN_ANONYMOUS_WRITE_WINDOW`` the window of that limit in seconds (default 60; older name
+                            ``ZEREN_FEEDBACK_RATE_WINDOW``)
 ``ZEREN_FEEDBACK_MAX_DISTANCE_M`` feedback farther than this from every zone is refused as "in the sea or outside
                             the city" (default 50,000 m); nearer, it goes to the nearest zone's planner
 =========================== ===========================================================================
@@ -121,8 +124,8 @@ class Settings:
     network_file: str | None = None
     pois_file: str | None = None
     # resident feedback (POST /feedback)
-    feedback_rate_limit: int = 5
-    feedback_rate_window_seconds: float = 60.0
+    anonymous_write_limit: int = 5  # one limit over every write that takes no token (api.http.deps)
+    anonymous_write_window_seconds: float = 60.0
     feedback_max_distance_m: float = 50_000.0
     extra: dict = field(default_factory=dict)
 
@@ -141,8 +144,9 @@ class Settings:
             raise SettingsError("ZEREN_REQUEST_TIMEOUT must be more than 0 seconds")
         if self.reload_seconds < 0:
             raise SettingsError("reload_seconds must not be negative")
-        if self.feedback_rate_limit < 1 or self.feedback_rate_window_seconds <= 0 or self.feedback_max_distance_m <= 0:
-            raise SettingsError("ZEREN_FEEDBACK_RATE_LIMIT must be at least 1, ZEREN_FEEDBACK_RATE_WINDOW and "
+        if self.anonymous_write_limit < 1 or self.anonymous_write_window_seconds <= 0 or \
+                self.feedback_max_distance_m <= 0:
+            raise SettingsError("ZEREN_ANONYMOUS_WRITE_LIMIT must be at least 1, ZEREN_ANONYMOUS_WRITE_WINDOW and "
                                 "ZEREN_FEEDBACK_MAX_DISTANCE_M above 0")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(f"ZEREN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
@@ -190,8 +194,10 @@ class Settings:
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
                                ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int),
-                               ("feedback_rate_limit", "ZEREN_FEEDBACK_RATE_LIMIT", int),
-                               ("feedback_rate_window_seconds", "ZEREN_FEEDBACK_RATE_WINDOW", float),
+                               ("anonymous_write_limit", "ZEREN_FEEDBACK_RATE_LIMIT", int),  # older names first
+                               ("anonymous_write_window_seconds", "ZEREN_FEEDBACK_RATE_WINDOW", float),
+                               ("anonymous_write_limit", "ZEREN_ANONYMOUS_WRITE_LIMIT", int),
+                               ("anonymous_write_window_seconds", "ZEREN_ANONYMOUS_WRITE_WINDOW", float),
                                ("feedback_max_distance_m", "ZEREN_FEEDBACK_MAX_DISTANCE_M", float)):
             value = number(var, kind)
             if value is not None:
@@ -234,8 +240,8 @@ class Settings:
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),
             "ZEREN_RELOAD_SECONDS": str(self.reload_seconds),
             "ZEREN_MAP_MAX_INLINE_FEATURES": str(self.map_max_inline_features),
-            "ZEREN_FEEDBACK_RATE_LIMIT": str(self.feedback_rate_limit),
-            "ZEREN_FEEDBACK_RATE_WINDOW": str(self.feedback_rate_window_seconds),
+            "ZEREN_ANONYMOUS_WRITE_LIMIT": str(self.anonymous_write_limit),
+            "ZEREN_ANONYMOUS_WRITE_WINDOW": str(self.anonymous_write_window_seconds),
             "ZEREN_FEEDBACK_MAX_DISTANCE_M": str(self.feedback_max_distance_m),
         }
         for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES):
