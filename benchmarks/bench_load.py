@@ -2,6 +2,7 @@
 
   python benchmarks/bench_load.py            # 30,000 synthetic zones, 8 s per phase
   python benchmarks/bench_load.py --small    # 2,000 zones, 2 s per phase (CI: so the script cannot rot)
+  python benchmarks/bench_load.py --small --in-process   # the same with batches in threads, to compare
 
 It builds the synthetic city of ``bench_api.py`` into a temporary GeoPackage and starts ``zeren serve`` (one
 worker: uvloop, httptools with the header cap, batches in their bounded pool) on 127.0.0.1. Each phase drives
@@ -121,6 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="a quick run (CI)")
     parser.add_argument("--zones", type=int, help="number of synthetic subdistricts (default 30,000; 2,000 small)")
     parser.add_argument("--seconds", type=float, help="seconds per phase (default 8; 2 small)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="batches in threads of the server process (ZEREN_BATCH_IN_PROCESS=1), to compare")
     parser.add_argument("--lookups", nargs=4, metavar=("PORT", "PATHS", "SECONDS", "LIMIT"), help=argparse.SUPPRESS)
     parser.add_argument("--batches", nargs=3, metavar=("PORT", "BODY", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -150,7 +153,8 @@ def main(argv=None) -> int:
         body_file = Path(tmp) / "batch.json"
         body_file.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
         port = _free_port()
-        env = dict(os.environ, ZEREN_RELOAD_SECONDS="0", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, ZEREN_RELOAD_SECONDS="0", PYTHONUNBUFFERED="1",
+                   ZEREN_BATCH_IN_PROCESS="1" if args.in_process else "0")
         env.pop("ZEREN_TOKENS_FILE", None)
         server = subprocess.Popen([sys.executable, "-m", "zeren", "serve", "--store", str(store), "--port", str(port),
                                    "--no-access-log", "--log-level", "warning"], env=env, cwd=ROOT,
@@ -161,7 +165,8 @@ def main(argv=None) -> int:
             check = httpx.post(f"{url}/assign", content=body_file.read_bytes(),
                                headers={"Content-Type": "application/json"}, timeout=120)
             assert check.status_code == 200 and check.json()["assigned"] == 10_000, check.text[:300]
-            print(f"zeren serve on {url} (1 worker; batches in its pool of worker processes, niced); {seconds:g} s "
+            how = "in threads of the server process" if args.in_process else "in its pool of worker processes, niced"
+            print(f"zeren serve on {url} (1 worker; batches {how}); {seconds:g} s "
                   f"per phase; batch: 10,000 points, {body_file.stat().st_size / 1e6:.1f} MB; batch clients at nice "
                   f"+{CLIENT_NICENESS}")
             if hasattr(os, "getloadavg"):

@@ -253,3 +253,21 @@ def test_batch_settings_from_the_environment():
         Settings.from_env({"ZEREN_BATCH_QUEUE": "-1"})
     with pytest.raises(SettingsError, match="ZEREN_BATCH_IN_PROCESS"):
         Settings.from_env({"ZEREN_BATCH_IN_PROCESS": "maybe"})
+
+
+def test_life_circle_generation_runs_in_a_worker_with_the_same_answer(demo_path):
+    centres = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": f"C{i}", "name": f"中心{i}"},
+         "geometry": {"type": "Point", "coordinates": [CENTRE[0] + i / 500, CENTRE[1]]}} for i in range(30)]}
+    body = {"centres": centres, "minutes": [5, 15]}
+    answers = {}
+    for in_process in (False, True):
+        with TestClient(create_app(make_settings(demo_path, batch_in_process=in_process))) as c:
+            r = c.post("/life-circles/generate", json=body)
+            assert r.status_code == 200, r.text
+            answers[in_process] = r.json()
+            if not in_process:
+                assert c.app.state.zeren.batch_pool.pids()
+                bad = c.post("/life-circles/generate", params={"crs": "EPSG:99999"}, json=body)
+                assert bad.status_code == 422 and "99999" in bad.json()["detail"]  # the worker's error, answered
+    assert answers[False] == answers[True] and len(answers[False]["features"]) == 60
