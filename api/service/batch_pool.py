@@ -20,6 +20,11 @@ copy of the index and encodes (and gzips) the answer; the bytes come back.
 
 A job is a top-level function ``fn(workspace, body, deadline, **params) -> bytes`` (pickled by name): the
 pool knows nothing of HTTP, the door that submits the job does.
+
+Each server process (``zeren serve --workers N``) has its own pool, and each worker holds its own copy of the
+catalogue (memory: one more index per batch worker). As with any ``multiprocessing`` program, a script that
+builds the app itself must keep its top level behind ``if __name__ == "__main__":`` (workers import the main
+module); ``python -m zeren serve``, uvicorn and pytest do.
 """
 from __future__ import annotations
 
