@@ -17,8 +17,13 @@ Environment variables (all optional):
                             than linearly in its vertices, a 10,000-vertex star polygon takes seconds); more get 413
 ``ZEREN_REQUEST_TIMEOUT``   seconds a batch request (``POST /assign``, ``POST /projects``...) may work before it is
                             abandoned with 503 and ``Retry-After`` (default 30)
-``ZEREN_BATCH_WORKERS``     batch requests worked on at once per worker process (default 2); more wait their
-                            turn (within ``ZEREN_REQUEST_TIMEOUT``), so lookups keep their latency
+``ZEREN_BATCH_WORKERS``     batch worker processes per server process (default: cores - 1, at least 1; started on
+                            first use, niced): ``POST /assign`` is parsed, computed and encoded there, so lookups
+                            keep their latency; more batches wait their turn (within ``ZEREN_REQUEST_TIMEOUT``)
+``ZEREN_BATCH_QUEUE``       batches that may wait for a free batch worker (default 8); more get 503 with
+                            ``Retry-After`` at once
+``ZEREN_BATCH_IN_PROCESS``  ``1``: batches run in threads of the server process instead (no worker processes;
+                            for debugging and for comparing answers)
 ``ZEREN_MAX_HEADER_BYTES``  request line and headers cap of ``zeren serve`` (default 64 KiB); over it the client
                             gets 431 and the connection is closed
 ``ZEREN_AUTH_FAILURES_PER_MINUTE`` invalid tokens one client address may send in a minute (default 20; 0: no
@@ -45,9 +50,12 @@ Environment variables (all optional):
                             life circles are GB 50180-2018 straight-line radii
 ``ZEREN_POIS_FILE``         facilities (OSM .osm/.pbf, or points with a ``category`` column) checked by
                             ``GET /life-circles/check``
-``ZEREN_FEEDBACK_RATE_LIMIT`` ``POST /feedback`` posts allowed per client per window (default 5); more get
-                            429 with ``Retry-After`` (counted per worker process)
-``ZEREN_FEEDBACK_RATE_WINDOW`` the window of that limit in seconds (default 60)
+``ZEREN_ANONYMOUS_WRITE_LIMIT`` writes without a token (``POST /feedback``, ``POST /feedback/{ref}/rating``: every
+                            route that writes and takes no token, together) allowed per client address per window
+                            (default 5); more get 429 with ``Retry-After`` (counted per server process).
+                            ``ZEREN_FEEDBACK_RATE_LIMIT`` is its older name, read when the new one is unset
+``ZEREN_ANONYMOUS_WRITE_WINDOW`` the window of that limit in seconds (default 60; older name
+                            ``ZEREN_FEEDBACK_RATE_WINDOW``)
 ``ZEREN_FEEDBACK_MAX_DISTANCE_M`` feedback farther than this from every zone is refused as "in the sea or outside
                             the city" (default 50,000 m); nearer, it goes to the nearest zone's planner
 ``ZEREN_CHROMIUM``          the headless Chromium that prints ``GET /reports/...?format=pdf`` (default: chromium in
@@ -67,7 +75,8 @@ DEFAULT_MAX_PAGE_SIZE = 1_000
 DEFAULT_MAX_VERTICES = 1_000_000
 DEFAULT_MAX_FEATURE_VERTICES = 10_000
 DEFAULT_REQUEST_TIMEOUT = 30.0
-DEFAULT_BATCH_WORKERS = 2
+DEFAULT_BATCH_WORKERS = max(1, (os.cpu_count() or 2) - 1)  # a core left to the server process
+DEFAULT_BATCH_QUEUE = 8
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_AUTH_FAILURES_PER_MINUTE = 20
 DEFAULT_PAGE_SIZE = 100
@@ -96,6 +105,8 @@ class Settings:
     max_feature_vertices: int = DEFAULT_MAX_FEATURE_VERTICES
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     batch_workers: int = DEFAULT_BATCH_WORKERS
+    batch_queue: int = DEFAULT_BATCH_QUEUE
+    batch_in_process: bool = False
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     auth_failures_per_minute: int = DEFAULT_AUTH_FAILURES_PER_MINUTE
     default_page_size: int = DEFAULT_PAGE_SIZE
@@ -115,8 +126,8 @@ class Settings:
     network_file: str | None = None
     pois_file: str | None = None
     # resident feedback (POST /feedback)
-    feedback_rate_limit: int = 5
-    feedback_rate_window_seconds: float = 60.0
+    anonymous_write_limit: int = 5  # one limit over every write that takes no token (api.http.deps)
+    anonymous_write_window_seconds: float = 60.0
     feedback_max_distance_m: float = 50_000.0
     chromium: str | None = None  # ZEREN_CHROMIUM: the browser that prints PDF reports
     extra: dict = field(default_factory=dict)
@@ -128,14 +139,17 @@ class Settings:
                 raise SettingsError(f"{name} must be at least 1")
         if self.default_page_size > self.max_page_size:
             raise SettingsError("default_page_size must not exceed max_page_size")
+        if self.batch_queue < 0:
+            raise SettingsError("ZEREN_BATCH_QUEUE must not be negative")
         if self.auth_failures_per_minute < 0:
             raise SettingsError("ZEREN_AUTH_FAILURES_PER_MINUTE must not be negative (0 disables the limit)")
         if not self.request_timeout > 0:
             raise SettingsError("ZEREN_REQUEST_TIMEOUT must be more than 0 seconds")
         if self.reload_seconds < 0:
             raise SettingsError("reload_seconds must not be negative")
-        if self.feedback_rate_limit < 1 or self.feedback_rate_window_seconds <= 0 or self.feedback_max_distance_m <= 0:
-            raise SettingsError("ZEREN_FEEDBACK_RATE_LIMIT must be at least 1, ZEREN_FEEDBACK_RATE_WINDOW and "
+        if self.anonymous_write_limit < 1 or self.anonymous_write_window_seconds <= 0 or \
+                self.feedback_max_distance_m <= 0:
+            raise SettingsError("ZEREN_ANONYMOUS_WRITE_LIMIT must be at least 1, ZEREN_ANONYMOUS_WRITE_WINDOW and "
                                 "ZEREN_FEEDBACK_MAX_DISTANCE_M above 0")
         if self.public_url is not None and not self.public_url.startswith(("http://", "https://")):
             raise SettingsError(f"ZEREN_PUBLIC_URL must start with http:// or https://, got {self.public_url!r}")
@@ -178,17 +192,25 @@ class Settings:
                                ("max_feature_vertices", "ZEREN_MAX_FEATURE_VERTICES", int),
                                ("request_timeout", "ZEREN_REQUEST_TIMEOUT", float),
                                ("batch_workers", "ZEREN_BATCH_WORKERS", int),
+                               ("batch_queue", "ZEREN_BATCH_QUEUE", int),
                                ("max_header_bytes", "ZEREN_MAX_HEADER_BYTES", int),
                                ("auth_failures_per_minute", "ZEREN_AUTH_FAILURES_PER_MINUTE", int),
                                ("default_page_size", "ZEREN_DEFAULT_PAGE_SIZE", int),
                                ("reload_seconds", "ZEREN_RELOAD_SECONDS", float),
                                ("map_max_inline_features", "ZEREN_MAP_MAX_INLINE_FEATURES", int),
-                               ("feedback_rate_limit", "ZEREN_FEEDBACK_RATE_LIMIT", int),
-                               ("feedback_rate_window_seconds", "ZEREN_FEEDBACK_RATE_WINDOW", float),
+                               ("anonymous_write_limit", "ZEREN_FEEDBACK_RATE_LIMIT", int),  # older names first
+                               ("anonymous_write_window_seconds", "ZEREN_FEEDBACK_RATE_WINDOW", float),
+                               ("anonymous_write_limit", "ZEREN_ANONYMOUS_WRITE_LIMIT", int),
+                               ("anonymous_write_window_seconds", "ZEREN_ANONYMOUS_WRITE_WINDOW", float),
                                ("feedback_max_distance_m", "ZEREN_FEEDBACK_MAX_DISTANCE_M", float)):
             value = number(var, kind)
             if value is not None:
                 values[key] = value
+        if text("ZEREN_BATCH_IN_PROCESS") is not None:
+            flag = text("ZEREN_BATCH_IN_PROCESS").lower()
+            if flag not in ("0", "1", "true", "false", "yes", "no"):
+                raise SettingsError(f"ZEREN_BATCH_IN_PROCESS={flag!r}: give 1 or 0")
+            values["batch_in_process"] = flag in ("1", "true", "yes")
         if text("ZEREN_CORS_ORIGINS") is not None:
             values["cors_origins"] = _split(text("ZEREN_CORS_ORIGINS"), ",")
         if text("ZEREN_FRAME_ANCESTORS") is not None:
@@ -213,6 +235,8 @@ class Settings:
             "ZEREN_MAX_FEATURE_VERTICES": str(self.max_feature_vertices),
             "ZEREN_REQUEST_TIMEOUT": str(self.request_timeout),
             "ZEREN_BATCH_WORKERS": str(self.batch_workers),
+            "ZEREN_BATCH_QUEUE": str(self.batch_queue),
+            "ZEREN_BATCH_IN_PROCESS": "1" if self.batch_in_process else "0",
             "ZEREN_MAX_HEADER_BYTES": str(self.max_header_bytes),
             "ZEREN_AUTH_FAILURES_PER_MINUTE": str(self.auth_failures_per_minute),
             "ZEREN_DEFAULT_PAGE_SIZE": str(self.default_page_size),
@@ -220,8 +244,8 @@ class Settings:
             "ZEREN_FRAME_ANCESTORS": " ".join(self.frame_ancestors),
             "ZEREN_RELOAD_SECONDS": str(self.reload_seconds),
             "ZEREN_MAP_MAX_INLINE_FEATURES": str(self.map_max_inline_features),
-            "ZEREN_FEEDBACK_RATE_LIMIT": str(self.feedback_rate_limit),
-            "ZEREN_FEEDBACK_RATE_WINDOW": str(self.feedback_rate_window_seconds),
+            "ZEREN_ANONYMOUS_WRITE_LIMIT": str(self.anonymous_write_limit),
+            "ZEREN_ANONYMOUS_WRITE_WINDOW": str(self.anonymous_write_window_seconds),
             "ZEREN_FEEDBACK_MAX_DISTANCE_M": str(self.feedback_max_distance_m),
         }
         for key, var in (*MAP_VARIABLES, *LIFE_CIRCLE_VARIABLES, ("chromium", "ZEREN_CHROMIUM")):

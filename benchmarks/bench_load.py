@@ -2,6 +2,7 @@
 
   python benchmarks/bench_load.py            # 30,000 synthetic zones, 8 s per phase
   python benchmarks/bench_load.py --small    # 2,000 zones, 2 s per phase (CI: so the script cannot rot)
+  python benchmarks/bench_load.py --small --in-process   # the same with batches in threads, to compare
 
 It builds the synthetic city of ``bench_api.py`` into a temporary GeoPackage and starts ``zeren serve`` (one
 worker: uvloop, httptools with the header cap, batches in their bounded pool) on 127.0.0.1. Each phase drives
@@ -10,9 +11,12 @@ while 0, 1 or 4 other processes post 10,000-point FeatureCollections to /assign 
 ends. It prints req/s and p99 of each phase and their ratios to the unloaded phase, then the time to refuse a
 40,000-vertex star polygon (the vertex budget) on the same server.
 
-Targets (issue 13): /lookup p99 under load at most 2x the unloaded p99; the star refused in under 50 ms.
-The machine has 2 cores shared by the server, the lookup driver and the batch clients, so the loaded phases
-also measure the clients' own CPU use. Only 127.0.0.1 traffic.
+Targets (issue 13): /lookup p99 under load at most 2x the unloaded p99; the star refused in under 50 ms; each is
+printed PASS or FAIL. The server parses, assigns and encodes batches in its niced worker processes
+(``api/service/batch_pool.py``) and only moves bytes itself. The batch clients run at nice +10 (they stand for
+load from other machines); the lookup driver at the priority it was started with. On a small machine every
+process shares the same cores, so the figures also measure the clients' own CPU use and whatever else runs
+(the load average is printed). Only 127.0.0.1 traffic.
 """
 from __future__ import annotations
 
@@ -76,11 +80,26 @@ def batches(port: int, body_file: str, seconds: float) -> None:
     print(json.dumps({"requests": done, "statuses": statuses, "median_s": float(np.median(times)) if times else None}))
 
 
+def _nice() -> None:
+    try:
+        os.nice(CLIENT_NICENESS)
+    except (AttributeError, OSError):  # pragma: no cover - no nice here
+        pass
+
+
+CLIENT_NICENESS = 10
+TARGET_P99_RATIO = 2.0
+TARGET_STAR_S = 0.05
+
+
 # -- the run ----------------------------------------------------------------------------------------
 def _run_phase(port: int, paths_file: Path, body_file: Path, seconds: float, streams: int) -> tuple[dict, list]:
     me = [sys.executable, __file__]
+    # the batch clients are niced like the server's batch workers: they stand for other machines' load, and
+    # should not take the cores from the server and the lookup driver being measured
     feeders = [subprocess.Popen(me + ["--batches", str(port), str(body_file), str(seconds + 1.5)],
-                                stdout=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(streams)]
+                                stdout=subprocess.PIPE, text=True, cwd=ROOT, preexec_fn=_nice)
+               for _ in range(streams)]
     try:
         if streams:
             time.sleep(1.0)  # the batches are under way before the lookups are measured
@@ -103,6 +122,8 @@ def main(argv=None) -> int:
     parser.add_argument("--small", action="store_true", help="a quick run (CI)")
     parser.add_argument("--zones", type=int, help="number of synthetic subdistricts (default 30,000; 2,000 small)")
     parser.add_argument("--seconds", type=float, help="seconds per phase (default 8; 2 small)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="batches in threads of the server process (ZEREN_BATCH_IN_PROCESS=1), to compare")
     parser.add_argument("--lookups", nargs=4, metavar=("PORT", "PATHS", "SECONDS", "LIMIT"), help=argparse.SUPPRESS)
     parser.add_argument("--batches", nargs=3, metavar=("PORT", "BODY", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -132,7 +153,8 @@ def main(argv=None) -> int:
         body_file = Path(tmp) / "batch.json"
         body_file.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
         port = _free_port()
-        env = dict(os.environ, ZEREN_RELOAD_SECONDS="0", PYTHONUNBUFFERED="1")
+        env = dict(os.environ, ZEREN_RELOAD_SECONDS="0", PYTHONUNBUFFERED="1",
+                   ZEREN_BATCH_IN_PROCESS="1" if args.in_process else "0")
         env.pop("ZEREN_TOKENS_FILE", None)
         server = subprocess.Popen([sys.executable, "-m", "zeren", "serve", "--store", str(store), "--port", str(port),
                                    "--no-access-log", "--log-level", "warning"], env=env, cwd=ROOT,
@@ -143,8 +165,12 @@ def main(argv=None) -> int:
             check = httpx.post(f"{url}/assign", content=body_file.read_bytes(),
                                headers={"Content-Type": "application/json"}, timeout=120)
             assert check.status_code == 200 and check.json()["assigned"] == 10_000, check.text[:300]
-            print(f"zeren serve on {url} (1 worker); {seconds:g} s per phase; batch: 10,000 points, "
-                  f"{body_file.stat().st_size / 1e6:.1f} MB")
+            how = "in threads of the server process" if args.in_process else "in its pool of worker processes, niced"
+            print(f"zeren serve on {url} (1 worker; batches {how}); {seconds:g} s "
+                  f"per phase; batch: 10,000 points, {body_file.stat().st_size / 1e6:.1f} MB; batch clients at nice "
+                  f"+{CLIENT_NICENESS}")
+            if hasattr(os, "getloadavg"):
+                print(f"load average before the phases: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
             _run_phase(port, paths_file, body_file, min(2.0, seconds), 0)  # warm-up
             rows = {}
             for streams in STREAMS:
@@ -167,7 +193,14 @@ def main(argv=None) -> int:
                       f"{ratio_p99:>8.2f}{n_batches:>9}{batch_s:>9}" + ("" if ok else "  (some batches not 200)"))
                 if r["errors"]:
                     print(f"  {r['errors']} lookups did not answer 200")
-            print(f"\nworst p99 under load = {worst:.2f}x the unloaded p99 (target <= 2x)")
+            print(f"\nworst p99 under load = {worst:.2f}x the unloaded p99 (target <= {TARGET_P99_RATIO:g}x)")
+            verdicts = []
+            for streams, (r, _) in rows.items():
+                if streams:
+                    ratio = r["p99_ms"] / base["p99_ms"]
+                    verdicts.append(ratio <= TARGET_P99_RATIO)
+                    print(f"{'PASS' if verdicts[-1] else 'FAIL'}  /lookup p99 with {streams} batch stream(s): "
+                          f"{ratio:.2f}x the unloaded p99 (target <= {TARGET_P99_RATIO:g}x)")
 
             star_body = json.dumps({"type": "Feature", "properties": {},
                                     "geometry": star(40_000, (minx + maxx) / 2, (miny + maxy) / 2)}).encode()
@@ -181,8 +214,13 @@ def main(argv=None) -> int:
             median = float(np.median(times[1:]))
             print(f"40,000-vertex star ({len(star_body) / 1e6:.1f} MB): refused with 413 in {median * 1000:.0f} ms "
                   f"(median of 5, over HTTP; target < 50 ms)")
-            met = worst <= 2 and median < 0.05
-            print("\nall targets met" if met else "\nsome targets missed (see above)")
+            verdicts.append(median < TARGET_STAR_S)
+            print(f"{'PASS' if verdicts[-1] else 'FAIL'}  40,000-vertex star refused in {median * 1000:.0f} ms "
+                  f"(target < {TARGET_STAR_S * 1000:.0f} ms)")
+            print("\nall targets met" if all(verdicts) else "\nsome targets missed (see above)")
+            if hasattr(os, "getloadavg"):
+                print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other "
+                      f"processes on the machine share the cores with the server and the lookup driver)")
         finally:
             stop(server)
     return 0

@@ -297,3 +297,28 @@ def _group_lists(n: int, site: np.ndarray, rank: np.ndarray, items: list) -> lis
     for j in np.lexsort((rank, site)).tolist():
         lists[int(site[j])].append(items[j])
     return lists
+
+
+def json_members(columns: pd.DataFrame, names=ASSIGNMENT_COLUMNS) -> np.ndarray:
+    """Per row of ``columns`` (what :func:`assignment_columns` gives with ``lists="json"``), the JSON object
+    members ``"covered":true,"lead_planner_id":"P001",...`` of ``names``, in that order, as text: what
+    ``POST /assign`` splices into each feature's properties. Vectorised like the list columns: each distinct
+    value is encoded once, then the pieces are concatenated column by column."""
+    n = len(columns)
+    out = np.full(n, "", dtype=object)
+    for j, name in enumerate(names):
+        values = columns[name].to_numpy()
+        if name in ("planners", "consultations", "zones"):
+            literal = np.asarray(values, dtype=object)  # already JSON text
+        elif values.dtype == bool:
+            literal = np.where(values, "true", "false").astype(object)
+        elif name == "nearest_distance_m":
+            number = np.asarray(values, dtype=float)
+            literal = np.full(n, "null", dtype=object)
+            finite = np.isfinite(number)
+            if finite.any():
+                literal[finite] = _number_literals(number[finite])
+        else:
+            literal = json_literals(values)
+        out = out + (("," if j else "") + json.dumps(name) + ":") + literal
+    return out

@@ -227,6 +227,10 @@ async def lifespan(app: FastAPI):
     settings: Settings = app.state.settings
     state = await anyio.to_thread.run_sync(_open, settings, app.state.tokens)
     state.batch_limiter = anyio.CapacityLimiter(settings.batch_workers)
+    if not settings.batch_in_process:  # worker processes for batches, started on first use
+        from zeren.api.service.batch_pool import BatchPool
+
+        state.batch_pool = BatchPool(settings.store, settings.batch_workers, settings.batch_queue)
     app.state.zeren = state
     _freeze_heap()
     watcher = asyncio.create_task(_watch(state, settings.reload_seconds)) if settings.reload_seconds > 0 else None
@@ -239,6 +243,8 @@ async def lifespan(app: FastAPI):
                 await watcher
             except (asyncio.CancelledError, Exception):
                 pass
+        if state.batch_pool is not None:
+            state.batch_pool.close()
         state.workspace.close()
 
 

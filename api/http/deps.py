@@ -2,8 +2,10 @@
 parsing of the parameters many endpoints share (as-of dates, CRSs, pages, bounding boxes)."""
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import math
+import time
 import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable
@@ -78,6 +80,31 @@ class FailedAuthLimiter:
                 self._failures.pop(next(iter(self._failures)))
 
 
+class RateLimiter:
+    """At most ``limit`` events per client per ``window`` seconds (in this process), a sliding window."""
+
+    MAX_CLIENTS = 100_000  # past this many remembered clients, the idle ones are forgotten
+
+    def __init__(self, limit: int, window: float):
+        self.limit, self.window = int(limit), float(window)
+        self._seen: dict[str, collections.deque] = {}
+        self._lock = threading.Lock()
+
+    def check(self, client: str) -> float | None:
+        """None when the client may go on (counted), else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            if len(self._seen) > self.MAX_CLIENTS:
+                self._seen = {k: q for k, q in self._seen.items() if q and q[-1] > now - self.window}
+            seen = self._seen.setdefault(client, collections.deque())
+            while seen and seen[0] <= now - self.window:
+                seen.popleft()
+            if len(seen) >= self.limit:
+                return seen[0] + self.window - now
+            seen.append(now)
+            return None
+
+
 @dataclass
 class AppState:
     """What the lifespan puts on ``app.state.zeren``: the settings, the workspace (store + catalogue) the use
@@ -86,15 +113,19 @@ class AppState:
     settings: Settings
     workspace: Workspace
     tokens: TokenRegistry
-    # at most ``settings.batch_workers`` batch requests compute at once, even after the server gave up
-    # waiting for one (an abandoned thread keeps its slot until its next deadline check)
+    # in-process batches (ZEREN_BATCH_IN_PROCESS): at most ``settings.batch_workers`` compute at once, even
+    # after the server gave up waiting for one (an abandoned thread keeps its slot until its next deadline check)
     batch_slots: threading.BoundedSemaphore = field(init=False)
     batch_limiter: Any = None  # an anyio.CapacityLimiter, made by the lifespan (it needs the event loop)
+    batch_pool: Any = None  # the BatchPool of worker processes (None with ZEREN_BATCH_IN_PROCESS)
     auth_failures: "FailedAuthLimiter" = field(init=False)
+    anonymous_writes: RateLimiter = field(init=False)  # one limit over every write that takes no token
 
     def __post_init__(self):
         self.batch_slots = threading.BoundedSemaphore(self.settings.batch_workers)
         self.auth_failures = FailedAuthLimiter(self.settings.auth_failures_per_minute)
+        self.anonymous_writes = RateLimiter(self.settings.anonymous_write_limit,
+                                            self.settings.anonymous_write_window_seconds)
 
     @property
     def store(self) -> Store:
@@ -113,11 +144,18 @@ def state(request: Request) -> AppState:
     return request.app.state.zeren
 
 
-async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
-    """``work(deadline)`` in a worker thread, at most ``ZEREN_BATCH_WORKERS`` at once, so interactive routes
-    keep the event loop and cores; after ``ZEREN_REQUEST_TIMEOUT`` seconds (waiting included) the client gets
-    503 with ``Retry-After`` and the deadline is cancelled, so the work stops at its next check."""
+async def run_batch(request: Request, job: Callable[..., bytes], body: bytes, params: dict) -> tuple[bytes, str | None]:
+    """``job(workspace, body, deadline, **params)`` (a top-level function: it is sent to another process by
+    name) in a batch worker process (:class:`~zeren.api.service.batch_pool.BatchPool`), so the server
+    process only moves bytes; returns (answer bytes, content encoding or None: the worker gzips large answers
+    for clients that accept it). Past ``ZEREN_REQUEST_TIMEOUT`` (waiting included) 503 with ``Retry-After``
+    and the worker is replaced; a full queue: 503 at once. With ``ZEREN_BATCH_IN_PROCESS`` the job runs in a
+    thread here instead (at most ``ZEREN_BATCH_WORKERS`` at once; the deadline is checked between chunks)."""
     zs: AppState = request.app.state.zeren
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    if zs.batch_pool is not None:
+        return await zs.batch_pool.run(job, body, params=params, marks=zs.workspace.marks,
+                                       timeout=zs.settings.request_timeout, compress=gzip_ok)
     deadline = Deadline(zs.settings.request_timeout)
 
     def guarded():
@@ -125,12 +163,12 @@ async def run_batch(request: Request, work: Callable[[Deadline], Any]) -> Any:
             deadline.check()  # raises: the wait took the whole deadline
         try:
             deadline.check()
-            return work(deadline)
+            return job(zs.workspace, body, deadline, **params)
         finally:
             zs.batch_slots.release()
 
     with anyio.move_on_after(zs.settings.request_timeout) as scope:
-        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True)
+        return await anyio.to_thread.run_sync(guarded, limiter=zs.batch_limiter, abandon_on_cancel=True), None
     if scope.cancelled_caught:
         deadline.cancel()
     raise DeadlineExceeded(f"the request took longer than the server's limit of {zs.settings.request_timeout:g} s "
@@ -169,6 +207,25 @@ def check_token(request: Request, token: str) -> Principal:
         raise HTTPException(401, "the token is not valid (unknown or revoked); ask an admin for a new one",
                             headers=WWW_AUTHENTICATE)
     return principal
+
+
+def limit_anonymous_write(request: Request) -> None:
+    """The dependency of every route that writes without a token (a resident's feedback, a rating): at most
+    ``ZEREN_ANONYMOUS_WRITE_LIMIT`` such writes per client address per ``ZEREN_ANONYMOUS_WRITE_WINDOW``
+    seconds, all routes together (counted per server process); more get 429 with ``Retry-After``."""
+    zs: AppState = request.app.state.zeren
+    client = request.client.host if request.client else "unknown"
+    wait = zs.anonymous_writes.check(client)
+    if wait is not None:
+        seconds = max(1, math.ceil(wait))
+        raise HTTPException(429, f"too many writes without a token from this client; try again in {seconds} s",
+                            headers={"Retry-After": str(seconds)})
+
+
+# ``dependencies=[AnonymousWrite]`` on a route; ``responses=ANONYMOUS_WRITE_RESPONSES`` documents the 429
+AnonymousWrite = Depends(limit_anonymous_write)
+ANONYMOUS_WRITE_RESPONSES = {429: {"model": None, "description": "Too many writes without a token from this client "
+                                                                 "(ZEREN_ANONYMOUS_WRITE_LIMIT); see Retry-After."}}
 
 
 def optional_principal(request: Request,

@@ -25,6 +25,10 @@ class DeadlineExceeded(ZerenError):
     """The work took longer than the server's deadline and was abandoned (HTTP 503 with Retry-After)."""
 
 
+class ServerBusy(ZerenError):
+    """Every batch worker is busy and the queue is full, or a batch worker stopped (HTTP 503 with Retry-After)."""
+
+
 @dataclass(frozen=True)
 class WorkBudget:
     """``max_vertices`` in one request (all features together), ``max_feature_vertices`` in one feature;
@@ -101,4 +105,4 @@ class Deadline:
                                    f"abandoned; send a smaller batch or try again later")
 
 
-__all__ = ["cli_budget", "WorkBudget", "WorkBudgetExceeded", "DeadlineExceeded", "Deadline", "geometry_vertices"]
+__all__ = ["cli_budget", "WorkBudget", "WorkBudgetExceeded", "DeadlineExceeded", "ServerBusy", "Deadline", "geometry_vertices"]

@@ -37,6 +37,12 @@ class Workspace:
         return catalogue
 
     @property
+    def marks(self) -> dict:
+        """The store's change marks that the loaded catalogue reflects (what batch worker processes compare
+        with theirs, to know they must refresh)."""
+        return dict(self._marks)
+
+    @property
     def loaded(self) -> bool:
         return self._catalogue is not None
 

@@ -15,7 +15,7 @@ from zeren.api.http.app import create_app
 from zeren.geo.crs import wgs84_to_gcj02
 
 KUANZHAI = (104.0530, 30.6695)  # in a subdistrict led by P006 and the historic area HA-001
-FAST = {"feedback_rate_limit": 10_000}
+FAST = {"anonymous_write_limit": 10_000}
 
 
 @pytest.fixture(scope="module")
@@ -354,8 +354,8 @@ def test_feedback_map_page(api):
 
 # -- the rate limit -------------------------------------------------------------------------------
 def test_a_flood_from_one_client_gets_429(store_copy):
-    with TestClient(create_app(make_settings(store_copy, feedback_rate_limit=3,
-                                             feedback_rate_window_seconds=120))) as c:
+    with TestClient(create_app(make_settings(store_copy, anonymous_write_limit=3,
+                                             anonymous_write_window_seconds=120))) as c:
         codes = [post(c).status_code for _ in range(5)]
         assert codes == [201, 201, 201, 429, 429]
         r = post(c)
@@ -368,8 +368,8 @@ def test_the_rate_limit_is_a_setting():
     from zeren.api.settings import Settings, SettingsError
 
     s = Settings.from_env({"ZEREN_FEEDBACK_RATE_LIMIT": "7", "ZEREN_FEEDBACK_RATE_WINDOW": "30"})
-    assert (s.feedback_rate_limit, s.feedback_rate_window_seconds) == (7, 30.0)
-    assert Settings.from_env(s.to_env()).feedback_rate_limit == 7
+    assert (s.anonymous_write_limit, s.anonymous_write_window_seconds) == (7, 30.0)
+    assert Settings.from_env(s.to_env()).anonymous_write_limit == 7
     with pytest.raises(SettingsError):
         Settings.from_env({"ZEREN_FEEDBACK_RATE_LIMIT": "0"})
 

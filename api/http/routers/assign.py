@@ -9,7 +9,6 @@ and a deadline (``ZEREN_REQUEST_TIMEOUT``: then 503 with ``Retry-After``, and th
 """
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import numpy as np
@@ -19,10 +18,10 @@ from fastapi import APIRouter, Query, Request, Response
 from zeren.api.http.deps import parse_as_of, parse_input_crs, run_batch
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, DEMO_POLYGON, AssignedCollection, errors
-from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, collection_bytes, geojson_texts,
-                                  feature_positions, geometry_from_geojson, parse_json, repair)
+from zeren.api.http.routers._geojson import (GeoJSONResponse, GeoJSONError, dumps_bytes, geojson_texts,
+                                             feature_positions, geometry_from_geojson, parse_json, repair)
 from zeren.api.service import assign as service
-from zeren.geo.answer import ASSIGNMENT_COLUMNS
+from zeren.geo.answer import ASSIGNMENT_COLUMNS, json_members
 from zeren.geo.errors import GeoInputError
 
 router = APIRouter(tags=["lookup"])
@@ -156,42 +155,57 @@ def assign_collection(workspace, data: Any, crs_text: str, as_of, max_features: 
     service.check_columns({k for p in props if p for k in p}, "the features' properties")
     batch = service.assign_sites(workspace, geoms, crs, as_of, problems=problems,
                                  where=[f"feature {i}, geometry" for i in range(len(features))], deadline=deadline,
-                                 chunk=HTTP_CHUNK)
+                                 chunk=HTTP_CHUNK, lists="json")
     if deadline is not None:
         deadline.check()
+    return _collection(batch, features, props, ids, repaired)
+
+
+def _collection(batch, features: list, props: list, ids: list, repaired: list) -> bytes:
+    """The FeatureCollection as bytes: each feature's own properties (orjson), then the assignment columns
+    as JSON members made by ``zeren assign``'s vectorised encoder (``geo.answer.json_members``), spliced in."""
     good = batch.good
-    lists = {c: batch.columns[c].tolist() for c in COLUMNS}
-    lists["nearest_distance_m"] = [None if d != d else d for d in lists["nearest_distance_m"]]
-    geometries = _geometries(batch.wgs84[good]) if good.any() else []
-    out = []
+    members = json_members(batch.columns.iloc[np.flatnonzero(good)]) if good.any() else []
+    geometries = _geometry_texts(batch.wgs84[good]) if good.any() else []
+    parts = [dumps_bytes({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
+                          "assigned": int(good.sum()), "errors": int(len(features) - good.sum())})[:-1],
+             b',"features":[']
     k = 0
     for i in range(len(features)):
-        base = dict(props[i] or {})
+        own = dumps_bytes(props[i] or {})[1:-1]
         if good[i]:
-            for c in COLUMNS:
-                base[c] = lists[c][i]
-            if repaired[i]:
-                base["repaired"] = True
-            out.append({"type": "Feature", "id": ids[i], "geometry": geometries[k], "properties": base})
+            geometry, added = geometries[k].encode(), members[k].encode()
             k += 1
+            if repaired[i]:
+                added += b',"repaired":true'
         else:
-            base["error"] = batch.problems[i] or f"feature {i}: cannot be assigned"
-            out.append({"type": "Feature", "id": ids[i], "geometry": None, "properties": base})
-    return collection_bytes({"type": "FeatureCollection", "as_of": batch.as_of.date().isoformat(),
-                             "assigned": int(good.sum()), "errors": int(len(features) - good.sum())}, out)
+            geometry = b"null"
+            added = b'"error":' + dumps_bytes(batch.problems[i] or f"feature {i}: cannot be assigned")
+        parts += [b"," if i else b"", b'{"type":"Feature","id":', dumps_bytes(ids[i]), b',"geometry":', geometry,
+                  b',"properties":{', own, b"," if own else b"", added, b"}}"]
+    parts.append(b"]}")
+    return b"".join(parts)
 
 
-def _geometries(geoms: np.ndarray) -> list:
-    """GeoJSON geometry dicts: points built directly, other types through shapely's GeoJSON writer."""
-    out: list = [None] * len(geoms)
+def _geometry_texts(geoms: np.ndarray) -> list[str]:
+    """GeoJSON geometry texts: points written directly (coordinates rounded to 7 decimals, Python's shortest
+    float text), other types by shapely's GeoJSON writer (:func:`geojson_texts`)."""
+    out = np.full(len(geoms), None, dtype=object)
     points = shapely.get_type_id(geoms) == 0
     if points.any():
-        xy = np.round(shapely.get_coordinates(geoms[points]), 7).tolist()
-        for i, c in zip(np.flatnonzero(points).tolist(), xy):
-            out[i] = {"type": "Point", "coordinates": c}
-    for i, text in zip(np.flatnonzero(~points).tolist(), geojson_texts(geoms[~points])):
-        out[i] = json.loads(text)
-    return out
+        xy = np.round(shapely.get_coordinates(geoms[points]), 7)
+        out[points] = ['{"type":"Point","coordinates":[' + repr(x) + "," + repr(y) + "]}"
+                       for x, y in xy.tolist()]
+    if (~points).any():
+        out[~points] = geojson_texts(geoms[~points])
+    return out.tolist()
+
+
+def assign_job(workspace, body: bytes, deadline, *, crs: str, as_of, max_features: int, budget) -> bytes:
+    """The whole of ``POST /assign`` after the query is read, as a batch job (run in a batch worker process,
+    or in a thread with ``ZEREN_BATCH_IN_PROCESS``): the raw body in, the answer's bytes out."""
+    parse_input_crs(crs)  # an unknown CRS fails the request before the body is read
+    return assign_collection(workspace, parse_json(body), crs, as_of, max_features, budget, deadline)
 
 
 @router.post(
@@ -216,11 +230,8 @@ async def assign_sites(
 ) -> Response:
     body = await request.body()
     zs = request.app.state.zeren
-    day = parse_as_of(as_of)
-
-    def work(deadline) -> bytes:
-        parse_input_crs(crs)  # an unknown CRS fails the request before the body is read (off the event loop)
-        return assign_collection(zs.workspace, parse_json(body), crs, day, zs.settings.max_features,
-                                 zs.settings.work_budget(), deadline)
-
-    return Response(await run_batch(request, work), media_type="application/geo+json")
+    params = dict(crs=crs, as_of=parse_as_of(as_of), max_features=zs.settings.max_features,
+                  budget=zs.settings.work_budget())
+    answer, encoding = await run_batch(request, assign_job, body, params)
+    headers = {"Content-Encoding": encoding, "Vary": "Accept-Encoding"} if encoding else None
+    return Response(answer, media_type="application/geo+json", headers=headers)

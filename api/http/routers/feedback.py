@@ -4,18 +4,14 @@ feedback map page ``/maps/feedback``. Every rule is the use case's (zeren.api.se
 parses, calls it, renders, and keeps the per-client rate limit of ``POST /feedback``."""
 from __future__ import annotations
 
-import collections
-import math
-import threading
-import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from zeren.api.http.deps import AdminActor, Caller, Paging, WriterActor, parse_as_of
-from zeren.api.http.errors import error_body
+from zeren.api.http.deps import (ANONYMOUS_WRITE_RESPONSES, AdminActor, AnonymousWrite, Caller, Paging, WriterActor,
+                                 parse_as_of)
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, _In, _Out, errors
 from zeren.api.http.routers._geojson import (GeoJSONResponse, StrictJSONRoute, collection_text, dumps, feature_text,
                                              geojson_texts, geometry_from_geojson, repair)
@@ -70,46 +66,6 @@ class CaseOut(_Out):
     routed_to: list[str]
 
 
-# -- the rate limit -------------------------------------------------------------------------------
-class RateLimiter:
-    """At most ``limit`` events per client per ``window`` seconds (in this process), a sliding window."""
-
-    def __init__(self, limit: int, window: float):
-        self.limit, self.window = int(limit), float(window)
-        self._seen: dict[str, collections.deque] = {}
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> float | None:
-        """None when the client may go on (counted), else the seconds until it may."""
-        now = time.monotonic()
-        with self._lock:
-            if len(self._seen) > 100_000:  # forget idle clients rather than grow without bound
-                self._seen = {k: q for k, q in self._seen.items() if q and q[-1] > now - self.window}
-            seen = self._seen.setdefault(client, collections.deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.limit:
-                return seen[0] + self.window - now
-            seen.append(now)
-            return None
-
-
-_LIMITER_LOCK = threading.Lock()
-
-
-def _limiter(request: Request) -> RateLimiter:
-    app = request.app
-    limiter = getattr(app.state, "feedback_limiter", None)
-    if limiter is None:
-        with _LIMITER_LOCK:
-            limiter = getattr(app.state, "feedback_limiter", None)
-            if limiter is None:
-                settings = app.state.zeren.settings
-                limiter = RateLimiter(settings.feedback_rate_limit, settings.feedback_rate_window_seconds)
-                app.state.feedback_limiter = limiter
-    return limiter
-
-
 def _json(value: Any, status: int = 200) -> Response:
     return Response(dumps(value).encode("utf-8"), status_code=status, media_type="application/json")
 
@@ -117,21 +73,16 @@ def _json(value: Any, status: int = 200) -> Response:
 # -- the resident's side --------------------------------------------------------------------------
 @router.post("/feedback", status_code=201, response_model=CaseOut,
              summary="Leave feedback for the responsible planner of a site (public, no token)",
-             responses={**errors(400, 409, 413, 422, 503),
-                        429: {"model": None, "description": "Too many posts from this client; see Retry-After."}},
+             responses={**errors(400, 409, 413, 422, 503), **ANONYMOUS_WRITE_RESPONSES},
+             dependencies=[AnonymousWrite],
              description="A point (`lon`/`lat`, in `crs`) or a GeoJSON `geometry`, a `category`, a `text` of 1 to "
                          "2,000 characters and an optional private `contact`. The case is routed to the site's "
                          "lead planner and the planners to consult, as of today (frozen in the case); a site "
                          "outside every zone goes to the nearest zone's planner and is flagged (`outside`). "
-                         "Answers the resident's reference `ref`. Rate-limited per client "
-                         "(`ZEREN_FEEDBACK_RATE_LIMIT` per `ZEREN_FEEDBACK_RATE_WINDOW` seconds).")
+                         "Answers the resident's reference `ref`. Rate-limited per client, with every other write "
+                         "that takes no token (`ZEREN_ANONYMOUS_WRITE_LIMIT` per `ZEREN_ANONYMOUS_WRITE_WINDOW` "
+                         "seconds).")
 def post_feedback(request: Request, body: FeedbackIn) -> Response:
-    client = request.client.host if request.client else "unknown"
-    wait = _limiter(request).check(client)
-    if wait is not None:
-        seconds = max(1, math.ceil(wait))
-        return JSONResponse(error_body(f"too many messages from this client; try again in {seconds} s",
-                                       "TooManyRequests"), status_code=429, headers={"Retry-After": str(seconds)})
     zs = request.app.state.zeren
     geometry = None
     if body.geometry is not None:
@@ -169,7 +120,8 @@ def get_feedback(request: Request, ref: Ref, caller: Caller) -> Response:
 
 
 @router.post("/feedback/{ref}/rating", summary="Rate the reply 1-5, once (public, by reference)",
-             responses=errors(400, 404, 409, 413, 422))
+             responses={**errors(400, 404, 409, 413, 422), **ANONYMOUS_WRITE_RESPONSES},
+             dependencies=[AnonymousWrite])
 def rate(request: Request, ref: Ref, body: RatingIn) -> Response:
     return _json(service.rate_feedback(request.app.state.zeren.workspace, ref.strip().upper(), body.rating))
 
@@ -239,4 +191,4 @@ def feedback_map(request: Request, status: StatusQuery = None, zone: ZoneQuery =
     return HTMLResponse(m.get_root().render(), headers={"Cache-Control": "no-cache"})
 
 
-__all__ = ["router", "RateLimiter"]
+__all__ = ["router"]

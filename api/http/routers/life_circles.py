@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from zeren.api.jsonable import jsonable, records
 from zeren.api.service import life_circles as service
-from zeren.api.http.deps import parse_as_of, parse_input_crs
+from zeren.api.http.deps import parse_as_of, parse_input_crs, run_batch
 from zeren.api.http.errors import TooManyFeatures
 from zeren.api.http.models import DEMO_LAT, DEMO_LON, errors
 from zeren.api.http.routers._geojson import GeoJSONError, GeoJSONResponse, StrictJSONRoute, dumps, geojson_texts, \
@@ -226,6 +226,14 @@ def generate_circles(workspace, settings, body: GenerateIn, crs_text: str, day) 
     return head[:-1] + ',"features":[' + ",".join(features) + "]}"
 
 
+def generate_job(workspace, body: bytes, deadline, *, settings, crs: str, as_of) -> bytes:
+    """``POST /life-circles/generate`` as a batch job (up to ``ZEREN_MAX_FEATURES`` centres, network walks):
+    run in a batch worker process, which reads the walking network once and keeps it."""
+    text = generate_circles(workspace, settings, GenerateIn.model_validate_json(body), crs, as_of)
+    deadline.check()
+    return text.encode("utf-8")
+
+
 @router.post("/generate", response_class=GeoJSONResponse, response_model=CircleCollection,
              responses=errors(400, 404, 409, 413, 422),
              summary="Make 15-minute life circles around centre points (GeoJSON)",
@@ -234,7 +242,7 @@ def generate_circles(workspace, settings, body: GenerateIn, crs_text: str, day) 
                          "(5/10/15 min: 300/500/1000 m); with one, the streets reachable on foot, buffered. "
                          "Every circle says how it was made (`method`, `standard`, `radius_m`/`walk_m`...). "
                          "`clip` cuts them to a stored zone.")
-def generate(
+async def generate(
     request: Request, body: GenerateIn,
     crs: Annotated[str, Query(max_length=2000, examples=["wgs84"],
                               description="CRS of the centres: `wgs84` (default), `cgcs2000`, `gcj02`, `bd09` or "
@@ -244,8 +252,11 @@ def generate(
                                        examples=["2025-06-30"], json_schema_extra={"format": "date"})] = None,
 ) -> Response:
     zs = request.app.state.zeren
-    text = generate_circles(zs.workspace, zs.settings, body, crs, parse_as_of(as_of))
-    return Response(text.encode("utf-8"), media_type="application/geo+json")
+    params = {"settings": zs.settings, "crs": crs, "as_of": parse_as_of(as_of)}
+    # the body was checked here (its schema); the work, CRS included, runs in a batch worker (ZEREN_BATCH_WORKERS)
+    answer, encoding = await run_batch(request, generate_job, body.model_dump_json().encode("utf-8"), params)
+    headers = {"Content-Encoding": encoding, "Vary": "Accept-Encoding"} if encoding else None
+    return Response(answer, media_type="application/geo+json", headers=headers)
 
 
 # -- check ---------------------------------------------------------------------------------------
