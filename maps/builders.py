@@ -22,7 +22,7 @@ from zeren.geo.coverage import REASON_LABELS
 from zeren.geo.crs import metric_crs
 from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STATUS_LABELS, ROLE_LABELS
 from zeren.maps import palette
-from zeren.maps.assets import use_offline_assets
+from zeren.maps.assets import use_offline_assets, use_vector_tiles
 from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
                           isolate, script_json, to_display_crs)
 from zeren.maps.elements import Legend, PageSetup, ZerenLayer
@@ -337,6 +337,27 @@ def _point_or_plain(geoms: np.ndarray, rows: list[dict], settings: MapSettings) 
     return {"geojson": plain_geojson(display, rows, settings.precision)}
 
 
+def _tiled(settings: MapSettings, n: int) -> bool:
+    """Whether a zone layer of ``n`` features is drawn from the vector tiles (``settings.zone_tiles_url``):
+    only over the inline limit, and not on a GCJ-02 basemap (tiles are WGS84 web mercator, never shifted)."""
+    return bool(settings.zone_tiles_url) and n > settings.max_inline_features and not settings.gcj02
+
+
+def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict) -> dict:
+    """The spec of a zone layer drawn from vector tiles (``Zeren.layer`` with ``tiles``): the tile URL of
+    ``kind`` (one MVT layer named by the kind), the zone-details URL the popup fetches, and the style rules
+    (``tile_style``: ``colours`` {planner id: fill} and ``noLead`` for the coverage page, or ``byCode``
+    {code: index into ``styles``} with every other zone hidden, for the planner page)."""
+    use_vector_tiles(m)
+    return {"tiles": {"url": settings.zone_tiles_url.replace("{kind}", kind), "layer": kind,
+                      "details": settings.zone_details_url.replace("{kind}", kind),
+                      "kindLabel": _kind_label(kind), "noLeadText": NO_LEAD_TEXT},
+            "tileStyle": tile_style}
+
+
+TILED_NOTE = "单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for its planner"
+
+
 def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
            interactive: bool = True, show: bool = True, control: bool = True, layer_id: str | None = None,
            extra: dict | None = None) -> ZerenLayer:
@@ -491,6 +512,19 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     colours = palette.planner_colours({p for p in pids if p is not None}, pairs)
     n_unassigned = int((~assigned).sum())
 
+    tiled = _tiled(settings, int((~shapely.is_missing(geoms)).sum()))
+    if tiled:
+        prep = None
+        b = shapely.total_bounds(geoms) if len(geoms) else None
+        bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
+        m = _new_map(settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+        data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER})
+        zh, en = KIND_LABELS.get(kind, (kind, kind))
+        _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
+               tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+               popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
+        return _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, len(base), False,
+                              gaps, overlaps, overlays, districts, title, notes=[TILED_NOTE])
     cols = {
         "code": codes,
         "name": [_shown(v) for v in _column(base, "name")],
@@ -527,7 +561,14 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
                    {"packed": pack_polygons(terr, prep.data["packed"]["p"]), "columns": {}},
                    style=STYLE_TERRITORY, interactive=False, layer_id="territories")
             territories_drawn = True
+    return _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, len(base), territories_drawn,
+                          gaps, overlaps, overlays, districts, title)
 
+
+def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, territories_drawn, gaps, overlaps,
+                   overlays, districts, title, notes=()) -> folium.Map:
+    """The coverage page after its zone layer (inline or tiled): gaps, overlaps, overlays, districts, legend."""
+    zh, en = KIND_LABELS.get(kind, (kind, kind))
     items: list[dict] = []
     n_planners = len(colours)
     if 0 < n_planners <= 12:
@@ -562,11 +603,11 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     if district_item:
         items.append(district_item)
 
-    n = len(base)
     legend = {
         "title": title or _bi(f"{zh}责任规划师", f"lead planners by {en}"),
         "items": items,
-        "notes": [f"共 {n} 个单元，{n_unassigned} 个无责任规划师 / {n} units, {n_unassigned} without a lead planner"],
+        "notes": [f"共 {n} 个单元，{n_unassigned} 个无责任规划师 / {n} units, {n_unassigned} without a lead planner",
+                  *notes],
     }
     return _finish(m, legend, collapsed=False)
 

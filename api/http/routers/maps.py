@@ -2,8 +2,8 @@
 
 Each page is built by :mod:`api.pages` (the same pages as ``zeren map ... --out FILE.html``) with the map
 settings of :class:`api.settings.Settings` and references only ``/static/maps/`` (Leaflet and Zeren's JS/CSS,
-served by the app: no CDN). Zone layers over the inline limit are loaded by the page from
-``/maps/zones/{kind}.geojson``. Who may embed the pages is the app's ``Content-Security-Policy:
+served by the app: no CDN). Zone layers over the inline limit are drawn from the vector tiles
+``/tiles/{kind}/{z}/{x}/{y}.mvt`` (the other pages' large layers load ``/maps/zones/{kind}.geojson``). Who may embed the pages is the app's ``Content-Security-Policy:
 frame-ancestors`` (``ZEREN_FRAME_ANCESTORS``). Reads are public.
 """
 from __future__ import annotations
@@ -55,10 +55,14 @@ def _html(text: str) -> HTMLResponse:
 
 
 def _settings(request: Request, day):
-    """The page's MapSettings: the app's map settings, and the URL its large zone layers load from (pinned
-    to the page's date, so the layer and the page agree)."""
+    """The page's MapSettings: the app's map settings, and the URLs its large zone layers load from: the
+    vector tiles (``/tiles/...``; GeoJSON only where tiles cannot be drawn), and the zone planners a tiled
+    zone's popup asks for. All pinned to the page's date, so the layers and the page agree."""
     when = as_timestamp(day).date().isoformat()
-    return request.app.state.zeren.settings.map_settings(geojson_url=f"/maps/zones/{{kind}}.geojson?as_of={when}")
+    return request.app.state.zeren.settings.map_settings(
+        geojson_url=f"/maps/zones/{{kind}}.geojson?as_of={when}",
+        zone_tiles_url=f"/tiles/{{kind}}/{{z}}/{{x}}/{{y}}.mvt?as_of={when}",
+        zone_details_url=f"/zones/{{kind}}/{{code}}/planners?as_of={when}")
 
 
 def _render(m) -> HTMLResponse:
