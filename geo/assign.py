@@ -235,6 +235,13 @@ class ZoneIndex:
         return geometry_projector(self.metric_crs, "EPSG:4326")
 
     @cached_property
+    def tile_source(self):
+        """The zones as vector tiles cut them (``geo.tiles.TileSource``: EPSG:3857 per kind, built on first use)."""
+        from zeren.geo.tiles import TileSource
+
+        return TileSource(self)
+
+    @cached_property
     def metric_geoms(self) -> np.ndarray:
         """Zones in the metric CRS, projected on first use (only nearest-zone distances need them)."""
         return self.to_metric(self.geoms)

@@ -67,6 +67,7 @@ TAGS = [
     {"name": "reports", "description": "The annual evaluation (年度考核): a planner's year and the city's year, "
                                        "printable HTML or JSON."},
     {"name": "ogc", "description": "OGC API - Features (Part 1 Core, GeoJSON): for QGIS, GDAL and other GIS."},
+    {"name": "tiles", "description": "Vector tiles (MVT) of the zones, with lead planners, for web maps and QGIS."},
     {"name": "service", "description": "Health and links."},
 ]
 
@@ -294,6 +295,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router)
     from zeren.api.http.routers import reports
     app.include_router(reports.router)  # the annual evaluation (年度考核)
+    from zeren.api.http.routers import tiles
+    app.include_router(tiles.router)  # vector tiles (MVT) of the zones and their TileJSON
     for sub, folder in sorted(maps.asset_roots().items(), key=lambda kv: -len(kv[0])):  # longest first
         path = MAP_ASSET_PREFIX.rstrip("/") + (f"/{sub}" if sub else "")
         app.mount(path, StaticFiles(directory=str(folder)), name=f"maps-static-{sub or 'zeren'}")

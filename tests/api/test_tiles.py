@@ -1,0 +1,159 @@
+"""GET /tiles/{kind}/{z}/{x}/{y}.mvt and /tiles/{kind}.json on the demo city: properties from the store's
+appointments on the date, ETag/304, bad input, and the same tiles from the PostGIS store."""
+from __future__ import annotations
+
+import datetime as dt
+
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import shapely
+from fastapi.testclient import TestClient
+
+from zeren.api.http.app import create_app
+from zeren.geo.tiles import tiles_covering
+from zeren.layers.catalogue import Catalogue
+from zeren.layers.store import open_store
+from tests.api.conftest import make_settings
+
+MVT = "application/vnd.mapbox-vector-tile"
+CENTRE = (104.0530, 30.6695)
+
+
+def tile_at(lon, lat, z):
+    xs, ys = tiles_covering((lon, lat, lon, lat), z)
+    return z, xs[0], ys[0]
+
+
+def features(response, kind):
+    assert response.status_code == 200 and response.headers["content-type"] == MVT
+    if not response.content:
+        return []
+    return mapbox_vector_tile.decode(response.content, default_options={"y_coord_down": True})[kind]["features"]
+
+
+@pytest.fixture(scope="module")
+def catalogue(demo_path):
+    store = open_store(demo_path)
+    yield Catalogue(store)
+    store.close()
+
+
+def expected_props(catalogue, kind, code, day):
+    resp = catalogue.responsibility(day)
+    index = resp.index
+    (pos,) = np.flatnonzero((index.kind == kind) & (index.code == code) & resp.zone_active)
+    planner = resp.lead_planner[pos]
+    out = {"code": code, "name": index.zone_refs[pos]["name"], "has_lead": planner is not None, "kind": kind}
+    if planner is not None:
+        out["lead_planner_id"] = planner
+    return out
+
+
+@pytest.mark.parametrize("kind,z", [("subdistrict", 12), ("subdistrict", 9), ("district", 10), ("life_circle", 13)])
+def test_tile_properties_are_the_zones_leads_today(client, catalogue, kind, z):
+    r = client.get("/tiles/{}/{}/{}/{}.mvt".format(kind, *tile_at(*CENTRE, z)))
+    found = features(r, kind)
+    assert found
+    for f in found:
+        assert f["properties"] == expected_props(catalogue, kind, f["properties"]["code"], None)
+
+
+def a_lead_that_starts_after_a_day_without(catalogue):
+    """(zone code, start) of a subdistrict lead appointment whose zone had no lead the day before (from the store)."""
+    appts = catalogue.appointments
+    leads = appts[(appts["role"] == "lead") & (appts["zone_kind"] == "subdistrict")]
+    for row in leads.sort_values("start").itertuples():
+        start = row.start.date()
+        before = catalogue.responsibility(start - dt.timedelta(days=1))
+        index = before.index
+        pos = np.flatnonzero((index.kind == "subdistrict") & (index.code == str(row.zone_code)) & before.zone_active)
+        if len(pos) and before.lead_planner[pos[0]] is None and before.zone_active.any():
+            return str(row.zone_code), start, pos[0]
+    pytest.fail("the demo store has no lead appointment starting after a day without a lead")
+
+
+def test_a_date_before_the_appointment_has_no_lead(client, catalogue):
+    code, start, pos = a_lead_that_starts_after_a_day_without(catalogue)
+    point = shapely.point_on_surface(catalogue.index.zones.geometry.iloc[pos])
+    url = "/tiles/subdistrict/{}/{}/{}.mvt".format(*tile_at(point.x, point.y, 13))
+    answers = {}
+    for day in (start - dt.timedelta(days=1), start):
+        found = {f["properties"]["code"]: f["properties"] for f in features(client.get(url, params={
+            "as_of": day.isoformat()}), "subdistrict")}
+        assert found[code] == expected_props(catalogue, "subdistrict", code, day)
+        answers[day] = found[code]["has_lead"]
+    assert answers == {start - dt.timedelta(days=1): False, start: True}
+
+
+def test_etag_and_not_modified(client):
+    url = "/tiles/subdistrict/{}/{}/{}.mvt".format(*tile_at(*CENTRE, 11))
+    first = client.get(url)
+    assert first.headers["cache-control"] == "public, max-age=60, must-revalidate"
+    etag = first.headers["etag"]
+    assert etag.startswith('"') and client.get(url).headers["etag"] == etag
+    again = client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.content and again.headers["etag"] == etag
+    assert client.get(url, headers={"If-None-Match": '"other"'}).status_code == 200
+    other = client.get("/tiles/district/{}/{}/{}.mvt".format(*tile_at(*CENTRE, 11)))
+    assert other.headers["etag"] != etag
+
+
+def test_tile_with_no_zone_is_an_empty_200(client):
+    r = client.get("/tiles/subdistrict/5/0/0.mvt")  # the Pacific
+    assert r.status_code == 200 and r.content == b"" and r.headers["etag"]
+
+
+BAD = [("/tiles/subdistrict/23/0/0.mvt", "z"), ("/tiles/subdistrict/-1/0/0.mvt", "z"),
+       ("/tiles/subdistrict/3/8/0.mvt", "x"), ("/tiles/subdistrict/3/0/8.mvt", "y"),
+       ("/tiles/subdistrict/3/0/-2.mvt", "y"), ("/tiles/subdistrict/3/x/0.mvt", "x"),
+       ("/tiles/parish/3/0/0.mvt", "kind"), ("/tiles/parish.json", "kind"),
+       ("/tiles/subdistrict/3/0/0.mvt?as_of=2025-02-30", "as_of"),
+       ("/tiles/subdistrict/3/0/0.mvt?as_of=1901-01-01", "as_of"), ("/tiles/subdistrict.json?as_of=soon", "as_of")]
+
+
+@pytest.mark.parametrize("url,field", BAD)
+def test_bad_tile_requests_name_the_parameter(client, url, field):
+    r = client.get(url)
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert f"{field}: " in detail or f"path.{field}: " in detail or f"query.{field}: " in detail
+    if field == "kind":
+        assert "subdistrict" in detail and "community" in detail  # which kinds exist
+
+
+def test_tilejson(client, catalogue):
+    r = client.get("/tiles/subdistrict.json", params={"as_of": "2025-06-30"})
+    assert r.status_code == 200
+    doc = r.json()
+    assert doc["tilejson"] == "3.0.0"
+    assert doc["tiles"] == ["http://testserver/tiles/subdistrict/{z}/{x}/{y}.mvt?as_of=2025-06-30"]
+    assert doc["minzoom"] == 0 and doc["maxzoom"] == 22
+    frame = catalogue.zone_frame(dt.date(2025, 6, 30), "subdistrict")
+    assert doc["bounds"] == pytest.approx(list(frame.total_bounds), abs=1e-6)
+    (layer,) = doc["vector_layers"]
+    assert layer["id"] == "subdistrict" and set(layer["fields"]) == {"code", "name", "lead_planner_id",
+                                                                       "has_lead", "kind"}
+
+
+def test_tiles_need_no_token_and_are_documented(client):
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"]["/tiles/{kind}/{z}/{x}/{y}.mvt"]["get"]
+    params = {p["name"]: p["schema"] for p in op["parameters"]}
+    assert params["z"]["minimum"] == 0 and params["z"]["maximum"] == 22
+    assert params["x"]["minimum"] == 0 and "subdistrict" in params["kind"]["enum"]
+    assert MVT in op["responses"]["200"]["content"]
+    assert "security" not in op
+
+
+def test_postgis_store_serves_the_same_tiles(pg_url_clean, demo_path, client):
+    from tests.api.test_postgis import copy_demo
+
+    copy_demo(demo_path, pg_url_clean)
+    urls = ["/tiles/{}/{}/{}/{}.mvt".format(kind, *tile_at(*CENTRE, z))
+            for kind, z in (("subdistrict", 12), ("district", 8), ("life_circle", 13))]
+    with TestClient(create_app(make_settings(pg_url_clean))) as pg:
+        assert pg.get("/health").json()["engine"] == "postgis"
+        for url in urls:
+            a, b = client.get(url), pg.get(url)
+            assert features(a, url.split("/")[2]) == features(b, url.split("/")[2]) != []
