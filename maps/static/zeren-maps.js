@@ -288,17 +288,18 @@
   var canvasPatterns = {};
   Z.canvasPattern = function (name) {
     if (!canvasPatterns[name]) {
-      var spec = PATTERNS[name] || PATTERNS.red, c = document.createElement('canvas');
-      c.width = 8; c.height = 8;
+      // 45 degree stripes 3 px wide, 8 px apart (a cell of 8 * sqrt 2 px), wrapping across the cell's corners
+      var spec = PATTERNS[name] || PATTERNS.red, c = document.createElement('canvas'), n = 11;
+      c.width = n; c.height = n;
       var ctx = c.getContext('2d');
       ctx.globalAlpha = spec[1];
       ctx.fillStyle = spec[0];
-      ctx.fillRect(0, 0, 8, 8);
+      ctx.fillRect(0, 0, n, n);
       ctx.globalAlpha = 0.85;
       ctx.lineWidth = 3;
       ctx.strokeStyle = spec[0];
-      ctx.beginPath();  // 45 degree stripes, 8 px apart, wrapping across the cell's corners
-      [-8, 0, 8].forEach(function (o) { ctx.moveTo(o, 8); ctx.lineTo(o + 8, 0); });
+      ctx.beginPath();
+      [-n, 0, n].forEach(function (o) { ctx.moveTo(o, n); ctx.lineTo(o + n, 0); });
       ctx.stroke();
       var pattern = ctx.createPattern(c, 'repeat');
       pattern.zerenHatch = name;
