@@ -31,7 +31,7 @@ from zeren.maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
 
-__all__ = ["coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer", "life_circle_map",
+__all__ = ["coverage_map", "gap_map", "tiled_layer", "site_map", "planner_map", "life_circle_layer", "life_circle_map",
            "STATUS_LABELS"]
 
 STATUS_LABELS = PROJECT_STATUS_LABELS
@@ -337,25 +337,38 @@ def _point_or_plain(geoms: np.ndarray, rows: list[dict], settings: MapSettings) 
     return {"geojson": plain_geojson(display, rows, settings.precision)}
 
 
-def _tiled(settings: MapSettings, n: int) -> bool:
+def tiled_layer(settings: MapSettings, n: int) -> bool:
     """Whether a zone layer of ``n`` features is drawn from the vector tiles (``settings.zone_tiles_url``):
     only over the inline limit, and not on a GCJ-02 basemap (tiles are WGS84 web mercator, never shifted)."""
     return bool(settings.zone_tiles_url) and n > settings.max_inline_features and not settings.gcj02
 
 
-def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict) -> dict:
+def tile_min_zoom(geoms: np.ndarray, min_px: float = 4.0) -> int:
+    """The lowest zoom at which the median zone of ``geoms`` (WGS84) is ``min_px`` pixels across: below it a
+    tiled layer draws nothing (a national layer of 600,000 zones would be one-pixel specks in megabyte tiles),
+    and a page opening below it opens at it instead, on the middle of its view."""
+    b = shapely.bounds(np.asarray(geoms, dtype=object))
+    size = np.nanmedian(np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])) if len(b) else np.nan
+    if not np.isfinite(size) or size <= 0:
+        return 0
+    return int(min(18, max(0, np.ceil(np.log2(min_px * 360.0 / (256.0 * size))))))
+
+
+def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict, min_zoom: int = 0) -> dict:
     """The spec of a zone layer drawn from vector tiles (``Zeren.layer`` with ``tiles``): the tile URL of
     ``kind`` (one MVT layer named by the kind), the zone-details URL the popup fetches, and the style rules
     (``tile_style``: ``colours`` {planner id: fill} and ``noLead`` for the coverage page, or ``byCode``
     {code: index into ``styles``} with every other zone hidden, for the planner page)."""
     use_vector_tiles(m)
-    return {"tiles": {"url": settings.zone_tiles_url.replace("{kind}", kind), "layer": kind,
+    return {"tiles": {"url": settings.zone_tiles_url.replace("{kind}", kind), "layer": kind, "minZoom": min_zoom,
                       "details": settings.zone_details_url.replace("{kind}", kind),
                       "kindLabel": _kind_label(kind), "noLeadText": NO_LEAD_TEXT},
             "tileStyle": tile_style}
 
 
-TILED_NOTE = "单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for its planner"
+TILED_NOTE = ("单元较多，按矢量瓦片显示，点击单元查看责任规划师；单元间缝隙见缺口图，重叠见 /coverage/overlaps / many "
+              "units: drawn from vector tiles, click a unit for its planner; slivers: the gaps page; overlaps: "
+              "/coverage/overlaps")
 
 
 def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
@@ -508,17 +521,19 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     pids = [lead_of.get((kind, c)) for c in codes]
     geoms = np.asarray(base.geometry.values, dtype=object)
     assigned = np.array([p is not None for p in pids], dtype=bool)
-    pairs = palette.adjacency_pairs(geoms[assigned], np.asarray(pids, dtype=object)[assigned])
+    tiled = tiled_layer(settings, int((~shapely.is_missing(geoms)).sum()))
+    # a tiled layer (10^5..10^6 zones) colours over the bounding boxes' adjacency (a superset, 8x faster)
+    pairs = palette.adjacency_pairs(geoms[assigned], np.asarray(pids, dtype=object)[assigned], exact=not tiled)
     colours = palette.planner_colours({p for p in pids if p is not None}, pairs)
     n_unassigned = int((~assigned).sum())
 
-    tiled = _tiled(settings, int((~shapely.is_missing(geoms)).sum()))
     if tiled:
         prep = None
         b = shapely.total_bounds(geoms) if len(geoms) else None
         bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
         m = _new_map(settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
-        data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER})
+        data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
+                          min_zoom=tile_min_zoom(geoms))
         zh, en = KIND_LABELS.get(kind, (kind, kind))
         _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
                tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],

@@ -350,10 +350,30 @@
     };
     var options = { rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
                     maxNativeZoom: 22, fetchOptions: { credentials: 'omit' } };
+    // below t.minZoom the zones would be specks in megabyte tiles: none are drawn, a hint says to zoom in, and
+    // a page that would open below it opens at it, on the middle of its view
+    if (t.minZoom) {
+      options.minZoom = t.minZoom;
+      if (map.getZoom() < t.minZoom) { map.setView(map.getCenter(), t.minZoom, { animate: false }); }
+      var hint = L.control({ position: 'topleft' });
+      hint.onAdd = function () {
+        var div = L.DomUtil.create('div', 'zeren-notice zeren-zoom-hint leaflet-control');
+        div.textContent = '放大查看各单元 / zoom in to see each unit';
+        return div;
+      };
+      var hinted = false;
+      var updateHint = function () {
+        var below = map.getZoom() < t.minZoom && map.hasLayer(layer);
+        if (below && !hinted) { hint.addTo(map); hinted = true; }
+        if (!below && hinted) { hint.remove(); hinted = false; }
+      };
+      map.on('zoomend', updateHint);
+    }
     // own pane: over the reference map (350..), under the inline overlays and boundaries (overlay pane, 400)
     options.pane = spec.pane ? Z.pane(map, spec.pane[0], spec.pane[1]) : Z.pane(map, 'zerenZoneTiles', 395);
     var layer = L.vectorGrid.protobuf(t.url, options);
     layer.zerenStats = stats;
+    if (t.minZoom) { layer.on('add remove', function () { setTimeout(updateHint, 0); }); }
     layer.zerenDrawn = drawn;
     layer.on('tileload', function () {
       stats.tiles++;

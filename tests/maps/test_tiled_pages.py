@@ -147,11 +147,12 @@ def test_coverage_page_draws_tiles_with_colours_hatching_and_popups(chromium_pat
             assert d["lead"] == lead_of[code] and d["fill"] in palette.PLANNER_PALETTE, (code, d)
         else:
             assert d["fill"] == "hatch:red", (code, d)
-    # the colours of the inline page: each planner's, chosen over the adjacency of their zones
+    # the palette's colours: each planner's hash-preferred colour, changed only for a neighbouring planner (over
+    # the zones' bounding boxes on a tiled page: a superset of the touching pairs)
     pids = zones["code"].map(lead_of)
     has = pids.notna().to_numpy()
-    inline = palette.planner_colours(set(pids[has]), palette.adjacency_pairs(zones.geometry.to_numpy()[has],
-                                                                             pids[has].to_numpy()))
+    inline = palette.planner_colours(set(pids[has]), palette.adjacency_pairs(
+        zones.geometry.to_numpy()[has], pids[has].to_numpy(), exact=False))
     assert {c: d["fill"] for c, d in drawn.items() if c in lead_of} == {c: inline[lead_of[c]] for c in drawn
                                                                        if c in lead_of}
     # the canvas: red stripes in the zone without a lead, the planner's colour and no red in the led one
