@@ -515,31 +515,18 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     overlaps = as_wgs84_frame(overlaps, "overlaps") if overlaps is not None and len(overlaps) else None
     districts = as_wgs84_frame(districts, "districts") if districts is not None and len(districts) else None
 
+    geoms = np.asarray(base.geometry.values, dtype=object)
+    if tiled_layer(settings, int((~shapely.is_missing(geoms)).sum())):
+        return _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts, title, settings)
     book = PlannerBook(planners)
     lead_of = _lead_lookup(leads)
     codes = [str(c) for c in _column(base, "code")]
     pids = [lead_of.get((kind, c)) for c in codes]
-    geoms = np.asarray(base.geometry.values, dtype=object)
     assigned = np.array([p is not None for p in pids], dtype=bool)
-    tiled = tiled_layer(settings, int((~shapely.is_missing(geoms)).sum()))
-    # a tiled layer (10^5..10^6 zones) colours over the bounding boxes' adjacency (a superset, 8x faster)
-    pairs = palette.adjacency_pairs(geoms[assigned], np.asarray(pids, dtype=object)[assigned], exact=not tiled)
+    pairs = palette.adjacency_pairs(geoms[assigned], np.asarray(pids, dtype=object)[assigned])
     colours = palette.planner_colours({p for p in pids if p is not None}, pairs)
     n_unassigned = int((~assigned).sum())
 
-    if tiled:
-        prep = None
-        b = shapely.total_bounds(geoms) if len(geoms) else None
-        bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
-        m = _new_map(settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
-        data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
-                          min_zoom=tile_min_zoom(geoms))
-        zh, en = KIND_LABELS.get(kind, (kind, kind))
-        _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
-               tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
-               popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
-        return _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, len(base), False,
-                              gaps, overlaps, overlays, districts, title, notes=[TILED_NOTE])
     cols = {
         "code": codes,
         "name": [_shown(v) for v in _column(base, "name")],
@@ -581,7 +568,7 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
 
 
 def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, territories_drawn, gaps, overlaps,
-                   overlays, districts, title, notes=()) -> folium.Map:
+                   overlays, districts, title, notes=(), extra_items=()) -> folium.Map:
     """The coverage page after its zone layer (inline or tiled): gaps, overlaps, overlays, districts, legend."""
     zh, en = KIND_LABELS.get(kind, (kind, kind))
     items: list[dict] = []
@@ -617,6 +604,7 @@ def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, t
     district_item = _district_layer(m, districts, settings)
     if district_item:
         items.append(district_item)
+    items += [i for i in extra_items if i]
 
     legend = {
         "title": title or _bi(f"{zh}责任规划师", f"lead planners by {en}"),
@@ -625,6 +613,75 @@ def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, t
                   *notes],
     }
     return _finish(m, legend, collapsed=False)
+
+
+# Tiled pages: up to this many zones the planners are coloured over their zones' bounding-box adjacency (a
+# superset of touching: about 1 s per 100,000 zones); above it, each planner keeps its hash-preferred colour
+# (a national layer's random neighbourhoods need millions of pairs for a colouring seven colours cannot
+# honour anyway: the hatch, the tooltip and the popup name the planner).
+TILED_ADJACENCY_MAX = 50_000
+# Tiled pages draw the reference map (the store's districts, inline) only up to this many boundaries, and
+# the district boundaries from the district tiles above it (2,700 districts of a nation inline: 13 MB).
+TILED_INLINE_BOUNDARIES = 1_000
+STYLE_DISTRICT_TILES = {**STYLE_DISTRICT, "fill": False}
+
+
+def _isin(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """``values.isin(among)`` for text columns of 10^5..10^6 rows through Arrow's hash set (pandas' isin of
+    Arrow strings runs a Python loop: 4 s at 600,000 rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series):
+        return pa.array(s, from_pandas=True).cast(pa.string())
+
+    return pc.is_in(arrow(values), value_set=arrow(among)).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts, title, settings):
+    """The coverage page of a layer drawn from vector tiles: vectorised (10^5..10^6 zones), nothing per zone
+    goes into the page but the planners' colours."""
+    book = PlannerBook(planners)
+    leads = leads if leads is not None else pd.DataFrame(columns=["zone_kind", "zone_code", "planner_id"])
+    mine = leads[(leads["zone_kind"].astype(str) == kind).to_numpy() & leads["planner_id"].notna().to_numpy()]
+    codes = base["code"].astype(str)
+    assigned = _isin(codes, mine["zone_code"].astype(str))
+    if len(geoms) <= TILED_ADJACENCY_MAX:
+        mine = mine.drop_duplicates("zone_code")  # the first lead of a code, as _lead_lookup
+        by_code = pd.Series(mine["planner_id"].astype(str).to_numpy(), index=mine["zone_code"].astype(str).to_numpy())
+        pids = codes.map(by_code)
+        pairs = palette.adjacency_pairs(geoms[assigned], pids[assigned].to_numpy(dtype=object), exact=False)
+        leaders = set(pd.unique(pids[assigned]))
+    else:
+        pairs = ()
+        leaders = set(pd.unique(mine.loc[_isin(mine["zone_code"].astype(str), codes), "planner_id"].astype(str)))
+    colours = palette.planner_colours(leaders, pairs)
+    lead_of = _lead_lookup(leads[leads["zone_kind"].astype(str).isin(OVERLAY_KINDS).to_numpy()])
+    b = shapely.total_bounds(geoms) if len(geoms) else None
+    bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
+    reference = settings.reference
+    page_settings = settings
+    if reference is not None and len(reference) > TILED_INLINE_BOUNDARIES:
+        page_settings = settings.replace(reference=None)
+    m = _new_map(page_settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+    data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
+                      min_zoom=tile_min_zoom(geoms))
+    zh, en = KIND_LABELS.get(kind, (kind, kind))
+    _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
+           tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+           popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
+    district_item = None
+    if districts is not None and len(districts) > TILED_INLINE_BOUNDARIES:
+        bdata = _tile_data(m, settings, "district", {})
+        bdata["tiles"].pop("details")
+        _layer(m, "区县界 / district boundaries", bdata, style=STYLE_DISTRICT_TILES, interactive=False,
+               layer_id="districts", extra={"pane": ["zerenBoundaryTiles", 397]})
+        district_item = {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2,
+                         "dash": True, "line": True}
+        districts = None
+    m = _coverage_rest(m, settings, kind, book, colours, lead_of, int((~assigned).sum()), len(base), False,
+                       None, None, overlays, districts, title, notes=[TILED_NOTE], extra_items=[district_item])
+    return m
 
 
 # --- gap map --------------------------------------------------------------------------------------

@@ -348,7 +348,8 @@
       }
       return s;
     };
-    var options = { rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: true,
+    var interactive = spec.interactive !== false;
+    var options = { rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: interactive,
                     maxNativeZoom: 22, fetchOptions: { credentials: 'omit' } };
     // below t.minZoom the zones would be specks in megabyte tiles: none are drawn, a hint says to zoom in, and
     // a page that would open below it opens at it, on the middle of its view
@@ -383,7 +384,7 @@
       }
     });
     var tip = null;
-    if (spec.tooltip) {
+    if (spec.tooltip && interactive) {
       layer.on('mouseover', function (e) {
         var props = tileProps(spec, (e.layer && e.layer.properties) || {});
         tip = L.tooltip({ className: 'zeren-tooltip', direction: 'top' }).setLatLng(e.latlng)
@@ -393,6 +394,7 @@
       layer.on('mouseout', function () { if (tip) { map.closeTooltip(tip); tip = null; } });
     }
     layer.on('click', function (e) {
+      if (!interactive) { return; }
       if (tip) { map.closeTooltip(tip); tip = null; }
       var p = (e.layer && e.layer.properties) || {}, props = tileProps(spec, p);
       var own = spec.tileStyle && spec.tileStyle.roles;
