@@ -263,3 +263,19 @@ def test_maps_are_documented(client):
             assert param.get("description") and "example" in param, (path, param["name"])
         if path != "/maps/zones/{kind}.geojson":
             assert "text/html" in op["responses"]["200"]["content"], path
+
+
+def test_a_cached_map_page_follows_a_new_appointment(wclient):
+    """Coverage pages are kept per catalogue generation: the same page again, until a write reloads it."""
+    url = "/maps/coverage?as_of=2025-06-30"
+    before = wclient.get(url).text
+    assert wclient.get(url).text == before
+    units = wclient.get("/coverage/gaps", params={"as_of": "2025-06-30"}).json()["units_without_planner"]
+    n = len(units)
+    assert f"{n} without a lead planner" in before
+    r = wclient.post("/appointments", headers=AUTH, json={
+        "planner_id": "P006", "zone_kind": "subdistrict", "zone_code": units[0]["code"], "role": "lead",
+        "start": "2020-01-01"})
+    assert r.status_code == 201, r.text
+    after = wclient.get(url).text
+    assert f"{n - 1} without a lead planner" in after and after != before

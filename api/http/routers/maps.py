@@ -69,6 +69,43 @@ def _render(m) -> HTMLResponse:
     return _html(m.get_root().render())
 
 
+class _PageCache:
+    """The last pages built, keyed by the catalogue's generation (bumped by every reload: a new appointment, a
+    new edition), the page's URL and its date: a national coverage page takes seconds to build and its
+    viewers ask for the same few. Kept on ``app.state``, one per app. Coverage and gaps pages only (the
+    planner page lists projects, which are not part of the generation)."""
+
+    SIZE = 16
+
+    def __init__(self):
+        self._pages: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def page(self, request: Request, day, build) -> HTMLResponse:
+        # the generation is read first: a page built from a later state is at worst kept under an older key
+        key = (request.app.state.zeren.catalogue.generation, request.url.path,
+               tuple(sorted(request.query_params.multi_items())), as_timestamp(day))
+        with self._lock:
+            text = self._pages.get(key)
+            if text is not None:
+                self._pages.move_to_end(key)
+                return _html(text)
+        text = build().get_root().render()
+        with self._lock:
+            self._pages[key] = text
+            while len(self._pages) > self.SIZE:
+                self._pages.popitem(last=False)
+        return _html(text)
+
+
+def _cached(request: Request, day, build) -> HTMLResponse:
+    state = request.app.state
+    cache = getattr(state, "zeren_pages", None)
+    if cache is None:
+        cache = state.zeren_pages = _PageCache()
+    return cache.page(request, day, build)
+
+
 # -- the pages -----------------------------------------------------------------------------------
 @router.get("/maps/coverage", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(404, 422)},
             summary="Map page: units coloured by their lead planner, gaps and overlaps marked",
@@ -78,8 +115,9 @@ def _render(m) -> HTMLResponse:
 def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
                  as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.coverage_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
-                                       as_of=day, settings=_settings(request, day)))
+    return _cached(request, day, lambda: pages.coverage_page(
+        request.app.state.zeren.workspace, kind=kind, within=within or None, as_of=day,
+        settings=_settings(request, day)))
 
 
 @router.get("/maps/gaps", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(404, 422)},
@@ -89,8 +127,9 @@ def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: With
 def gaps_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
              as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.gaps_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
-                                   as_of=day, settings=_settings(request, day)))
+    return _cached(request, day, lambda: pages.gaps_page(
+        request.app.state.zeren.workspace, kind=kind, within=within or None, as_of=day,
+        settings=_settings(request, day)))
 
 
 @router.get("/maps/site", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(422)},
