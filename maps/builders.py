@@ -57,6 +57,10 @@ STYLE_NO_PLANNER = {"fillColor": "hatch:red", "fillOpacity": 1, "color": palette
 STYLE_TERRITORY = {"fill": False, "color": palette.TERRITORY_OUTLINE, "weight": 2.2, "opacity": 0.9}
 STYLE_GAP = {"fillColor": palette.NO_PLANNER, "fillOpacity": 0.5, "color": palette.NO_PLANNER, "weight": 2}
 STYLE_OVERLAP = {"fillColor": palette.OVERLAP, "fillOpacity": 0.65, "color": "#B84A00", "weight": 1.5}
+STYLE_PLANNER_LEAD = {"fillColor": "#0077BB", "fillOpacity": 0.25, "color": "#0077BB", "weight": 2}
+STYLE_PLANNER_OTHER = {"fillColor": "#88CCEE", "fillOpacity": 0.2, "color": "#0077BB", "weight": 1.5,
+                       "dashArray": "5 4"}
+STYLE_CONTEXT = {"fillColor": "#BBBBBB", "fillOpacity": 0.25, "color": "#FFFFFF", "weight": 0.6}
 STYLE_DISTRICT = {"fill": False, "color": palette.DISTRICT_OUTLINE, "weight": 2.4, "opacity": 0.85,
                   "dashArray": "10 5"}
 
@@ -366,9 +370,8 @@ def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict
             "tileStyle": tile_style}
 
 
-TILED_NOTE = ("单元较多，按矢量瓦片显示，点击单元查看责任规划师；单元间缝隙见缺口图，重叠见 /coverage/overlaps / many "
-              "units: drawn from vector tiles, click a unit for its planner; slivers: the gaps page; overlaps: "
-              "/coverage/overlaps")
+TILED_NOTE = "单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for its planner"
+TILED_COVERAGE_NOTE = "单元间缝隙见缺口图，重叠见 /coverage/overlaps / slivers between units: the gaps page; overlaps: /coverage/overlaps"
 
 
 def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
@@ -626,6 +629,27 @@ TILED_INLINE_BOUNDARIES = 1_000
 STYLE_DISTRICT_TILES = {**STYLE_DISTRICT, "fill": False}
 
 
+def _tiled_settings(settings: MapSettings) -> MapSettings:
+    """A tiled page's settings: its reference map only when small (a nation's districts come from tiles)."""
+    reference = settings.reference
+    if reference is not None and len(reference) > TILED_INLINE_BOUNDARIES:
+        return settings.replace(reference=None)
+    return settings
+
+
+def _boundaries(m: folium.Map, districts, settings: MapSettings, tiled: bool) -> dict | None:
+    """The district boundaries of a page, from the district tiles on a tiled page with many of them, else
+    inline; their legend item."""
+    if not (tiled and districts is not None and len(districts) > TILED_INLINE_BOUNDARIES):
+        return _district_layer(m, districts, settings)
+    data = _tile_data(m, settings, "district", {})
+    data["tiles"].pop("details")
+    _layer(m, "区县界 / district boundaries", data, style=STYLE_DISTRICT_TILES, interactive=False,
+           layer_id="districts", extra={"pane": ["zerenBoundaryTiles", 397]})
+    return {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2, "dash": True,
+            "line": True}
+
+
 def _isin(values: pd.Series, among: pd.Series) -> np.ndarray:
     """``values.isin(among)`` for text columns of 10^5..10^6 rows through Arrow's hash set (pandas' isin of
     Arrow strings runs a Python loop: 4 s at 600,000 rows)."""
@@ -659,11 +683,7 @@ def _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts,
     lead_of = _lead_lookup(leads[leads["zone_kind"].astype(str).isin(OVERLAY_KINDS).to_numpy()])
     b = shapely.total_bounds(geoms) if len(geoms) else None
     bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
-    reference = settings.reference
-    page_settings = settings
-    if reference is not None and len(reference) > TILED_INLINE_BOUNDARIES:
-        page_settings = settings.replace(reference=None)
-    m = _new_map(page_settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+    m = _new_map(_tiled_settings(settings), bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
     data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
                       min_zoom=tile_min_zoom(geoms))
     zh, en = KIND_LABELS.get(kind, (kind, kind))
@@ -672,15 +692,10 @@ def _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts,
            popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
     district_item = None
     if districts is not None and len(districts) > TILED_INLINE_BOUNDARIES:
-        bdata = _tile_data(m, settings, "district", {})
-        bdata["tiles"].pop("details")
-        _layer(m, "区县界 / district boundaries", bdata, style=STYLE_DISTRICT_TILES, interactive=False,
-               layer_id="districts", extra={"pane": ["zerenBoundaryTiles", 397]})
-        district_item = {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2,
-                         "dash": True, "line": True}
-        districts = None
+        district_item, districts = _boundaries(m, districts, settings, True), None
     m = _coverage_rest(m, settings, kind, book, colours, lead_of, int((~assigned).sum()), len(base), False,
-                       None, None, overlays, districts, title, notes=[TILED_NOTE], extra_items=[district_item])
+                       None, None, overlays, districts, title, notes=[TILED_NOTE, TILED_COVERAGE_NOTE],
+                       extra_items=[district_item])
     return m
 
 
@@ -721,15 +736,32 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
     bounds = raw_bounds
     if raw_bounds is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*raw_bounds)]), True)))
-    m = _new_map(settings, bounds, title or _bi("责任规划师缺口", "planner coverage gaps"))
+    tiled = context is not None and tiled_layer(settings, len(context))
+    units_tiled = False
+    m = _new_map(_tiled_settings(settings) if tiled else settings, bounds,
+                 title or _bi("责任规划师缺口", "planner coverage gaps"))
     items: list[dict] = []
 
-    if context is not None:
+    if tiled:
+        # the units from the tiles: grey with a lead, hatched red without one (the inline layer of the units
+        # without a planner, with their areas and populations, stays when it is small enough)
+        geoms = np.asarray(context.geometry.values, dtype=object)
+        data = _tile_data(m, settings, _pick_kind(context, None), {"lead": STYLE_CONTEXT, "noLead": STYLE_NO_PLANNER},
+                          min_zoom=tile_min_zoom(geoms))
+        _layer(m, "单元 / units", data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+               popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
+        items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
+        notes.append(TILED_NOTE)
+        if units is not None and len(units) > settings.max_inline_features:
+            items.append({"label": "无责任规划师的单元 / unit without a planner", "hatch": palette.NO_PLANNER,
+                          "stroke": palette.NO_PLANNER, "dash": True})
+            notes.insert(0, f"无责任规划师单元 {len(units)} 个 / {len(units)} units without a planner")
+            units, units_tiled = None, True
+    elif context is not None:
         ccols = {"code": [str(c) for c in _column(context, "code")], "label": _labels(context)}
         cprep = _prepare_polygons(context.geometry.values, ccols, settings)
-        _layer(m, "其他单元 / other units", cprep.data,
-               style={"fillColor": "#BBBBBB", "fillOpacity": 0.25, "color": "#FFFFFF", "weight": 0.6},
-               tooltip=[F_NAME, F_CODE], layer_id="context")
+        _layer(m, "其他单元 / other units", cprep.data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE],
+               layer_id="context")
         items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
     if units is not None:
         areas = _areas_m2(units)
@@ -757,10 +789,10 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         total = float(np.nansum(_areas_m2(gaps)))
         items.append({"label": "缺口（无单元覆盖）/ gap (no unit)", "fill": palette.NO_PLANNER})
         notes.append(f"缺口 {len(gaps)} 处，共 {format_area(total)} / {len(gaps)} gaps, {format_area(total)}")
-    district_item = _district_layer(m, districts, settings)
+    district_item = _boundaries(m, districts, settings, tiled)
     if district_item:
         items.append(district_item)
-    if units is None and (gaps is None or len(gaps) == 0):
+    if units is None and not units_tiled and (gaps is None or len(gaps) == 0):
         notes.insert(0, "没有缺口 / no gaps")
     legend = {"title": title or _bi("覆盖缺口", "coverage gaps"), "items": items, "notes": notes}
     return _finish(m, legend, collapsed=False)
@@ -978,18 +1010,30 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
     if zones is not None:
         roles = [(_text(r) or "lead") for r in _column(zones, "role", "lead")]
         kinds = [str(k) for k in _column(zones, "kind", "zone")]
-        styles = [{"fillColor": "#0077BB", "fillOpacity": 0.25, "color": "#0077BB", "weight": 2}
-                  if r == "lead" else
-                  {"fillColor": "#88CCEE", "fillOpacity": 0.2, "color": "#0077BB", "weight": 1.5, "dashArray": "5 4"}
-                  for r in roles]
+        styles = [STYLE_PLANNER_LEAD if r == "lead" else STYLE_PLANNER_OTHER for r in roles]
         cols = {"code": [str(c) for c in _column(zones, "code")], "label": _labels(zones),
                 "kind_label": [_kind_label(k) for k in kinds],
                 "role": [_bi(*ROLE_LABELS.get(r, (r, r))) for r in roles], "_s": styles}
-        # zones of several kinds nest; simplify each kind as its own coverage
-        prep = _prepare_polygons(zones.geometry.values, cols, settings,
-                                 simplify=len(set(kinds)) == 1)
-        _layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
-               tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
+        if tiled_layer(settings, len(zones)):
+            # from the tiles of each kind: this planner's zones styled by role, every other zone not drawn
+            codes = cols["code"]
+            for kind in sorted(set(kinds), key=lambda k: -BASE_KINDS.index(k) if k in BASE_KINDS else 1):
+                mine = [i for i, k in enumerate(kinds) if k == kind]
+                data = _tile_data(m, settings, kind, {
+                    "byCode": {codes[i]: 0 if roles[i] == "lead" else 1 for i in mine},
+                    "styles": [STYLE_PLANNER_LEAD, STYLE_PLANNER_OTHER],
+                    "roles": {codes[i]: cols["role"][i] for i in mine}},
+                    min_zoom=0)
+                data["tiles"].pop("details")
+                _layer(m, f"辖区 / zones · {_kind_label(kind)}", data, style={"opacity": 1},
+                       layer_id=f"planner-zones-{kind}", tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]],
+                       popup=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
+        else:
+            # zones of several kinds nest; simplify each kind as its own coverage
+            prep = _prepare_polygons(zones.geometry.values, cols, settings,
+                                     simplify=len(set(kinds)) == 1)
+            _layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
+                   tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
         if "lead" in roles:
             items.append({"label": "责任规划师辖区 / zone as lead planner", "fill": "#BFD9EC", "stroke": "#0077BB",
                           "weight": 2})

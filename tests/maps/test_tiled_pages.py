@@ -182,3 +182,49 @@ def test_tiled_coverage_page_in_a_phone_view(chromium_path, server, artifacts):
     visit.assert_clean()
     assert stats["features"] > 0 and stats["tiles"] > 0
     assert width <= 360
+
+
+def test_tiled_gaps_page_hatches_the_units_without_a_lead(chromium_path, server, catalogue, artifacts):
+    zones = catalogue.zone_frame(AS_OF, "subdistrict")
+    lead_of = _leads(catalogue)
+    with browser_page(chromium_path) as (page, visit):
+        open_map(page, f"{server.url}/maps/gaps?as_of={AS_OF}")
+        page.wait_for_function(FIRST_TILE_JS, timeout=20_000)
+        page.wait_for_timeout(1000)
+        drawn = page.evaluate(DRAWN_JS)
+        legend = page.inner_text(".zeren-legend")
+        page.screenshot(path=str(artifacts / "gaps-tiled.png"))
+    visit.assert_clean()
+    assert len(drawn) >= 0.9 * len(zones)
+    for code, d in drawn.items():
+        assert (d["fill"] == "hatch:red") == (code not in lead_of), (code, d)
+        if code in lead_of:
+            assert d["fill"] == "#BBBBBB"  # the grey of the units with a planner
+    n = int((~zones["code"].isin(lead_of)).sum())
+    assert f"{n} units without a planner" in legend and "vector tiles" in legend
+
+
+def test_tiled_planner_page_draws_only_the_planners_zones(chromium_path, server, catalogue, artifacts):
+    from zeren.geo.appointments import active_appointments
+
+    held = active_appointments(catalogue.appointments, AS_OF)
+    counts = held.groupby("planner_id").size()
+    pid = str(counts.idxmax())
+    mine = held[held["planner_id"] == pid]
+    assert len(mine) > 10  # over the server's inline limit
+    kinds = sorted(set(mine["zone_kind"]))
+    with browser_page(chromium_path) as (page, visit):
+        open_map(page, f"{server.url}/maps/planner/{pid}?as_of={AS_OF}")
+        layers = [f"planner-zones-{k}" for k in kinds]
+        page.wait_for_function("(ids) => ids.every(i => Zeren.layers[i] && Zeren.layers[i].zerenStats.tiles > 0)",
+                               arg=layers, timeout=20_000)
+        page.wait_for_timeout(1000)
+        drawn = page.evaluate("(ids) => ids.map(i => Zeren.layers[i].zerenDrawn)", layers)
+        page.screenshot(path=str(artifacts / "planner-tiled.png"))
+    visit.assert_clean()
+    for kind, seen in zip(kinds, drawn):
+        expected = set(mine.loc[mine["zone_kind"] == kind, "zone_code"].astype(str))
+        assert set(seen) == expected, kind
+        for code, d in seen.items():
+            role = mine.loc[(mine["zone_kind"] == kind) & (mine["zone_code"] == code), "role"].iloc[0]
+            assert d["fill"] == ("#0077BB" if role == "lead" else "#88CCEE"), (code, d)
