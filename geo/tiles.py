@@ -130,6 +130,12 @@ class TileSource:
     def _to_mercator(self):
         return geometry_projector("EPSG:4326", WEB_MERCATOR)
 
+    @cached_property
+    def names(self) -> np.ndarray:
+        """Every zone's name (object array on the index's positions), taken from the frame once: reading the
+        column costs O(zones) (tens of ms at national scale), a tile needs a handful."""
+        return np.asarray(self.index.zones["name"].to_numpy(dtype=object), dtype=object)
+
     def layer(self, kind: str) -> KindLayer:
         with self._lock:
             found = self._layers.get(kind)
@@ -168,7 +174,16 @@ class TileSource:
             return empty
         cut = shapely.clip_by_rect(layer.geoms[hits], minx - pad, miny - pad, maxx + pad, maxy + pad)
         if simplify_px > 0:
-            cut = shapely.simplify(cut, simplify_px * px, preserve_topology=True)
+            # only the zones with more vertices than pixels round their outline gain from Douglas-Peucker (the
+            # grid merges the others' repeated points in the encoder): at low zoom most zones are skipped
+            b = shapely.bounds(cut)
+            outline_px = 2 * ((b[:, 2] - b[:, 0]) + (b[:, 3] - b[:, 1])) / (simplify_px * px)
+            dense = shapely.get_num_coordinates(cut) > outline_px
+            if dense.any():
+                simple = shapely.simplify(cut[dense], simplify_px * px, preserve_topology=False)
+                collapsed = shapely.is_empty(simple)  # a zone of a few pixels: keep it as it is
+                simple[collapsed] = cut[dense][collapsed]
+                cut[dense] = simple
         keep = ~shapely.is_empty(cut)
         hits, cut = hits[keep], cut[keep]
         # to tile units: x from the west edge, y down from the north edge, one unit per pixel of the grid
@@ -184,13 +199,20 @@ class TileSource:
 def _varints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(bytes, length per value) of the protobuf varints of non-negative integers below 2^35."""
     v = np.asarray(values, dtype=np.uint64)
+    if not len(v):
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    top = int(v.max())
     nbytes = np.ones(len(v), dtype=np.int64)
     for k in (7, 14, 21, 28):
+        if top < (1 << k):
+            break
         nbytes += v >= (1 << k)
+    if top < 128:  # one byte each: the values themselves
+        return v.astype(np.uint8), nbytes
     ends = np.cumsum(nbytes)
-    out = np.zeros(int(ends[-1]) if len(v) else 0, dtype=np.uint8)
+    out = np.zeros(int(ends[-1]), dtype=np.uint8)
     starts = ends - nbytes
-    for k in range(5):
+    for k in range(int(nbytes.max())):
         has = nbytes > k
         byte = (v[has] >> np.uint64(7 * k)) & np.uint64(0x7F)
         more = (nbytes[has] > k + 1).astype(np.uint64) << np.uint64(7)
@@ -301,41 +323,98 @@ def geometry_commands(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     return out, offsets, kept
 
 
-def encode_layer(name: str, geoms: np.ndarray, properties: list[dict], *, extent: int = EXTENT) -> bytes:
-    """One MVT layer (a whole tile of one layer) from geometries in tile units and their properties
-    (str or bool values; a None value leaves the key out). ``b""`` when no feature survives."""
+def _interleave(pieces: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per feature, its pieces one after another: ``pieces`` are (bytes of every feature, length per feature).
+    Returns (bytes, length per feature)."""
+    lengths = np.column_stack([n for _, n in pieces]).astype(np.int64)
+    per_feature = lengths.sum(axis=1)
+    start = np.cumsum(per_feature) - per_feature
+    before = np.cumsum(lengths, axis=1) - lengths  # offset of each piece inside its feature
+    out = np.empty(int(per_feature.sum()), dtype=np.uint8)
+    for p, (data, n) in enumerate(pieces):
+        if not len(data):
+            continue
+        first = np.cumsum(n) - n
+        out[np.repeat(start + before[:, p] - first, n) + np.arange(len(data))] = data
+    return out, per_feature
+
+
+def _const(byte_values: bytes, n: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.tile(np.frombuffer(byte_values, dtype=np.uint8), n), np.full(n, len(byte_values), dtype=np.int64)
+
+
+def _len_prefixed(tag: int, data: np.ndarray, lengths: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The pieces of a length-delimited field per feature: its tag byte, the length varint, the payload."""
+    n = len(lengths)
+    size, size_n = _varints(lengths)
+    return [_const(bytes([tag]), n), (size, size_n), (data, lengths)]
+
+
+def _value_table(values: list) -> bytes:
+    """The layer's ``values`` fields (each a str or a bool), vectorised over the values."""
+    if not values:
+        return b""
+    is_bool = np.fromiter((isinstance(v, bool) for v in values), dtype=bool, count=len(values))
+    text = [b"" if b else v.encode("utf-8") for v, b in zip(values, is_bool.tolist())]
+    text_n = np.fromiter(map(len, text), dtype=np.int64, count=len(values))
+    text_bytes = np.frombuffer(b"".join(text), dtype=np.uint8)
+    # a string Value: 0x0a (string_value), its length, its bytes; a bool Value: 0x38 (bool_value), 0 or 1
+    size, size_n = _varints(text_n)
+    keep = np.repeat(~is_bool, size_n)
+    size_n = np.where(is_bool, 0, size_n)
+    head = (~is_bool).astype(np.int64)
+    flags = np.array([v for v, b in zip(values, is_bool.tolist()) if b], dtype=np.uint8)
+    bool_bytes = np.column_stack([np.full(len(flags), 0x38, dtype=np.uint8), flags]).ravel()
+    msg, msg_n = _interleave([(np.full(int(head.sum()), 0x0A, dtype=np.uint8), head), (size[keep], size_n),
+                              (text_bytes, text_n), (bool_bytes, np.where(is_bool, 2, 0))])
+    out, _ = _interleave(_len_prefixed(0x22, msg, msg_n))
+    return out.tobytes()
+
+
+def encode_layer(name: str, geoms: np.ndarray, properties: dict[str, np.ndarray], *, extent: int = EXTENT) -> bytes:
+    """One MVT layer (a whole tile of one layer) from geometries in tile units and their properties as columns
+    (one array per key, aligned on ``geoms``; str or bool values; None leaves the key out of that feature).
+    ``b""`` when no feature survives. Vectorised but for one pass per key to number the distinct values."""
     if not len(geoms):
         return b""
     commands, offsets, kept = geometry_commands(np.asarray(geoms, dtype=object))
     if not len(kept):
         return b""
+    n = len(kept)
     blob, nbytes = _varints(commands)
-    byte_ends = np.r_[0, np.cumsum(nbytes)][offsets]
-    keys: dict[str, int] = {}
-    values: dict[tuple, int] = {}
-    features = []
-    blob_bytes = blob.tobytes()
-    for i, feat in enumerate(kept.tolist()):
-        tags = []
-        for key, value in properties[feat].items():
-            if value is None:
-                continue
-            k = keys.setdefault(key, len(keys))
-            v = values.setdefault((type(value) is bool, value), len(values))
-            tags += (k, v)
-        geometry = blob_bytes[byte_ends[i]:byte_ends[i + 1]]
-        body = (b"\x08" + _varint(feat + 1)  # id: the feature's rank in the tile, 1-based
-                + _field(2, b"".join(_varint(t) for t in tags))
-                + b"\x18\x03"  # type: POLYGON
-                + _field(4, geometry))
-        features.append(_field(2, body))
-    parts = [b"\x78\x02", _field(1, name.encode("utf-8"))]  # version 2, name
-    parts += features
+    geom_len = np.add.reduceat(nbytes, offsets[:-1]) if len(nbytes) else np.zeros(n, dtype=np.int64)
+    # the keys and values tables, and each feature's tags (key index, value index) in key order
+    keys, value_msgs, tag_cols = [], [], []
+    for key, column in properties.items():
+        column = np.asarray(column, dtype=object)[kept]
+        seen: dict = {}
+        codes = np.fromiter((-1 if v is None else seen.setdefault(v, len(seen)) for v in column.tolist()),
+                            dtype=np.int64, count=len(column))
+        uniques = list(seen)
+        if not uniques:
+            continue
+        k = len(keys)
+        keys.append(key)
+        base = len(value_msgs)
+        value_msgs += [bool(v) if isinstance(v, (bool, np.bool_)) else str(v) for v in uniques]
+        tag_cols.append((np.where(codes >= 0, k, -1), np.where(codes >= 0, codes + base, -1)))
+    if tag_cols:
+        tags = np.column_stack([c for pair in tag_cols for c in pair])  # (n, 2 * keys), -1 where absent
+        present = tags >= 0
+        tag_bytes, tag_n = _varints(tags[present])
+        per_tag = np.zeros(tags.shape, dtype=np.int64)
+        per_tag[present] = tag_n
+        tags_len = per_tag.sum(axis=1)
+    else:
+        tag_bytes, tags_len = np.zeros(0, dtype=np.uint8), np.zeros(n, dtype=np.int64)
+    ids, ids_n = _varints(kept + 1)  # id: the feature's rank in the tile, 1-based
+    body, body_len = _interleave([_const(b"\x08", n), (ids, ids_n),
+                                  *_len_prefixed(0x12, tag_bytes, tags_len),
+                                  _const(b"\x18\x03", n),  # type: POLYGON
+                                  *_len_prefixed(0x22, blob, geom_len)])
+    features, _ = _interleave(_len_prefixed(0x12, body, body_len))
+    parts = [b"\x78\x02", _field(1, name.encode("utf-8")), features.tobytes()]  # version 2, name, features
     parts += [_field(3, key.encode("utf-8")) for key in keys]
-    for is_bool, value in values:
-        if is_bool:
-            parts.append(_field(4, b"\x38" + (b"\x01" if value else b"\x00")))
-        else:
-            parts.append(_field(4, _field(1, str(value).encode("utf-8"))))
+    parts.append(_value_table(value_msgs))
     parts.append(b"\x28" + _varint(extent))
     return _field(3, b"".join(parts))

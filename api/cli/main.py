@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     for module in (imports, editions, sites, serve, coverage, maps, life_circles, feedback, teams):
         module.register(sub)
     reports.register(sub)  # zeren report planner|city: the annual evaluation
+    from zeren.api.cli import tiles
+    tiles.register(sub)  # zeren tiles export: vector tiles to a PMTiles file
     return parser
 
 

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from zeren.api.service.workspace import Workspace
 from zeren.geo.kinds import ALL_KINDS, KIND_LABELS
@@ -46,20 +47,19 @@ def render_tile(catalogue: Catalogue, kind: str, z: int, x: int, y: int, as_of: 
     """The MVT of one tile of the zones of ``kind`` in force on ``as_of`` (today when None); ``b""`` when empty."""
     check_kind(kind)
     check_tile(z, x, y)
-    catalogue.index.require_in_force(as_of)
     resp = catalogue.responsibility(as_of)
     index = resp.index
+    if len(index) and not resp.zone_active.any():  # (the full check is O(zones): only when it will speak)
+        index.require_in_force(as_of)
     cut = index.tile_source.tile(kind, z, x, y, resp.zone_active)
     if not len(cut.positions):
         return b""
-    refs = index.zone_refs
-    lead = resp.lead_planner
-    props = []
-    for pos in cut.positions.tolist():
-        planner = lead[pos]
-        props.append({"code": index.code[pos], "name": refs[pos]["name"],
-                      "lead_planner_id": None if planner is None else str(planner),
-                      "has_lead": planner is not None, "kind": kind})
+    pos = cut.positions
+    lead = resp.lead_planner[pos]
+    has_lead = pd.notna(lead)
+    props = {"code": index.code[pos], "name": index.tile_source.names[pos],
+             "lead_planner_id": np.where(has_lead, lead.astype(str), None), "has_lead": has_lead.astype(object),
+             "kind": np.full(len(pos), kind, dtype=object)}
     return encode_layer(kind, cut.geoms, props)
 
 
@@ -152,3 +152,124 @@ def tilejson(catalogue: Catalogue, kind: str, tiles_url: str, as_of: dt.date | N
             "center": [round((bounds[0] + bounds[2]) / 2, 7), round((bounds[1] + bounds[3]) / 2, 7), 10],
             "vector_layers": [vector_layer(kind)],
             "attribution": "Zeren 责任规划师", "extent": EXTENT, "buffer": BUFFER}
+
+
+# -- the one-shot export: PMTiles v3 ---------------------------------------------------------------------------
+MAX_EXPORT_TILES = 200_000  # tiles covering the export's box over its zooms; more needs --bbox or --max-tiles
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: str
+    kind: str
+    tiles: int  # tiles written (the empty ones are left out)
+    considered: int  # tiles covering the box over the zooms
+    min_zoom: int
+    max_zoom: int
+    bounds: list[float]
+    bytes: int
+
+
+def export_plan(catalogue: Catalogue, kind: str, min_zoom: int, max_zoom: int, as_of: dt.date | None = None,
+                bbox: tuple[float, float, float, float] | None = None,
+                max_tiles: int = MAX_EXPORT_TILES) -> tuple[list[float], int]:
+    """(box, tile count) of an export, refused (``ValidationError`` naming the option) when the zooms are out of
+    range or the tiles covering the box (``bbox``, else the zones' bounds) are more than ``max_tiles``."""
+    from zeren.geo.tiles import tile_count
+
+    check_kind(kind)
+    for name, z in (("--min-zoom", min_zoom), ("--max-zoom", max_zoom)):
+        if not 0 <= z <= MAX_ZOOM:
+            raise ValidationError(f"{name}: {z} is outside [0, {MAX_ZOOM}]")
+    if min_zoom > max_zoom:
+        raise ValidationError(f"--min-zoom {min_zoom} is above --max-zoom {max_zoom}")
+    catalogue.index.require_in_force(as_of)
+    data = kind_bounds(catalogue, kind, as_of)
+    if data is None:
+        raise ValidationError(f"--kind: no {kind} zone is in force on {as_timestamp(as_of).date()}; nothing to "
+                              f"export (import that layer first, or pick another kind or --as-of)")
+    box = list(bbox) if bbox is not None else data
+    box = [max(box[0], data[0]), max(box[1], data[1]), min(box[2], data[2]), min(box[3], data[3])]
+    if box[0] > box[2] or box[1] > box[3]:
+        raise ValidationError(f"--bbox: {','.join(f'{v:g}' for v in bbox)} does not meet the {kind} zones "
+                              f"({','.join(f'{v:g}' for v in data)})")
+    count = tile_count(tuple(box), min_zoom, max_zoom)
+    if count > max_tiles:
+        raise ValidationError(f"zooms {min_zoom}-{max_zoom} over {'--bbox' if bbox else 'the zones'} "
+                              f"({','.join(f'{v:.4f}' for v in box)}) are {count:,} tiles, over the budget of "
+                              f"{max_tiles:,}: lower --max-zoom, give a smaller --bbox, or raise --max-tiles")
+    return box, count
+
+
+def check_out(out, kind: str = "zones"):
+    """The output path, refused (naming ``--out``) when it is a folder or its folder does not exist."""
+    from pathlib import Path
+
+    out = Path(out)
+    if out.is_dir():
+        raise ValidationError(f"--out: {out} is a folder; give a file name such as {out / (kind + '.pmtiles')}")
+    if not out.parent.is_dir():
+        raise ValidationError(f"--out: the folder {out.parent} does not exist; create it first")
+    return out
+
+
+def export_pmtiles(catalogue: Catalogue, kind: str, out, *, min_zoom: int = 0, max_zoom: int = 14,
+                   as_of: dt.date | None = None, bbox: tuple[float, float, float, float] | None = None,
+                   max_tiles: int = MAX_EXPORT_TILES, progress=None) -> ExportResult:
+    """Write the tiles of ``kind`` (zooms ``min_zoom..max_zoom``, over ``bbox`` or the zones' bounds) to a PMTiles
+    v3 file: MVT tiles gzip-compressed, in Hilbert order (clustered), metadata with ``vector_layers``. Written to
+    a temporary file beside ``out`` and renamed at the end, so a failed run leaves nothing under ``out``.
+    ``progress(n)`` is called as tiles are done."""
+    import gzip
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import Writer
+
+    from zeren.geo.tiles import tiles_covering
+
+    box, count = export_plan(catalogue, kind, min_zoom, max_zoom, as_of, bbox, max_tiles)
+    out = check_out(out, kind)
+    order = []
+    for z in range(min_zoom, max_zoom + 1):
+        xs, ys = tiles_covering(tuple(box), z)
+        order += [(zxy_to_tileid(z, x, y), z, x, y) for x in xs for y in ys]
+    order.sort()
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    written, zooms = 0, []
+    try:
+        with os.fdopen(fd, "wb") as f:
+            writer = Writer(f)
+            for i, (tile_id, z, x, y) in enumerate(order, 1):
+                body = render_tile(catalogue, kind, z, x, y, as_of)
+                if body:
+                    writer.write_tile(tile_id, gzip.compress(body, compresslevel=6, mtime=0))
+                    written += 1
+                    zooms.append(z)
+                if progress is not None and (i % 64 == 0 or i == len(order)):
+                    progress(i)
+            if not written:
+                raise ValidationError(f"no tile of zooms {min_zoom}-{max_zoom} holds a {kind} zone; nothing "
+                                      f"to export (lower --min-zoom)")
+            e7 = [int(round(v * 1e7)) for v in box]
+            header = {"tile_type": TileType.MVT, "tile_compression": Compression.GZIP,
+                      "min_zoom": min_zoom, "max_zoom": max_zoom,
+                      "min_lon_e7": e7[0], "min_lat_e7": e7[1], "max_lon_e7": e7[2], "max_lat_e7": e7[3],
+                      "center_zoom": min(max_zoom, max(min_zoom, 10)),
+                      "center_lon_e7": (e7[0] + e7[2]) // 2, "center_lat_e7": (e7[1] + e7[3]) // 2}
+            zh, en = KIND_LABELS.get(kind, (kind, kind))
+            day = as_timestamp(as_of).date().isoformat()
+            metadata = {"name": f"Zeren {kind}", "description": f"{zh} / {en} in force on {day} (Zeren)",
+                        "attribution": "Zeren 责任规划师", "type": "overlay", "version": "1", "as_of": day,
+                        "vector_layers": [dict(vector_layer(kind), minzoom=min_zoom, maxzoom=max_zoom)]}
+            writer.finalize(header, metadata)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would have made it (mkstemp makes it private)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return ExportResult(str(out), kind, written, count, min(zooms), max(zooms), box, out.stat().st_size)

@@ -6,6 +6,7 @@ import datetime as dt
 
 import mapbox_vector_tile
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -157,3 +158,61 @@ def test_postgis_store_serves_the_same_tiles(pg_url_clean, demo_path, client):
         for url in urls:
             a, b = client.get(url), pg.get(url)
             assert features(a, url.split("/")[2]) == features(b, url.split("/")[2]) != []
+    # PostGIS's own ST_AsMVT (the benchmark's baseline) finds the same zones with the same properties
+    import psycopg
+
+    from benchmarks.bench_tiles import BASELINE_SQL
+
+    with psycopg.connect(pg_url_clean) as con:
+        for url in urls:
+            kind, z, x, y = url.removesuffix(".mvt").split("/")[2:]
+            (body,) = con.execute(BASELINE_SQL, {"z": int(z), "x": int(x), "y": int(y), "day": dt.date.today(),
+                                                 "kind": kind}).fetchone()
+            theirs = mapbox_vector_tile.decode(bytes(body))[kind]["features"]
+            ours = features(client.get(url), kind)
+            assert sorted((f["properties"] for f in ours), key=lambda p: p["code"]) == \
+                sorted((f["properties"] for f in theirs), key=lambda p: p["code"])
+
+
+def test_a_new_appointment_shows_in_the_next_tile_not_a_cached_one(wclient):
+    """The cache is keyed by the catalogue's generation: a write makes the tiles of the new state."""
+    from tests.api.conftest import AUTH
+
+    store = open_store(wclient.store_path)
+    try:
+        catalogue = Catalogue(store)
+        resp = catalogue.responsibility(None)
+        index = resp.index
+        free = np.flatnonzero((index.kind == "subdistrict") & resp.zone_active & pd.isna(resp.lead_planner))
+        assert len(free), "the demo store has no subdistrict without a lead today"
+        pos = int(free[0])
+        code = str(index.code[pos])
+        point = shapely.point_on_surface(index.zones.geometry.iloc[pos])
+    finally:
+        store.close()
+    url = "/tiles/subdistrict/{}/{}/{}.mvt".format(*tile_at(point.x, point.y, 13))
+
+    def props():
+        r = wclient.get(url)
+        return r.headers["etag"], {f["properties"]["code"]: f["properties"] for f in features(r, "subdistrict")}[code]
+
+    etag, before = props()
+    assert before["has_lead"] is False and "lead_planner_id" not in before
+    assert props()[0] == etag  # served again (from the cache), unchanged
+    r = wclient.post("/appointments", json={"planner_id": "P001", "zone_kind": "subdistrict", "zone_code": code,
+                                            "role": "lead", "start": "2024-01-01"}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    new_etag, after = props()
+    assert after["has_lead"] is True and after["lead_planner_id"] == "P001" and new_etag != etag
+
+
+def test_tile_cache_stays_under_its_byte_budget():
+    from zeren.api.service.tiles import Tile, TileCache
+
+    cache = TileCache(max_bytes=10_000)
+    for i in range(100):
+        cache.put(("k", i), Tile.of(bytes(900)))
+        assert cache.size <= 10_000
+    assert len(cache) < 100 and cache.get(("k", 99)) is not None and cache.get(("k", 0)) is None
+    cache.put(("big",), Tile.of(bytes(20_000)))  # larger than the whole budget: not kept
+    assert cache.get(("big",)) is None and cache.size <= 10_000

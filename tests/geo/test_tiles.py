@@ -79,7 +79,7 @@ def test_polygon_with_a_hole_is_wound_as_mvt_asks_whatever_it_came_with():
     outer = [(100, 100), (100, 900), (900, 900), (900, 100)]
     hole = [(300, 300), (700, 300), (700, 700), (300, 700)]
     for o, h in ((outer, hole), (outer[::-1], hole[::-1])):
-        body = encode_layer("zone", np.array([shapely.Polygon(o, [h])]), [{"code": "A", "has_lead": True}])
+        body = encode_layer("zone", np.array([shapely.Polygon(o, [h])]), {"code": ["A"], "has_lead": [True]})
         layer = decode(body)["zone"]
         assert layer["extent"] == EXTENT
         (feature,) = layer["features"]
@@ -95,11 +95,11 @@ def test_rings_that_collapse_on_the_grid_are_dropped_and_none_values_left_out():
     square = shapely.box(0, 0, 50, 50)
     multi = shapely.MultiPolygon([square, shapely.box(20.2, 80.1, 20.4, 80.3)])
     body = encode_layer("zone", np.array([tiny, multi]),
-                        [{"code": "tiny"}, {"code": "multi", "lead_planner_id": None}])
+                        {"code": ["tiny", "multi"], "lead_planner_id": [None, None]})
     (feature,) = decode(body)["zone"]["features"]
     assert feature["properties"] == {"code": "multi"}
     assert feature["geometry"]["type"] == "Polygon"
-    assert encode_layer("zone", np.array([tiny]), [{"code": "tiny"}]) == b""
+    assert encode_layer("zone", np.array([tiny]), {"code": ["tiny"]}) == b""
 
 
 # -- tiles of the demo city ----------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ def test_tile_features_are_the_zones_meeting_the_tile(catalogue, kind):
     seen = 0
     for z, x, y in demo_tiles(catalogue):
         cut = index.tile_source.tile(kind, z, x, y, active)
-        body = encode_layer(kind, cut.geoms, [{"code": index.code[p]} for p in cut.positions])
+        body = encode_layer(kind, cut.geoms, {"code": index.code[cut.positions]})
         layer = decode(body).get(kind, {"features": []})
         codes = {f["properties"]["code"] for f in layer["features"]}
         inner = shapely.box(*tile_lonlat_bounds(z, x, y))
