@@ -26,7 +26,8 @@ from pathlib import Path
 
 import folium
 
-__all__ = ["PAGE_JS", "PAGE_CSS", "TILES_JS", "asset_files", "use_vector_tiles", "asset_roots", "copy_assets", "use_offline_assets", "write_standalone",
+__all__ = ["PAGE_JS", "PAGE_CSS", "TILES_JS", "asset_files", "use_vector_tiles", "asset_roots", "copy_assets",
+           "use_offline_assets", "write_standalone",
            "page_asset_urls"]
 
 # Found through the installed package (a wheel, an editable checkout), never relative to the repository.

@@ -370,8 +370,10 @@ def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict
             "tileStyle": tile_style}
 
 
-TILED_NOTE = "单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for its planner"
-TILED_COVERAGE_NOTE = "单元间缝隙见缺口图，重叠见 /coverage/overlaps / slivers between units: the gaps page; overlaps: /coverage/overlaps"
+TILED_NOTE = ("单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for "
+              "its planner")
+TILED_COVERAGE_NOTE = ("单元间缝隙见缺口图，重叠见 /coverage/overlaps / slivers between units: the gaps page; overlaps: "
+                       "/coverage/overlaps")
 
 
 def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,

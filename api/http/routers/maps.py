@@ -3,7 +3,8 @@
 Each page is built by :mod:`api.pages` (the same pages as ``zeren map ... --out FILE.html``) with the map
 settings of :class:`api.settings.Settings` and references only ``/static/maps/`` (Leaflet and Zeren's JS/CSS,
 served by the app: no CDN). Zone layers over the inline limit are drawn from the vector tiles
-``/tiles/{kind}/{z}/{x}/{y}.mvt`` (the other pages' large layers load ``/maps/zones/{kind}.geojson``). Who may embed the pages is the app's ``Content-Security-Policy:
+``/tiles/{kind}/{z}/{x}/{y}.mvt`` (on a GCJ-02 basemap they load ``/maps/zones/{kind}.geojson``).
+Who may embed the pages is the app's ``Content-Security-Policy:
 frame-ancestors`` (``ZEREN_FRAME_ANCESTORS``). Reads are public.
 """
 from __future__ import annotations
