@@ -4,6 +4,11 @@ URL names (relative to ``MapSettings.asset_url_prefix``, default ``/static/maps/
 
     leaflet/leaflet.js, leaflet/leaflet.css, leaflet/images/*.png   from the pinned xstatic-leaflet package
     zeren-maps.js, zeren-maps.css                                   maps/static/ (Zeren's own)
+    leaflet.vectorgrid.bundled.min.js                               maps/static/ (vendored from npm
+                                                                    leaflet.vectorgrid 1.3.0, see its
+                                                                    PROVENANCE.md and LICENSE.txt there)
+
+Pages with a vector-tile layer (:func:`use_vector_tiles`) load the plugin too, between Leaflet and Zeren's JS.
 
 The API serves the folders of :func:`asset_roots` at the prefix, straight from the installed packages.
 :func:`write_standalone` writes a page that opens from disk with no server (assets inlined, or copied
@@ -21,7 +26,8 @@ from pathlib import Path
 
 import folium
 
-__all__ = ["PAGE_JS", "PAGE_CSS", "asset_files", "asset_roots", "copy_assets", "use_offline_assets", "write_standalone",
+__all__ = ["PAGE_JS", "PAGE_CSS", "TILES_JS", "asset_files", "use_vector_tiles", "asset_roots", "copy_assets",
+           "use_offline_assets", "write_standalone",
            "page_asset_urls"]
 
 # Found through the installed package (a wheel, an editable checkout), never relative to the repository.
@@ -30,6 +36,21 @@ STATIC_DIR = Path(str(_package_files("zeren.maps").joinpath("static")))
 # What every page references, in order.
 PAGE_JS: tuple[str, ...] = ("leaflet/leaflet.js", "zeren-maps.js")
 PAGE_CSS: tuple[str, ...] = ("leaflet/leaflet.css", "zeren-maps.css")
+# The vector-tile plugin, loaded only by pages that draw a layer from tiles.
+TILES_JS = "leaflet.vectorgrid.bundled.min.js"
+
+
+def _page_js(m: folium.Map) -> tuple[str, ...]:
+    if getattr(m, "_zeren_vector_tiles", False):
+        return PAGE_JS[:1] + (TILES_JS,) + PAGE_JS[1:]
+    return PAGE_JS
+
+
+def use_vector_tiles(m: folium.Map) -> folium.Map:
+    """Make ``m`` load the vendored vector-tile plugin (Leaflet.VectorGrid) before Zeren's runtime."""
+    m._zeren_vector_tiles = True
+    use_offline_assets(m, getattr(m, "_zeren_asset_prefix", None) or "/static/maps/")
+    return m
 
 _LEAFLET_FILES = ("leaflet.js", "leaflet.css", "images/layers.png", "images/layers-2x.png",
                   "images/marker-icon.png", "images/marker-icon-2x.png", "images/marker-shadow.png")
@@ -83,7 +104,7 @@ def use_offline_assets(m: folium.Map, prefix: str = "/static/maps/") -> folium.M
     Font Awesome or awesome-markers: the pages need none of them)."""
     if not prefix.endswith("/"):
         prefix += "/"
-    m.default_js = [(name, prefix + name) for name in PAGE_JS]
+    m.default_js = [(name, prefix + name) for name in _page_js(m)]
     m.default_css = [(name, prefix + name) for name in PAGE_CSS]
     m._zeren_asset_prefix = prefix
     return m
@@ -141,7 +162,7 @@ def write_standalone(m: folium.Map, path: str | os.PathLike, assets: str = "inli
     else:
         marker = "zeren-inline-asset/"
         html = _render(m, marker)
-        for name in PAGE_JS:
+        for name in _page_js(m):
             code = files[name].read_text(encoding="utf-8")
             code = re.sub(r"</(script)", r"<\\/\1", code, flags=re.IGNORECASE)
             tag = f'<script src="{marker}{name}"></script>'

@@ -22,7 +22,7 @@ from zeren.geo.coverage import REASON_LABELS
 from zeren.geo.crs import metric_crs
 from zeren.geo.kinds import BASE_KINDS, KIND_LABELS, OVERLAY_KINDS, PROJECT_STATUS_LABELS, ROLE_LABELS
 from zeren.maps import palette
-from zeren.maps.assets import use_offline_assets
+from zeren.maps.assets import use_offline_assets, use_vector_tiles
 from zeren.maps.display import (DisplayCoverage, as_wgs84_frame, encode_columns, hilbert_order, pack_polygons, plain_geojson,
                           isolate, script_json, to_display_crs)
 from zeren.maps.elements import Legend, PageSetup, ZerenLayer
@@ -31,7 +31,7 @@ from zeren.maps.settings import MapSettings
 
 log = logging.getLogger("zeren.maps")
 
-__all__ = ["coverage_map", "gap_map", "site_map", "planner_map", "life_circle_layer", "life_circle_map",
+__all__ = ["coverage_map", "gap_map", "tiled_layer", "site_map", "planner_map", "life_circle_layer", "life_circle_map",
            "STATUS_LABELS"]
 
 STATUS_LABELS = PROJECT_STATUS_LABELS
@@ -57,6 +57,10 @@ STYLE_NO_PLANNER = {"fillColor": "hatch:red", "fillOpacity": 1, "color": palette
 STYLE_TERRITORY = {"fill": False, "color": palette.TERRITORY_OUTLINE, "weight": 2.2, "opacity": 0.9}
 STYLE_GAP = {"fillColor": palette.NO_PLANNER, "fillOpacity": 0.5, "color": palette.NO_PLANNER, "weight": 2}
 STYLE_OVERLAP = {"fillColor": palette.OVERLAP, "fillOpacity": 0.65, "color": "#B84A00", "weight": 1.5}
+STYLE_PLANNER_LEAD = {"fillColor": "#0077BB", "fillOpacity": 0.25, "color": "#0077BB", "weight": 2}
+STYLE_PLANNER_OTHER = {"fillColor": "#88CCEE", "fillOpacity": 0.2, "color": "#0077BB", "weight": 1.5,
+                       "dashArray": "5 4"}
+STYLE_CONTEXT = {"fillColor": "#BBBBBB", "fillOpacity": 0.25, "color": "#FFFFFF", "weight": 0.6}
 STYLE_DISTRICT = {"fill": False, "color": palette.DISTRICT_OUTLINE, "weight": 2.4, "opacity": 0.85,
                   "dashArray": "10 5"}
 
@@ -337,6 +341,41 @@ def _point_or_plain(geoms: np.ndarray, rows: list[dict], settings: MapSettings) 
     return {"geojson": plain_geojson(display, rows, settings.precision)}
 
 
+def tiled_layer(settings: MapSettings, n: int) -> bool:
+    """Whether a zone layer of ``n`` features is drawn from the vector tiles (``settings.zone_tiles_url``):
+    only over the inline limit, and not on a GCJ-02 basemap (tiles are WGS84 web mercator, never shifted)."""
+    return bool(settings.zone_tiles_url) and n > settings.max_inline_features and not settings.gcj02
+
+
+def tile_min_zoom(geoms: np.ndarray, min_px: float = 4.0) -> int:
+    """The lowest zoom at which the median zone of ``geoms`` (WGS84) is ``min_px`` pixels across: below it a
+    tiled layer draws nothing (a national layer of 600,000 zones would be one-pixel specks in megabyte tiles),
+    and a page opening below it opens at it instead, on the middle of its view."""
+    b = shapely.bounds(np.asarray(geoms, dtype=object))
+    size = np.nanmedian(np.minimum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])) if len(b) else np.nan
+    if not np.isfinite(size) or size <= 0:
+        return 0
+    return int(min(18, max(0, np.ceil(np.log2(min_px * 360.0 / (256.0 * size))))))
+
+
+def _tile_data(m: folium.Map, settings: MapSettings, kind: str, tile_style: dict, min_zoom: int = 0) -> dict:
+    """The spec of a zone layer drawn from vector tiles (``Zeren.layer`` with ``tiles``): the tile URL of
+    ``kind`` (one MVT layer named by the kind), the zone-details URL the popup fetches, and the style rules
+    (``tile_style``: ``colours`` {planner id: fill} and ``noLead`` for the coverage page, or ``byCode``
+    {code: index into ``styles``} with every other zone hidden, for the planner page)."""
+    use_vector_tiles(m)
+    return {"tiles": {"url": settings.zone_tiles_url.replace("{kind}", kind), "layer": kind, "minZoom": min_zoom,
+                      "details": settings.zone_details_url.replace("{kind}", kind),
+                      "kindLabel": _kind_label(kind), "noLeadText": NO_LEAD_TEXT},
+            "tileStyle": tile_style}
+
+
+TILED_NOTE = ("单元较多，按矢量瓦片显示，点击单元查看责任规划师 / many units: drawn from vector tiles, click a unit for "
+              "its planner")
+TILED_COVERAGE_NOTE = ("单元间缝隙见缺口图，重叠见 /coverage/overlaps / slivers between units: the gaps page; overlaps: "
+                       "/coverage/overlaps")
+
+
 def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
            interactive: bool = True, show: bool = True, control: bool = True, layer_id: str | None = None,
            extra: dict | None = None) -> ZerenLayer:
@@ -481,11 +520,13 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     overlaps = as_wgs84_frame(overlaps, "overlaps") if overlaps is not None and len(overlaps) else None
     districts = as_wgs84_frame(districts, "districts") if districts is not None and len(districts) else None
 
+    geoms = np.asarray(base.geometry.values, dtype=object)
+    if tiled_layer(settings, int((~shapely.is_missing(geoms)).sum())):
+        return _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts, title, settings)
     book = PlannerBook(planners)
     lead_of = _lead_lookup(leads)
     codes = [str(c) for c in _column(base, "code")]
     pids = [lead_of.get((kind, c)) for c in codes]
-    geoms = np.asarray(base.geometry.values, dtype=object)
     assigned = np.array([p is not None for p in pids], dtype=bool)
     pairs = palette.adjacency_pairs(geoms[assigned], np.asarray(pids, dtype=object)[assigned])
     colours = palette.planner_colours({p for p in pids if p is not None}, pairs)
@@ -527,7 +568,14 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
                    {"packed": pack_polygons(terr, prep.data["packed"]["p"]), "columns": {}},
                    style=STYLE_TERRITORY, interactive=False, layer_id="territories")
             territories_drawn = True
+    return _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, len(base), territories_drawn,
+                          gaps, overlaps, overlays, districts, title)
 
+
+def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, territories_drawn, gaps, overlaps,
+                   overlays, districts, title, notes=(), extra_items=()) -> folium.Map:
+    """The coverage page after its zone layer (inline or tiled): gaps, overlaps, overlays, districts, legend."""
+    zh, en = KIND_LABELS.get(kind, (kind, kind))
     items: list[dict] = []
     n_planners = len(colours)
     if 0 < n_planners <= 12:
@@ -561,14 +609,96 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
     district_item = _district_layer(m, districts, settings)
     if district_item:
         items.append(district_item)
+    items += [i for i in extra_items if i]
 
-    n = len(base)
     legend = {
         "title": title or _bi(f"{zh}责任规划师", f"lead planners by {en}"),
         "items": items,
-        "notes": [f"共 {n} 个单元，{n_unassigned} 个无责任规划师 / {n} units, {n_unassigned} without a lead planner"],
+        "notes": [f"共 {n} 个单元，{n_unassigned} 个无责任规划师 / {n} units, {n_unassigned} without a lead planner",
+                  *notes],
     }
     return _finish(m, legend, collapsed=False)
+
+
+# Tiled pages: up to this many zones the planners are coloured over their zones' bounding-box adjacency (a
+# superset of touching: about 1 s per 100,000 zones); above it, each planner keeps its hash-preferred colour
+# (a national layer's random neighbourhoods need millions of pairs for a colouring seven colours cannot
+# honour anyway: the hatch, the tooltip and the popup name the planner).
+TILED_ADJACENCY_MAX = 50_000
+# Tiled pages draw the reference map (the store's districts, inline) only up to this many boundaries, and
+# the district boundaries from the district tiles above it (2,700 districts of a nation inline: 13 MB).
+TILED_INLINE_BOUNDARIES = 1_000
+STYLE_DISTRICT_TILES = {**STYLE_DISTRICT, "fill": False}
+
+
+def _tiled_settings(settings: MapSettings) -> MapSettings:
+    """A tiled page's settings: its reference map only when small (a nation's districts come from tiles)."""
+    reference = settings.reference
+    if reference is not None and len(reference) > TILED_INLINE_BOUNDARIES:
+        return settings.replace(reference=None)
+    return settings
+
+
+def _boundaries(m: folium.Map, districts, settings: MapSettings, tiled: bool) -> dict | None:
+    """The district boundaries of a page, from the district tiles on a tiled page with many of them, else
+    inline; their legend item."""
+    if not (tiled and districts is not None and len(districts) > TILED_INLINE_BOUNDARIES):
+        return _district_layer(m, districts, settings)
+    data = _tile_data(m, settings, "district", {})
+    data["tiles"].pop("details")
+    _layer(m, "区县界 / district boundaries", data, style=STYLE_DISTRICT_TILES, interactive=False,
+           layer_id="districts", extra={"pane": ["zerenBoundaryTiles", 397]})
+    return {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2, "dash": True,
+            "line": True}
+
+
+def _isin(values: pd.Series, among: pd.Series) -> np.ndarray:
+    """``values.isin(among)`` for text columns of 10^5..10^6 rows through Arrow's hash set (pandas' isin of
+    Arrow strings runs a Python loop: 4 s at 600,000 rows)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    def arrow(s: pd.Series):
+        return pa.array(s, from_pandas=True).cast(pa.string())
+
+    return pc.is_in(arrow(values), value_set=arrow(among)).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts, title, settings):
+    """The coverage page of a layer drawn from vector tiles: vectorised (10^5..10^6 zones), nothing per zone
+    goes into the page but the planners' colours."""
+    book = PlannerBook(planners)
+    leads = leads if leads is not None else pd.DataFrame(columns=["zone_kind", "zone_code", "planner_id"])
+    mine = leads[(leads["zone_kind"].astype(str) == kind).to_numpy() & leads["planner_id"].notna().to_numpy()]
+    codes = base["code"].astype(str)
+    assigned = _isin(codes, mine["zone_code"].astype(str))
+    if len(geoms) <= TILED_ADJACENCY_MAX:
+        mine = mine.drop_duplicates("zone_code")  # the first lead of a code, as _lead_lookup
+        by_code = pd.Series(mine["planner_id"].astype(str).to_numpy(), index=mine["zone_code"].astype(str).to_numpy())
+        pids = codes.map(by_code)
+        pairs = palette.adjacency_pairs(geoms[assigned], pids[assigned].to_numpy(dtype=object), exact=False)
+        leaders = set(pd.unique(pids[assigned]))
+    else:
+        pairs = ()
+        leaders = set(pd.unique(mine.loc[_isin(mine["zone_code"].astype(str), codes), "planner_id"].astype(str)))
+    colours = palette.planner_colours(leaders, pairs)
+    lead_of = _lead_lookup(leads[leads["zone_kind"].astype(str).isin(OVERLAY_KINDS).to_numpy()])
+    b = shapely.total_bounds(geoms) if len(geoms) else None
+    bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
+    m = _new_map(_tiled_settings(settings), bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+    data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
+                      min_zoom=tile_min_zoom(geoms))
+    zh, en = KIND_LABELS.get(kind, (kind, kind))
+    _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
+           tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+           popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
+    district_item = None
+    if districts is not None and len(districts) > TILED_INLINE_BOUNDARIES:
+        district_item, districts = _boundaries(m, districts, settings, True), None
+    m = _coverage_rest(m, settings, kind, book, colours, lead_of, int((~assigned).sum()), len(base), False,
+                       None, None, overlays, districts, title, notes=[TILED_NOTE, TILED_COVERAGE_NOTE],
+                       extra_items=[district_item])
+    return m
 
 
 # --- gap map --------------------------------------------------------------------------------------
@@ -608,15 +738,32 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
     bounds = raw_bounds
     if raw_bounds is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*raw_bounds)]), True)))
-    m = _new_map(settings, bounds, title or _bi("责任规划师缺口", "planner coverage gaps"))
+    tiled = context is not None and tiled_layer(settings, len(context))
+    units_tiled = False
+    m = _new_map(_tiled_settings(settings) if tiled else settings, bounds,
+                 title or _bi("责任规划师缺口", "planner coverage gaps"))
     items: list[dict] = []
 
-    if context is not None:
+    if tiled:
+        # the units from the tiles: grey with a lead, hatched red without one (the inline layer of the units
+        # without a planner, with their areas and populations, stays when it is small enough)
+        geoms = np.asarray(context.geometry.values, dtype=object)
+        data = _tile_data(m, settings, _pick_kind(context, None), {"lead": STYLE_CONTEXT, "noLead": STYLE_NO_PLANNER},
+                          min_zoom=tile_min_zoom(geoms))
+        _layer(m, "单元 / units", data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+               popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
+        items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
+        notes.append(TILED_NOTE)
+        if units is not None and len(units) > settings.max_inline_features:
+            items.append({"label": "无责任规划师的单元 / unit without a planner", "hatch": palette.NO_PLANNER,
+                          "stroke": palette.NO_PLANNER, "dash": True})
+            notes.insert(0, f"无责任规划师单元 {len(units)} 个 / {len(units)} units without a planner")
+            units, units_tiled = None, True
+    elif context is not None:
         ccols = {"code": [str(c) for c in _column(context, "code")], "label": _labels(context)}
         cprep = _prepare_polygons(context.geometry.values, ccols, settings)
-        _layer(m, "其他单元 / other units", cprep.data,
-               style={"fillColor": "#BBBBBB", "fillOpacity": 0.25, "color": "#FFFFFF", "weight": 0.6},
-               tooltip=[F_NAME, F_CODE], layer_id="context")
+        _layer(m, "其他单元 / other units", cprep.data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE],
+               layer_id="context")
         items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
     if units is not None:
         areas = _areas_m2(units)
@@ -644,10 +791,10 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         total = float(np.nansum(_areas_m2(gaps)))
         items.append({"label": "缺口（无单元覆盖）/ gap (no unit)", "fill": palette.NO_PLANNER})
         notes.append(f"缺口 {len(gaps)} 处，共 {format_area(total)} / {len(gaps)} gaps, {format_area(total)}")
-    district_item = _district_layer(m, districts, settings)
+    district_item = _boundaries(m, districts, settings, tiled)
     if district_item:
         items.append(district_item)
-    if units is None and (gaps is None or len(gaps) == 0):
+    if units is None and not units_tiled and (gaps is None or len(gaps) == 0):
         notes.insert(0, "没有缺口 / no gaps")
     legend = {"title": title or _bi("覆盖缺口", "coverage gaps"), "items": items, "notes": notes}
     return _finish(m, legend, collapsed=False)
@@ -865,18 +1012,30 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
     if zones is not None:
         roles = [(_text(r) or "lead") for r in _column(zones, "role", "lead")]
         kinds = [str(k) for k in _column(zones, "kind", "zone")]
-        styles = [{"fillColor": "#0077BB", "fillOpacity": 0.25, "color": "#0077BB", "weight": 2}
-                  if r == "lead" else
-                  {"fillColor": "#88CCEE", "fillOpacity": 0.2, "color": "#0077BB", "weight": 1.5, "dashArray": "5 4"}
-                  for r in roles]
+        styles = [STYLE_PLANNER_LEAD if r == "lead" else STYLE_PLANNER_OTHER for r in roles]
         cols = {"code": [str(c) for c in _column(zones, "code")], "label": _labels(zones),
                 "kind_label": [_kind_label(k) for k in kinds],
                 "role": [_bi(*ROLE_LABELS.get(r, (r, r))) for r in roles], "_s": styles}
-        # zones of several kinds nest; simplify each kind as its own coverage
-        prep = _prepare_polygons(zones.geometry.values, cols, settings,
-                                 simplify=len(set(kinds)) == 1)
-        _layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
-               tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
+        if tiled_layer(settings, len(zones)):
+            # from the tiles of each kind: this planner's zones styled by role, every other zone not drawn
+            codes = cols["code"]
+            for kind in sorted(set(kinds), key=lambda k: -BASE_KINDS.index(k) if k in BASE_KINDS else 1):
+                mine = [i for i, k in enumerate(kinds) if k == kind]
+                data = _tile_data(m, settings, kind, {
+                    "byCode": {codes[i]: 0 if roles[i] == "lead" else 1 for i in mine},
+                    "styles": [STYLE_PLANNER_LEAD, STYLE_PLANNER_OTHER],
+                    "roles": {codes[i]: cols["role"][i] for i in mine}},
+                    min_zoom=0)
+                data["tiles"].pop("details")
+                _layer(m, f"辖区 / zones · {_kind_label(kind)}", data, style={"opacity": 1},
+                       layer_id=f"planner-zones-{kind}", tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]],
+                       popup=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
+        else:
+            # zones of several kinds nest; simplify each kind as its own coverage
+            prep = _prepare_polygons(zones.geometry.values, cols, settings,
+                                     simplify=len(set(kinds)) == 1)
+            _layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
+                   tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
         if "lead" in roles:
             items.append({"label": "责任规划师辖区 / zone as lead planner", "fill": "#BFD9EC", "stroke": "#0077BB",
                           "weight": 2})

@@ -57,21 +57,29 @@ def preferred_index(planner_id: str, k: int = len(PLANNER_PALETTE)) -> int:
     return int.from_bytes(digest, "big") % k
 
 
-def adjacency_pairs(geoms: Sequence, groups: Sequence[str]) -> set[tuple[str, str]]:
-    """Pairs of distinct groups (planners) whose geometries intersect (touching counts)."""
+def adjacency_pairs(geoms: Sequence, groups: Sequence[str], *, exact: bool = True) -> set[tuple[str, str]]:
+    """Pairs of distinct groups (planners) whose geometries intersect (touching counts), each pair as
+    ``(smaller, larger)``; groups that are None take no part.
+
+    ``exact=False``: pairs whose geometries' bounding boxes intersect, a superset of the touching pairs
+    (neighbouring planners still get different colours) found an order of magnitude faster: what the pages
+    drawn from vector tiles use for hundreds of thousands of zones."""
+    import pandas as pd
+
     geoms = np.asarray(geoms, dtype=object)
-    groups = np.asarray(groups, dtype=object)
     if len(geoms) < 2:
         return set()
     tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
-    a = groups[left]
-    b = groups[right]
-    diff = a != b
+    left, right = tree.query(geoms, predicate="intersects" if exact else None)
+    once = left < right
+    codes, names = pd.factorize(pd.Series(np.asarray(groups, dtype=object)), use_na_sentinel=True)
+    a, b = codes[left[once]], codes[right[once]]
+    ok = (a >= 0) & (b >= 0) & (a != b)
+    lo, hi = np.minimum(a[ok], b[ok]).astype(np.int64), np.maximum(a[ok], b[ok]).astype(np.int64)
+    keys = np.unique(lo * len(names) + hi)
+    names = np.asarray(names, dtype=object)
     pairs = set()
-    for x, y in zip(a[diff], b[diff]):
-        if x is None or y is None:
-            continue
+    for x, y in zip(names[keys // len(names)], names[keys % len(names)]):
         pairs.add((x, y) if x < y else (y, x))
     return pairs
 

@@ -33,6 +33,17 @@ class MapSettings:
         URL template for large zone layers, ``{kind}`` replaced by the zone kind (e.g.
         ``"/api/zones.geojson?kind={kind}"``); it must answer a GeoJSON FeatureCollection in WGS84 whose
         features carry ``properties.code`` (see :func:`maps.display.zones_geojson`).
+    zone_tiles_url
+        URL template of the zones' vector tiles (Mapbox Vector Tile 2.1; ``{kind}`` replaced by the zone kind,
+        ``{z}/{x}/{y}`` left for the page), e.g. ``"/tiles/{kind}/{z}/{x}/{y}.mvt?as_of=2025-06-30"``: one layer
+        named by the kind, features with ``code``, ``name``, ``lead_planner_id`` (absent when none) and
+        ``has_lead``. When set, the coverage, gap and planner pages draw a zone layer over
+        ``max_inline_features`` from these tiles (taking precedence over ``geojson_url``); popups fetch the
+        zone's planners from ``zone_details_url``.
+    zone_details_url
+        URL template of one zone's planners as JSON (``{kind}`` and ``{code}`` replaced; answers ``{"lead":
+        {"name", "organization", "public_contact"} | null}``), fetched when a tiled zone is clicked. Default
+        the API's ``/zones/{kind}/{code}/planners``; the page adds nothing to it but the code.
     max_inline_bytes
         Budget for one inlined zone layer. A layer over ``max_inline_features`` that must be inlined
         (no ``geojson_url``, e.g. a standalone CLI page) is simplified harder, and its coordinates
@@ -57,6 +68,8 @@ class MapSettings:
     asset_url_prefix: str = "/static/maps/"
     max_inline_features: int = 5000
     geojson_url: str | None = None
+    zone_tiles_url: str | None = None
+    zone_details_url: str = "/zones/{kind}/{code}/planners"
     max_inline_bytes: int = 4_000_000
     simplify_tolerance_m: float = 5.0
     precision: int = 6

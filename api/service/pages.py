@@ -18,7 +18,7 @@ from zeren.api.service.lookup import lookup
 from zeren.api.service.workspace import Workspace
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.errors import NotFoundError
-from zeren.maps import MapSettings, coverage_map, gap_map, planner_map, site_map
+from zeren.maps import MapSettings, coverage_map, gap_map, planner_map, site_map, tiled_layer
 from zeren.maps.reference import reference_frame
 
 
@@ -60,15 +60,20 @@ def coverage_page(ws: Workspace, *, kind: str = "subdistrict", within: str | Non
                             f"kinds present: {', '.join(sorted(set(zones['kind'])))}")
     appointments = catalogue.appointments
     all_zones = catalogue.zone_frame(as_of)
-    gaps = coverage_gaps(all_zones, appointments, kind=kind, within=within, as_of=as_of)
-    overlaps = find_overlaps(all_zones, appointments, kind=kind, as_of=as_of)
-    over = overlaps.overlaps
-    if within is not None and len(over):
-        over = over[over["code_a"].isin(zones["code"]) | over["code_b"].isin(zones["code"])]
+    if tiled_layer(settings, int((zones["kind"] == kind).sum())):
+        # drawn from tiles (10^5..10^6 zones): units without a lead are hatched there; the slivers between
+        # units and the overlaps of a whole national store would take a minute per page: the gaps page
+        # (within a district) shows them
+        gap_pieces = over = None
+    else:
+        gap_pieces = coverage_gaps(all_zones, appointments, kind=kind, within=within, as_of=as_of).gaps
+        over = find_overlaps(all_zones, appointments, kind=kind, as_of=as_of).overlaps
+        if within is not None and len(over):
+            over = over[over["code_a"].isin(zones["code"]) | over["code_b"].isin(zones["code"])]
     districts = zones[zones["kind"] == "district"] if kind != "district" else None
     title = f"责任规划师覆盖 / responsible-planner coverage{f' — {within}' if within else ''}"
     return coverage_map(zones[zones["kind"] == kind], catalogue.leads(as_of), catalogue.planners,
-                        kind=kind, overlays=zones[zones["kind"].isin(OVERLAY_KINDS)], gaps=gaps.gaps,
+                        kind=kind, overlays=zones[zones["kind"].isin(OVERLAY_KINDS)], gaps=gap_pieces,
                         overlaps=over, districts=districts, title=title, settings=settings)
 
 

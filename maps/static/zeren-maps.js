@@ -274,7 +274,169 @@
     layer.on('remove', function () { map.off('zoomend', update); });
   }
 
+  // ---- zone layers drawn from vector tiles (Leaflet.VectorGrid, vendored) --------------------------
+  // Leaflet 1.8 dropped L.DomEvent.fakeStop, which the plugin calls on a clicked feature: stop the click there
+  // (the feature's own handlers and the map's have run), so the popup just opened is not closed again.
+  function tilePlugin() {
+    if (!L.vectorGrid || !L.vectorGrid.protobuf) {
+      throw new Error('Zeren: the vector-tile plugin (leaflet.vectorgrid.bundled.min.js) is not loaded');
+    }
+    if (!L.DomEvent.fakeStop) { L.DomEvent.fakeStop = function (e) { L.DomEvent.stopPropagation(e); }; }
+  }
+
+  // hatch fills on a canvas: the same stripes as the SVG pattern of Z.pattern
+  var canvasPatterns = {};
+  Z.canvasPattern = function (name) {
+    if (!canvasPatterns[name]) {
+      // 45 degree stripes 3 px wide, 8 px apart (a cell of 8 * sqrt 2 px), wrapping across the cell's corners
+      var spec = PATTERNS[name] || PATTERNS.red, c = document.createElement('canvas'), n = 11;
+      c.width = n; c.height = n;
+      var ctx = c.getContext('2d');
+      ctx.globalAlpha = spec[1];
+      ctx.fillStyle = spec[0];
+      ctx.fillRect(0, 0, n, n);
+      ctx.globalAlpha = 0.85;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = spec[0];
+      ctx.beginPath();
+      [-n, 0, n].forEach(function (o) { ctx.moveTo(o, n); ctx.lineTo(o + n, 0); });
+      ctx.stroke();
+      var pattern = ctx.createPattern(c, 'repeat');
+      pattern.zerenHatch = name;
+      canvasPatterns[name] = pattern;
+    }
+    return canvasPatterns[name];
+  };
+
+  // the tile's properties as the rows of the inline layers (label, kind_label, status; planner from details)
+  function tileProps(spec, p) {
+    var t = spec.tiles;
+    return { code: p.code, label: text(p.name) || text(p.code), kind_label: t.kindLabel,
+             status: p.has_lead ? null : t.noLeadText, planner: null, role: null, _tile: p };
+  }
+
+  function tileStyler(spec) {
+    var ts = spec.tileStyle || {};
+    return function (p) {
+      var s = L.extend({ fill: true }, spec.style || {});
+      if (ts.byCode) {
+        var ix = ts.byCode[p.code];
+        if (ix === undefined || ix === null) { return []; }  // not this page's zone: not drawn
+        L.extend(s, ts.styles[ix]);
+      } else if (p.has_lead) {
+        if (ts.colours && ts.colours[p.lead_planner_id]) { s.fillColor = ts.colours[p.lead_planner_id]; }
+        if (ts.lead) { L.extend(s, ts.lead); }
+      } else if (ts.noLead) {
+        L.extend(s, ts.noLead);
+      }
+      if (typeof s.fillColor === 'string' && s.fillColor.indexOf('hatch:') === 0) {
+        s.fillColor = Z.canvasPattern(s.fillColor.slice(6));
+      }
+      return s;
+    };
+  }
+
+  Z.tileLayer = function (map, spec) {
+    tilePlugin();
+    var t = spec.tiles, style = tileStyler(spec), styles = {}, drawn = {}, stats = { features: 0, tiles: 0 };
+    styles[t.layer] = function (p, z) {
+      var s = style(p, z);
+      if (!Array.isArray(s)) {
+        stats.features++;
+        drawn[p.code] = { has_lead: !!p.has_lead, lead: p.lead_planner_id || null,
+                          fill: s.fillColor && s.fillColor.zerenHatch ? 'hatch:' + s.fillColor.zerenHatch : s.fillColor };
+      }
+      return s;
+    };
+    var interactive = spec.interactive !== false;
+    var options = { rendererFactory: L.canvas.tile, vectorTileLayerStyles: styles, interactive: interactive,
+                    maxNativeZoom: 22, fetchOptions: { credentials: 'omit' } };
+    // below t.minZoom the zones would be specks in megabyte tiles: none are drawn, a hint says to zoom in, and
+    // a page that would open below it opens at it, on the middle of its view
+    if (t.minZoom) {
+      options.minZoom = t.minZoom;
+      if (map.getZoom() < t.minZoom) { map.setView(map.getCenter(), t.minZoom, { animate: false }); }
+      var hint = L.control({ position: 'topleft' });
+      hint.onAdd = function () {
+        var div = L.DomUtil.create('div', 'zeren-notice zeren-zoom-hint leaflet-control');
+        div.textContent = '放大查看各单元 / zoom in to see each unit';
+        return div;
+      };
+      var hinted = false;
+      var updateHint = function () {
+        var below = map.getZoom() < t.minZoom && map.hasLayer(layer);
+        if (below && !hinted) { hint.addTo(map); hinted = true; }
+        if (!below && hinted) { hint.remove(); hinted = false; }
+      };
+      map.on('zoomend', updateHint);
+    }
+    // own pane: over the reference map (350..), under the inline overlays and boundaries (overlay pane, 400)
+    options.pane = spec.pane ? Z.pane(map, spec.pane[0], spec.pane[1]) : Z.pane(map, 'zerenZoneTiles', 395);
+    var layer = L.vectorGrid.protobuf(t.url, options);
+    layer.zerenStats = stats;
+    if (t.minZoom) { layer.on('add remove', function () { setTimeout(updateHint, 0); }); }
+    layer.zerenDrawn = drawn;
+    layer.on('tileload', function () {
+      stats.tiles++;
+      if (!stats.firstTileMs && stats.features) {
+        stats.firstTileMs = global.performance ? global.performance.now() : Date.now();
+        layer.fire('zeren:firsttile', { features: stats.features });
+      }
+    });
+    var tip = null;
+    if (spec.tooltip && interactive) {
+      layer.on('mouseover', function (e) {
+        var props = tileProps(spec, (e.layer && e.layer.properties) || {});
+        tip = L.tooltip({ className: 'zeren-tooltip', direction: 'top' }).setLatLng(e.latlng)
+          .setContent(Z.infoNode(spec.tooltip, props));
+        map.openTooltip(tip);
+      });
+      layer.on('mouseout', function () { if (tip) { map.closeTooltip(tip); tip = null; } });
+    }
+    layer.on('click', function (e) {
+      if (!interactive) { return; }
+      if (tip) { map.closeTooltip(tip); tip = null; }
+      var p = (e.layer && e.layer.properties) || {}, props = tileProps(spec, p);
+      var own = spec.tileStyle && spec.tileStyle.roles;
+      if (own && own[p.code]) { props.role = own[p.code]; }
+      var popup = L.popup({ maxWidth: 360, className: 'zeren-tile-popup' }).setLatLng(e.latlng);
+      function show(note) {
+        var node = Z.infoNode(spec.popup || spec.tooltip || [], props);
+        if (note) { bdi(L.DomUtil.create('div', 'zeren-popup-note', node), note); }
+        popup.setContent(node);
+      }
+      show(p.has_lead ? '正在查询责任规划师… / looking up the lead planner…' : null);
+      popup.openOn(map);
+      layer.fire('zeren:popup', { code: p.code });
+      if (!p.has_lead || !t.details || p.code === undefined) { return; }
+      var url = t.details.replace('{code}', encodeURIComponent(String(p.code)));
+      fetch(url, { credentials: 'omit', headers: { Accept: 'application/json' } })
+        .then(function (resp) {
+          if (!resp.ok) { throw new Error('HTTP ' + resp.status); }
+          return resp.json();
+        })
+        .then(function (body) {
+          var lead = body && body.lead;
+          props.planner = lead ? { name: lead.name || lead.id, org: lead.organization || null,
+                                   contact: lead.public_contact || null } : null;
+          show(lead ? null : '无责任规划师 / no lead planner');
+          layer.fire('zeren:details', { code: p.code });
+        })
+        .catch(function (err) {
+          show('未能查询责任规划师 / could not look up the planner (' + err.message + ')');
+        });
+    });
+    Z.layers[spec.id] = layer;
+    if (spec.legend) {
+      var ctl = null;
+      layer.on('add', function () { if (!ctl) { ctl = Z.legend(map, spec.legend); } });
+      layer.on('remove', function () { if (ctl) { ctl.remove(); ctl = null; } });
+    }
+    return layer;
+  };
+
   Z.layer = function (map, spec) {
+    if (spec.tiles) { return Z.tileLayer(map, spec); }
     var style = styler(spec);
     var pane = spec.pane ? Z.pane(map, spec.pane[0], spec.pane[1]) : null;
     var labelPane = spec.labelPane ? Z.pane(map, spec.labelPane[0], spec.labelPane[1]) : pane;

@@ -144,15 +144,24 @@ def test_small_answers_are_not_compressed(client):
     assert r.status_code == 200 and "content-encoding" not in r.headers
 
 
-def test_large_layers_load_by_url(demo_path):
+def test_large_layers_are_tiled_or_load_by_url(demo_path):
+    """Over the inline limit the coverage layer is drawn from the vector tiles of the page's date; on a GCJ-02
+    basemap (tiles are never shifted) it is loaded as GeoJSON by URL."""
     with TestClient(create_app(make_settings(demo_path, map_max_inline_features=100))) as c:
         page = c.get("/maps/coverage", params={"as_of": "2025-06-30"}).text
         urls = set(re.findall(r'"url":"([^"]+)"', page))
+        assert urls == {"/tiles/subdistrict/{z}/{x}/{y}.mvt?as_of=2025-06-30"}
+        assert '"details":"/zones/subdistrict/{code}/planners?as_of=2025-06-30"' in page
+        assert '<script src="/static/maps/leaflet.vectorgrid.bundled.min.js">' in page
+        today = c.get("/maps/coverage").text
+        assert re.search(r'"url":"/tiles/subdistrict/\{z\}/\{x\}/\{y\}\.mvt\?as_of=\d{4}-\d\d-\d\d"', today)
+    with TestClient(create_app(make_settings(demo_path, map_max_inline_features=100, basemap="amap"))) as c:
+        page = c.get("/maps/coverage", params={"as_of": "2025-06-30"}).text
+        urls = set(re.findall(r'"url":"([^"]+)"', page))
         assert urls == {"/maps/zones/subdistrict.geojson?as_of=2025-06-30"}
+        assert "vectorgrid" not in page
         layer = c.get(urls.pop())
         assert layer.status_code == 200 and len(layer.json()["features"]) == 241
-        today = c.get("/maps/coverage").text
-        assert re.search(r'"url":"/maps/zones/subdistrict\.geojson\?as_of=\d{4}-\d\d-\d\d"', today)
 
 
 def test_planner_name_is_escaped_on_its_map(wclient):
@@ -254,3 +263,19 @@ def test_maps_are_documented(client):
             assert param.get("description") and "example" in param, (path, param["name"])
         if path != "/maps/zones/{kind}.geojson":
             assert "text/html" in op["responses"]["200"]["content"], path
+
+
+def test_a_cached_map_page_follows_a_new_appointment(wclient):
+    """Coverage pages are kept per catalogue generation: the same page again, until a write reloads it."""
+    url = "/maps/coverage?as_of=2025-06-30"
+    before = wclient.get(url).text
+    assert wclient.get(url).text == before
+    units = wclient.get("/coverage/gaps", params={"as_of": "2025-06-30"}).json()["units_without_planner"]
+    n = len(units)
+    assert f"{n} without a lead planner" in before
+    r = wclient.post("/appointments", headers=AUTH, json={
+        "planner_id": "P006", "zone_kind": "subdistrict", "zone_code": units[0]["code"], "role": "lead",
+        "start": "2020-01-01"})
+    assert r.status_code == 201, r.text
+    after = wclient.get(url).text
+    assert f"{n - 1} without a lead planner" in after and after != before

@@ -2,8 +2,9 @@
 
 Each page is built by :mod:`api.pages` (the same pages as ``zeren map ... --out FILE.html``) with the map
 settings of :class:`api.settings.Settings` and references only ``/static/maps/`` (Leaflet and Zeren's JS/CSS,
-served by the app: no CDN). Zone layers over the inline limit are loaded by the page from
-``/maps/zones/{kind}.geojson``. Who may embed the pages is the app's ``Content-Security-Policy:
+served by the app: no CDN). Zone layers over the inline limit are drawn from the vector tiles
+``/tiles/{kind}/{z}/{x}/{y}.mvt`` (on a GCJ-02 basemap they load ``/maps/zones/{kind}.geojson``).
+Who may embed the pages is the app's ``Content-Security-Policy:
 frame-ancestors`` (``ZEREN_FRAME_ANCESTORS``). Reads are public.
 """
 from __future__ import annotations
@@ -55,14 +56,55 @@ def _html(text: str) -> HTMLResponse:
 
 
 def _settings(request: Request, day):
-    """The page's MapSettings: the app's map settings, and the URL its large zone layers load from (pinned
-    to the page's date, so the layer and the page agree)."""
+    """The page's MapSettings: the app's map settings, and the URLs its large zone layers load from: the
+    vector tiles (``/tiles/...``; GeoJSON only where tiles cannot be drawn), and the zone planners a tiled
+    zone's popup asks for. All pinned to the page's date, so the layers and the page agree."""
     when = as_timestamp(day).date().isoformat()
-    return request.app.state.zeren.settings.map_settings(geojson_url=f"/maps/zones/{{kind}}.geojson?as_of={when}")
+    return request.app.state.zeren.settings.map_settings(
+        geojson_url=f"/maps/zones/{{kind}}.geojson?as_of={when}",
+        zone_tiles_url=f"/tiles/{{kind}}/{{z}}/{{x}}/{{y}}.mvt?as_of={when}",
+        zone_details_url=f"/zones/{{kind}}/{{code}}/planners?as_of={when}")
 
 
 def _render(m) -> HTMLResponse:
     return _html(m.get_root().render())
+
+
+class _PageCache:
+    """The last pages built, keyed by the catalogue's generation (bumped by every reload: a new appointment, a
+    new edition), the page's URL and its date: a national coverage page takes seconds to build and its
+    viewers ask for the same few. Kept on ``app.state``, one per app. Coverage and gaps pages only (the
+    planner page lists projects, which are not part of the generation)."""
+
+    SIZE = 16
+
+    def __init__(self):
+        self._pages: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def page(self, request: Request, day, build) -> HTMLResponse:
+        # the generation is read first: a page built from a later state is at worst kept under an older key
+        key = (request.app.state.zeren.catalogue.generation, request.url.path,
+               tuple(sorted(request.query_params.multi_items())), as_timestamp(day))
+        with self._lock:
+            text = self._pages.get(key)
+            if text is not None:
+                self._pages.move_to_end(key)
+                return _html(text)
+        text = build().get_root().render()
+        with self._lock:
+            self._pages[key] = text
+            while len(self._pages) > self.SIZE:
+                self._pages.popitem(last=False)
+        return _html(text)
+
+
+def _cached(request: Request, day, build) -> HTMLResponse:
+    state = request.app.state
+    cache = getattr(state, "zeren_pages", None)
+    if cache is None:
+        cache = state.zeren_pages = _PageCache()
+    return cache.page(request, day, build)
 
 
 # -- the pages -----------------------------------------------------------------------------------
@@ -74,8 +116,9 @@ def _render(m) -> HTMLResponse:
 def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
                  as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.coverage_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
-                                       as_of=day, settings=_settings(request, day)))
+    return _cached(request, day, lambda: pages.coverage_page(
+        request.app.state.zeren.workspace, kind=kind, within=within or None, as_of=day,
+        settings=_settings(request, day)))
 
 
 @router.get("/maps/gaps", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(404, 422)},
@@ -85,8 +128,9 @@ def coverage_map(request: Request, kind: KindQuery = "subdistrict", within: With
 def gaps_map(request: Request, kind: KindQuery = "subdistrict", within: WithinQuery = None,
              as_of: AsOfQuery = None) -> HTMLResponse:
     day = day_in_force(request, as_of)
-    return _render(pages.gaps_page(request.app.state.zeren.workspace, kind=kind, within=within or None,
-                                   as_of=day, settings=_settings(request, day)))
+    return _cached(request, day, lambda: pages.gaps_page(
+        request.app.state.zeren.workspace, kind=kind, within=within or None, as_of=day,
+        settings=_settings(request, day)))
 
 
 @router.get("/maps/site", response_class=HTMLResponse, responses={**HTML_ANSWER, **html_errors(422)},
