@@ -33,22 +33,15 @@ def feature(geometry, **props) -> dict:
     return {"type": "Feature", "properties": props, "geometry": geometry}
 
 
-def test_star_of_40000_vertices_is_refused_fast_and_names_limit_and_count(client):
+def test_star_of_40000_vertices_is_refused_and_names_limit_and_count(client):
+    # How fast the refusal is (the 50 ms) is measured by benchmarks/bench_load.py, not here: a timed
+    # assertion in a unit test fails on a loaded machine and proves nothing on an idle one.
     body = json.dumps(feature(star(40_000))).encode()  # 1 MB
-    headers = {"content-type": "application/json"}
-    client.post("/assign", content=body, headers=headers)  # the first big body pays for the allocator's warm-up
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        r = client.post("/assign", content=body, headers=headers)
-        times.append(time.perf_counter() - t0)
-        assert r.status_code == 413, r.text
+    r = client.post("/assign", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 413, r.text
     detail = r.json()["detail"]
     assert "40,001 vertices" in detail and f"{DEFAULT_MAX_FEATURE_VERTICES:,}" in detail
     assert "ZEREN_MAX_FEATURE_VERTICES" in detail
-    # the best of 5: other processes share the 2 cores (the benchmark reports the median); building the
-    # geometry alone would take seconds
-    assert min(times) < 0.05, f"refusing took {min(times) * 1000:.0f} ms (best of 5)"
 
 
 def test_star_within_budget_is_assigned(client):
