@@ -6,6 +6,7 @@ and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -235,12 +236,68 @@ def _number_literals(values: np.ndarray) -> np.ndarray:
     return np.array([repr(float(u)) for u in uniques], dtype=object)[inverse.ravel()]
 
 
+_MAX_GROUP_ZONES = 8  # sites matching more zones than this are encoded one by one (polygons across many zones)
+
+
+def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray] | None:
+    """(group per site, one site per group): sites that match the same zones share a group, so their
+    ``planners`` and ``consultations`` lists are the same text (and their ``zones`` too when every share is 1,
+    as for points). A million points over a city fall into a few hundred groups: each list is encoded once per
+    group and gathered. The key of a site is its zones in lead-rank order, packed exactly into one integer
+    (or compared as rows when they do not fit). None when some site matches more than ``_MAX_GROUP_ZONES``."""
+    n, site, zone = result.n_sites, result.pair_site, result.pair_zone
+    counts = np.bincount(site, minlength=n) if len(site) else np.zeros(n, dtype=np.int64)
+    width = int(counts.max()) if n else 0
+    if width > _MAX_GROUP_ZONES:
+        return None
+    order = np.lexsort((result.index.lead_rank[zone], site))
+    s, z = site[order], zone[order]
+    within = np.arange(len(s)) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = np.zeros((n, max(width, 1)), dtype=np.int64)  # zone + 1 per column, 0 where none
+    rows[s, within] = z + 1
+    base = len(result.index) + 1
+    if base ** rows.shape[1] < 2 ** 63:
+        key = rows[:, 0].copy()
+        for j in range(1, rows.shape[1]):
+            key *= base
+            key += rows[:, j]
+        codes, _ = pd.factorize(key)  # numbered in order of first appearance
+        first = np.flatnonzero(codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]])
+    else:
+        _, first, codes = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        codes = codes.ravel()
+    return codes, first
+
+
 def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
-    """``planners``, ``consultations`` and ``zones`` as JSON text per site: items are concatenations of
-    pre-encoded pieces (one encoding per distinct zone / appointment), then joined per site in one pass."""
+    """``planners``, ``consultations`` and ``zones`` as JSON text per site: encoded once per group of sites
+    that match the same zones (``_zone_groups``), then gathered; the same text as encoding every site."""
+    grouped = _zone_groups(result) if result.n_sites else None
+    if grouped is None:
+        return _json_lists(result)
+    codes, first = grouped
+    keep = np.isin(result.pair_site, first)  # the pairs of each group's first site, renumbered by group
+    group_of_site = np.full(result.n_sites, -1, dtype=np.int64)
+    group_of_site[first] = np.arange(len(first))
+    one = replace(result, n_sites=len(first), pair_site=group_of_site[result.pair_site[keep]],
+                  pair_zone=result.pair_zone[keep], pair_share=result.pair_share[keep])
+    lists = _json_lists(one)
+    out = {column: lists[column][codes] for column in ("planners", "consultations")}
+    if np.all(np.asarray(result.pair_share) == 1.0):
+        out["zones"] = lists["zones"][codes]
+    else:  # shares differ between sites of one group: the zones column is encoded site by site
+        out["zones"] = _json_lists(result, columns=("zones",))["zones"]
+    return out
+
+
+def _json_lists(result: Assignment, columns=("planners", "consultations", "zones")) -> dict[str, np.ndarray]:
+    """The list columns of every site of ``result``: items are concatenations of pre-encoded pieces (one
+    encoding per distinct zone / appointment), then joined per site in one pass."""
     n, idx, resp = result.n_sites, result.index, result.resp
     out = {}
     for column, consult in (("planners", False), ("consultations", True)):
+        if column not in columns:
+            continue
         sites, zones, slot = result.planner_slots(consultations=consult)
         used, inverse = np.unique(slot, return_inverse=True)
         zone_of = zones[np.unique(inverse.ravel(), return_index=True)[1]] if len(slot) else zones
@@ -250,6 +307,8 @@ def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
         item = head + ', "zone_kind": ' + json_literals(idx.kind[zone_of]) + ', "zone_code": ' + \
             json_literals(idx.code[zone_of]) + "}"
         out[column] = _join_per_site(n, sites, idx.lead_rank[zones], item[inverse.ravel()] if len(slot) else item)
+    if "zones" not in columns:
+        return out
     zones = result.pair_zone
     used, inverse = np.unique(zones, return_inverse=True)
     head = ('{"kind": ' + json_literals(idx.kind[used]) + ', "code": ' + json_literals(idx.code[used]) +

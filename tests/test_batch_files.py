@@ -37,8 +37,13 @@ def workspace(demo_template):  # noqa: F811
     return Workspace.open(demo_template)
 
 
-def test_json_list_columns_are_what_json_dumps_writes(workspace):
+@pytest.mark.parametrize("only_points", [False, True], ids=["mixed", "points"])
+def test_json_list_columns_are_what_json_dumps_writes(workspace, only_points):
+    """Lists are encoded once per group of sites matching the same zones (for points, the zones list too) and
+    gathered: the text is still json.dumps of each site's own list."""
     sites = _sites(3000)
+    if only_points:
+        sites = sites[sites.geom_type == "Point"]
     result = workspace.catalogue.assign(np.asarray(sites.geometry.to_numpy(), dtype=object), pd.Timestamp(AS_OF))
     python = assignment_columns(result)
     text = assignment_columns(result, lists="json")
