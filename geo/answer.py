@@ -272,9 +272,56 @@ def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray] | None:
 def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
     """``planners``, ``consultations`` and ``zones`` as JSON text per site: encoded once per group of sites
     that match the same zones (``_zone_groups``), then gathered; the same text as encoding every site."""
+    return {column: texts if codes is None else texts[codes]
+            for column, (texts, codes) in _json_list_parts(result).items()}
+
+
+def assignment_arrays(result: Assignment) -> dict:
+    """The columns of :func:`assignment_columns` (``lists="json"``) as Arrow arrays, for writers that take
+    Arrow tables: the same values (null for None and NaN), gathered in C from arrays per zone and per group
+    of sites, so no Python object is made per site."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n, idx, resp = result.n_sites, result.index, result.resp
+    lead_zone = result.lead_zone
+    nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
+    dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
+    lists = {}
+    for column, (texts, codes) in _json_list_parts(result).items():
+        texts = pa.array(texts, type=pa.string())
+        lists[column] = texts if codes is None else pc.take(texts, pa.array(codes))
+    return {
+        "covered": pa.array(lead_zone >= 0),
+        "lead_planner_id": _take_text(resp.lead_planner, lead_zone),
+        "lead_zone_kind": _take_text(idx.kind, lead_zone),
+        "lead_zone_code": _take_text(idx.code, lead_zone),
+        "split": pa.array(np.asarray(result.split, dtype=bool)),
+        **lists,
+        "nearest_zone_code": _take_text(idx.code, nz),
+        "nearest_planner_id": _take_text(resp.lead_planner, nz),
+        "nearest_distance_m": pa.array(np.round(dist, 1), type=pa.float64(), from_pandas=True),
+    }
+
+
+def _take_text(values: np.ndarray, positions: np.ndarray):
+    """``values[positions]`` as an Arrow text array, null where the position is -1 (or the value None)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    positions = np.asarray(positions, dtype=np.int64)
+    if not len(values) or not (positions >= 0).any():
+        return pa.nulls(len(positions), type=pa.string())
+    table = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    return pc.take(table, pa.array(positions, mask=positions < 0))
+
+
+def _json_list_parts(result: Assignment) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Per list column (texts, codes): the JSON text of site i is ``texts[codes[i]]``, or ``texts[i]`` when
+    codes is None (sites encoded one by one)."""
     grouped = _zone_groups(result) if result.n_sites else None
     if grouped is None:
-        return _json_lists(result)
+        return {column: (texts, None) for column, texts in _json_lists(result).items()}
     codes, first = grouped
     keep = np.isin(result.pair_site, first)  # the pairs of each group's first site, renumbered by group
     group_of_site = np.full(result.n_sites, -1, dtype=np.int64)
@@ -282,11 +329,11 @@ def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
     one = replace(result, n_sites=len(first), pair_site=group_of_site[result.pair_site[keep]],
                   pair_zone=result.pair_zone[keep], pair_share=result.pair_share[keep])
     lists = _json_lists(one)
-    out = {column: lists[column][codes] for column in ("planners", "consultations")}
+    out = {column: (lists[column], codes) for column in ("planners", "consultations")}
     if np.all(np.asarray(result.pair_share) == 1.0):
-        out["zones"] = lists["zones"][codes]
+        out["zones"] = (lists["zones"], codes)
     else:  # shares differ between sites of one group: the zones column is encoded site by site
-        out["zones"] = _json_lists(result, columns=("zones",))["zones"]
+        out["zones"] = (_json_lists(result, columns=("zones",))["zones"], None)
     return out
 
 

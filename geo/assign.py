@@ -387,6 +387,46 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
         if touching.any():
             site, zone, share = site[~touching], zone[~touching], share[~touching]
 
+    return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
+
+
+def assign_xy(index: ZoneIndex, resp: Responsibility, lon, lat, *, with_nearest: bool = True) -> Assignment:
+    """``assign`` of points given as WGS84 coordinate arrays (every one finite): the same Assignment as
+    ``assign(index, resp, shapely.points(lon, lat))``, but a large batch makes a geometry only for the points
+    the grid cannot answer from their cell and for the uncovered ones (their nearest zone)."""
+    if resp.index is not index:
+        raise GeoInputError("the responsibility was computed for another zone index (were the zones reloaded?); "
+                            "use resp.index, or compute it again with index.responsibility(...)")
+    lon, lat = np.asarray(lon, dtype=float).ravel(), np.asarray(lat, dtype=float).ravel()
+    if len(lon) != len(lat) or not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise GeoInputError("lon and lat must be arrays of the same length, every coordinate finite")
+    n = len(lon)
+    sites = _XYPoints(lon, lat)
+    if n >= _PARALLEL_MIN_SITES or (n >= _GRID_MIN_SITES and "point_grid" in vars(index)):
+        with index.prepared_lock:  # the grid evaluates the prepared zones (see _query_pairs)
+            site, zone = index.point_grid.query_xy(lon, lat)
+    else:
+        site, zone = _query_pairs(index, sites[np.arange(n)], True)
+    keep = resp.zone_active[zone]
+    site, zone = site[keep], zone[keep]
+    return _assemble(index, resp, sites, n, site, zone, np.ones(len(site)), True, 0.9, with_nearest)
+
+
+class _XYPoints:
+    """Points as two coordinate arrays; indexing with positions makes the shapely points of those only."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, positions) -> np.ndarray:
+        return shapely.points(self.x[positions], self.y[positions])
+
+
+def _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest) -> Assignment:
+    """Phases 3 and on of ``assign``: lead, split and nearest zone from the matched pairs."""
     # phase 3: the lead is the matched zone with a lead that sorts first by (level, -share, code)
     lead_zone = np.full(n, -1, dtype=np.int64)
     key = resp.lead_key[zone]
