@@ -279,18 +279,19 @@ def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
 def assignment_arrays(result: Assignment) -> dict:
     """The columns of :func:`assignment_columns` (``lists="json"``) as Arrow arrays, for writers that take
     Arrow tables: the same values (null for None and NaN), gathered in C from arrays per zone and per group
-    of sites, so no Python object is made per site."""
+    of sites, so no Python object is made per site. The list columns may be dictionary-encoded (one text per
+    group of sites matching the same zones); ``cast(pa.string())`` gives plain text."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     n, idx, resp = result.n_sites, result.index, result.resp
     lead_zone = result.lead_zone
     nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
     dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
     lists = {}
-    for column, (texts, codes) in _json_list_parts(result).items():
+    for column, (texts, codes) in _json_list_parts(result).items():  # a group's text once: dictionary-encoded
         texts = pa.array(texts, type=pa.string())
-        lists[column] = texts if codes is None else pc.take(texts, pa.array(codes))
+        lists[column] = texts if codes is None else pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(codes, dtype=np.int32)), texts)
     return {
         "covered": pa.array(lead_zone >= 0),
         "lead_planner_id": _take_text(resp.lead_planner, lead_zone),

@@ -90,6 +90,14 @@ def _text_for_nulls(table: pa.Table) -> pa.Table:
     return table
 
 
+def _plain_text(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain values (what a frame of the same rows gives GDAL and Parquet)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, pa.field(f.name, f.type.value_type), table.column(i).cast(f.type.value_type))
+    return table
+
+
 def _csv_text(table: pa.Table) -> pa.Table:
     """Booleans and floats of an Arrow table as the text ``_arrow_table(csv=True)`` gives them."""
     for i, f in enumerate(table.schema):
@@ -202,6 +210,7 @@ class LayerWriter:
         if self.driver == "CSV":
             self._write_csv_table(_csv_text(table))
         else:
+            table = _plain_text(table)
             geometry = _point_wkb(lon, lat)
             if self.driver == "Parquet":
                 table = table.append_column(pa.field("geometry", pa.binary()), geometry)
@@ -222,11 +231,12 @@ class LayerWriter:
         self.chunks += 1
 
     def _write_csv_table(self, table: pa.Table) -> None:
+        """Each chunk written by itself into the open file (the header with the first): a column may be
+        dictionary-encoded in one chunk and plain text in the next, the cells are the same."""
         if self._csv is None:
-            self._csv = pa_csv.CSVWriter(str(self._target), table.schema,
-                                         write_options=pa_csv.WriteOptions(quoting_style="needed"))
-            self._csv_schema = table.schema
-        self._csv.write_table(table if table.schema == self._csv_schema else table.cast(self._csv_schema))
+            self._csv = pa.OSFile(str(self._target), "wb")
+        pa_csv.write_csv(table, self._csv, write_options=pa_csv.WriteOptions(include_header=self.chunks == 0,
+                                                                               quoting_style="needed"))
 
     def _write_csv(self, attrs: pd.DataFrame, geometry: gpd.GeoSeries) -> None:
         if self.csv_wkt_column:

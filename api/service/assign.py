@@ -213,6 +213,7 @@ def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer:
     messages and rules as the general path (``assign_sites`` on a frame of points). Returns whether the
     output is still to be written (False once an unusable site was met without ``skip_bad``)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from zeren.geo.sites import points_to_wgs84
     from zeren.geo.validity import as_timestamp
@@ -224,8 +225,11 @@ def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer:
     result.as_of = day
     writing = True
     first = table.first_row
+    as_frame = None
     for chunk in table.csv_tables(chunk_rows):
         n = chunk.num_rows
+        if as_frame is None:
+            as_frame = pa.Schema.from_pandas(chunk.slice(0, 0).to_pandas(), preserve_index=False).remove_metadata()
         x, y = csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col))
 
         def where(i, first=first):
@@ -252,11 +256,12 @@ def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer:
             error = np.full(n, None, dtype=object)
             error[bad] = [problems[i] for i in bad.tolist()]
             columns["error"] = pa.array(error, type=pa.string())
+        chunk = chunk.cast(as_frame)  # the input columns typed as a frame of them types them (large text)
         for name, values in columns.items():
             chunk = chunk.append_column(name, values)
         writer.write_points(chunk, lon, lat)
         result.assigned += int(good.sum())
-        result.covered += int(columns["covered"].true_count)
+        result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
     return writing
 
 
@@ -285,7 +290,9 @@ def _point_columns(catalogue, lon: np.ndarray, lat: np.ndarray, good: np.ndarray
         if not parts:
             values = pa.nulls(n, type=kind)
         else:
-            values = parts[0][c] if len(parts) == 1 else pa.concat_arrays([p[c] for p in parts])
+            values = pa.chunked_array([p[c] for p in parts])
+            if pa.types.is_dictionary(values.type) and (len(rows) < n or len(parts) > 1):
+                values = values.cast(pa.string())  # pieces with their own dictionaries, or gaps to fill
             if len(rows) < n:  # unusable rows in between: gather the assigned ones into place, nulls elsewhere
                 at = np.full(n, -1, dtype=np.int64)
                 at[rows] = np.arange(len(rows))
