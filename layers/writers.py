@@ -201,7 +201,7 @@ class LayerWriter:
         the same rows as a GeoDataFrame of points."""
         lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
         if self.driver in ("GeoJSON",) or (self.driver == "CSV" and self.csv_wkt_column):
-            frame = table.to_pandas()
+            frame = _plain_text(table).to_pandas()
             geoms = shapely.points(lon, lat)
             geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
             self.write(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")))

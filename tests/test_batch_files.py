@@ -241,7 +241,7 @@ def _reference(src, store, out) -> pd.DataFrame:
     return table
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".gpkg", ".parquet"])
+@pytest.mark.parametrize("suffix", [".csv", ".gpkg", ".parquet", ".geojson"])
 def test_lonlat_csv_at_disk_speed_writes_what_the_in_memory_path_writes(demo_template, tmp_path,  # noqa: F811
                                                                         capsys, monkeypatch, suffix):
     """The Arrow path of a lon/lat CSV (coordinates to numpy, no geometry per point, Arrow columns, chunks
@@ -270,6 +270,25 @@ def test_lonlat_csv_at_disk_speed_writes_what_the_in_memory_path_writes(demo_tem
         info_a, info_b = pyogrio.read_info(ref, layer="assigned"), pyogrio.read_info(out, layer="assigned")
         for key in ("fields", "dtypes", "geometry_type", "crs", "features", "geometry_name"):
             assert np.array_equal(np.asarray(info_a[key]), np.asarray(info_b[key])), key
-    else:
+    elif suffix == ".parquet":
         assert pq.read_schema(out).remove_metadata() == pq.read_schema(ref).remove_metadata()
         assert json.loads(pq.read_schema(out).metadata[b"geo"]) == json.loads(pq.read_schema(ref).metadata[b"geo"])
+
+
+def test_zeren_assign_imports_neither_the_web_server_nor_the_map_pages():
+    """A fresh ``zeren assign`` process registers its own command only: none of the seconds of imports of the
+    web server, the map pages or the coverage reports it never uses (and the other commands still parse)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from zeren.api.cli.main import build_parser; "
+              "args = build_parser('assign').parse_args(['assign', 'x.csv', '--out', 'y.csv']); "
+              "assert args.func.__name__ == 'cmd_assign'; "
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette', 'folium', "
+              "'jinja2', 'branca', 'networkx'}))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    from zeren.api.cli.main import build_parser
+
+    assert build_parser("demo").parse_args(["demo"]).command == "demo"  # every other command: all registered
