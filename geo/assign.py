@@ -541,10 +541,22 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
     zone = zone_of[z]
     order = np.lexsort((index.lead_rank[zone], s))
-    s, zone = s[order], zone[order]
+    s, zone, z = s[order], zone[order], z[order]
     first = np.concatenate(([True], s[1:] != s[:-1]))
     nearest[todo[s[first]]] = zone[first]
-    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+    if segments is None:
+        distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+        return nearest, distance
+    # A site outside the winning zone is as far from it as from the nearest segment of its boundary, and every
+    # segment of it that near is among the candidates found: the distance is the least of theirs (GEOS measures
+    # a point against a polygon segment by segment, so it is the same number), with no polygon measured.
+    winner = np.full(len(todo), -1, dtype=np.int64)
+    winner[s[first]] = zone[first]
+    mine = zone == winner[s]
+    d = shapely.distance(metric_sites[s[mine]], tree.geometries[z[mine]])
+    least = np.full(len(todo), np.inf)
+    np.minimum.at(least, s[mine], d)
+    distance[todo[s[first]]] = least[s[first]]
     return nearest, distance
 
 

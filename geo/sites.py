@@ -35,6 +35,19 @@ def _reason(where: str, lon: float, lat: float, problem: str) -> str:
     return f"{where}: position [{lon:.10g}, {lat:.10g}] cannot be converted to WGS84 lon/lat"
 
 
+def _plainly_fine(lon: np.ndarray, lat: np.ndarray, bounds) -> np.ndarray:
+    """Points that ``lonlat_problems`` certainly finds "ok" (finite, in range, and with ``bounds`` inside them or
+    not inside them once swapped), by a few comparisons: only the others are diagnosed, in words."""
+    fine = np.isfinite(lon) & np.isfinite(lat) & (np.abs(lon) <= 180) & (np.abs(lat) <= 90)
+    if bounds is not None:
+        lonlat_problems(np.zeros(0), np.zeros(0), bounds)  # the same refusal of unusable bounds
+        minx, miny, maxx, maxy = (float(b) for b in np.asarray(bounds, dtype=float).ravel())
+        inside = (lon >= minx) & (lon <= maxx) & (lat >= miny) & (lat <= maxy)
+        swap_inside = (lat >= minx) & (lat <= maxx) & (lon >= miny) & (lon <= maxy)
+        fine &= inside | ~swap_inside
+    return fine
+
+
 def points_to_wgs84(x: np.ndarray, y: np.ndarray, crs: InputCRS, bounds,
                     where) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
     """Points given as coordinate arrays in ``crs``: (lon, lat) in WGS84 (NaN where unusable) and the reason
@@ -47,7 +60,7 @@ def points_to_wgs84(x: np.ndarray, y: np.ndarray, crs: InputCRS, bounds,
     for i in np.flatnonzero(~ok).tolist():
         problems[i] = f"{where(i)}: empty or missing geometry"
     if crs.crs.is_geographic and ok.any():
-        rows = np.flatnonzero(ok)
+        rows = np.flatnonzero(ok & ~_plainly_fine(x, y, None))
         found = lonlat_problems(x[rows], y[rows], None)
         for j in np.flatnonzero(found != "ok").tolist():
             i = int(rows[j])
@@ -57,6 +70,7 @@ def points_to_wgs84(x: np.ndarray, y: np.ndarray, crs: InputCRS, bounds,
     if ok.any():
         rows = np.flatnonzero(ok)
         lon[rows], lat[rows] = to_wgs84_xy(x[rows], y[rows], crs)
+        rows = rows[~_plainly_fine(lon[rows], lat[rows], bounds)]
         found = lonlat_problems(lon[rows], lat[rows], bounds)
         for j in np.flatnonzero(found != "ok").tolist():
             i = int(rows[j])
