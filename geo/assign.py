@@ -142,7 +142,26 @@ class Responsibility:
         coords, at = shapely.get_coordinates(rings, return_index=True)
         same = at[1:] == at[:-1]
         ends = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
-        return candidates[ring_zone[at[:-1][same]]], shapely.STRtree(shapely.linestrings(ends))
+        zone_of = candidates[ring_zone[at[:-1][same]]]
+        keep = _first_of_shared(ends, self.index.lead_rank[zone_of])
+        return zone_of[keep], shapely.STRtree(shapely.linestrings(ends[keep]))
+
+
+def _first_of_shared(ends: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Positions of the segments to keep: of the copies of one segment (a border shared by two zones, or a
+    district's edge on its subdistrict's: the same two ends, in either order) only the one of the zone that
+    sorts first (``rank``). Nothing is lost for the nearest-zone search: where a shared segment is near enough
+    to count, the zone that wins is the first of those near enough, so the copy kept is the winner's own."""
+    if not len(ends):
+        return np.zeros(0, dtype=np.intp)
+    a, b = ends[:, 0], ends[:, 1]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo = np.where(swap[:, None], b, a)
+    hi = np.where(swap[:, None], a, b)
+    order = np.lexsort((rank, hi[:, 1], hi[:, 0], lo[:, 1], lo[:, 0]))
+    k = np.column_stack([lo, hi])[order]
+    first = np.r_[True, (k[1:] != k[:-1]).any(axis=1)]
+    return np.sort(order[first])
 
 
 class ZoneRefs(Sequence):
