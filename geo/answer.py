@@ -6,6 +6,7 @@ and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -235,12 +236,116 @@ def _number_literals(values: np.ndarray) -> np.ndarray:
     return np.array([repr(float(u)) for u in uniques], dtype=object)[inverse.ravel()]
 
 
+_MAX_GROUP_ZONES = 8  # sites matching more zones than this are encoded one by one (polygons across many zones)
+
+
+def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray] | None:
+    """(group per site, one site per group): sites that match the same zones share a group, so their
+    ``planners`` and ``consultations`` lists are the same text (and their ``zones`` too when every share is 1,
+    as for points). A million points over a city fall into a few hundred groups: each list is encoded once per
+    group and gathered. The key of a site is its zones in lead-rank order, packed exactly into one integer
+    (or compared as rows when they do not fit). None when some site matches more than ``_MAX_GROUP_ZONES``."""
+    n, site, zone = result.n_sites, result.pair_site, result.pair_zone
+    counts = np.bincount(site, minlength=n) if len(site) else np.zeros(n, dtype=np.int64)
+    width = int(counts.max()) if n else 0
+    if width > _MAX_GROUP_ZONES:
+        return None
+    order = np.lexsort((result.index.lead_rank[zone], site))
+    s, z = site[order], zone[order]
+    within = np.arange(len(s)) - np.repeat(np.cumsum(counts) - counts, counts)
+    rows = np.zeros((n, max(width, 1)), dtype=np.int64)  # zone + 1 per column, 0 where none
+    rows[s, within] = z + 1
+    base = len(result.index) + 1
+    if base ** rows.shape[1] < 2 ** 63:
+        key = rows[:, 0].copy()
+        for j in range(1, rows.shape[1]):
+            key *= base
+            key += rows[:, j]
+        codes, _ = pd.factorize(key)  # numbered in order of first appearance
+        first = np.flatnonzero(codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]])
+    else:
+        _, first, codes = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        codes = codes.ravel()
+    return codes, first
+
+
 def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
-    """``planners``, ``consultations`` and ``zones`` as JSON text per site: items are concatenations of
-    pre-encoded pieces (one encoding per distinct zone / appointment), then joined per site in one pass."""
+    """``planners``, ``consultations`` and ``zones`` as JSON text per site: encoded once per group of sites
+    that match the same zones (``_zone_groups``), then gathered; the same text as encoding every site."""
+    return {column: texts if codes is None else texts[codes]
+            for column, (texts, codes) in _json_list_parts(result).items()}
+
+
+def assignment_arrays(result: Assignment) -> dict:
+    """The columns of :func:`assignment_columns` (``lists="json"``) as Arrow arrays, for writers that take
+    Arrow tables: the same values (null for None and NaN), gathered in C from arrays per zone and per group
+    of sites, so no Python object is made per site. The list columns may be dictionary-encoded (one text per
+    group of sites matching the same zones); ``cast(pa.string())`` gives plain text."""
+    import pyarrow as pa
+
+    n, idx, resp = result.n_sites, result.index, result.resp
+    lead_zone = result.lead_zone
+    nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
+    dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
+    lists = {}
+    for column, (texts, codes) in _json_list_parts(result).items():  # a group's text once: dictionary-encoded
+        texts = pa.array(texts, type=pa.string())
+        lists[column] = texts if codes is None else pa.DictionaryArray.from_arrays(
+            pa.array(np.asarray(codes, dtype=np.int32)), texts)
+    return {
+        "covered": pa.array(lead_zone >= 0),
+        "lead_planner_id": _take_text(resp.lead_planner, lead_zone),
+        "lead_zone_kind": _take_text(idx.kind, lead_zone),
+        "lead_zone_code": _take_text(idx.code, lead_zone),
+        "split": pa.array(np.asarray(result.split, dtype=bool)),
+        **lists,
+        "nearest_zone_code": _take_text(idx.code, nz),
+        "nearest_planner_id": _take_text(resp.lead_planner, nz),
+        "nearest_distance_m": pa.array(np.round(dist, 1), type=pa.float64(), from_pandas=True),
+    }
+
+
+def _take_text(values: np.ndarray, positions: np.ndarray):
+    """``values[positions]`` as an Arrow text array, null where the position is -1 (or the value None)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    positions = np.asarray(positions, dtype=np.int64)
+    if not len(values) or not (positions >= 0).any():
+        return pa.nulls(len(positions), type=pa.string())
+    table = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    return pc.take(table, pa.array(positions, mask=positions < 0))
+
+
+def _json_list_parts(result: Assignment) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Per list column (texts, codes): the JSON text of site i is ``texts[codes[i]]``, or ``texts[i]`` when
+    codes is None (sites encoded one by one)."""
+    grouped = _zone_groups(result) if result.n_sites else None
+    if grouped is None:
+        return {column: (texts, None) for column, texts in _json_lists(result).items()}
+    codes, first = grouped
+    keep = np.isin(result.pair_site, first)  # the pairs of each group's first site, renumbered by group
+    group_of_site = np.full(result.n_sites, -1, dtype=np.int64)
+    group_of_site[first] = np.arange(len(first))
+    one = replace(result, n_sites=len(first), pair_site=group_of_site[result.pair_site[keep]],
+                  pair_zone=result.pair_zone[keep], pair_share=result.pair_share[keep])
+    lists = _json_lists(one)
+    out = {column: (lists[column], codes) for column in ("planners", "consultations")}
+    if np.all(np.asarray(result.pair_share) == 1.0):
+        out["zones"] = (lists["zones"], codes)
+    else:  # shares differ between sites of one group: the zones column is encoded site by site
+        out["zones"] = (_json_lists(result, columns=("zones",))["zones"], None)
+    return out
+
+
+def _json_lists(result: Assignment, columns=("planners", "consultations", "zones")) -> dict[str, np.ndarray]:
+    """The list columns of every site of ``result``: items are concatenations of pre-encoded pieces (one
+    encoding per distinct zone / appointment), then joined per site in one pass."""
     n, idx, resp = result.n_sites, result.index, result.resp
     out = {}
     for column, consult in (("planners", False), ("consultations", True)):
+        if column not in columns:
+            continue
         sites, zones, slot = result.planner_slots(consultations=consult)
         used, inverse = np.unique(slot, return_inverse=True)
         zone_of = zones[np.unique(inverse.ravel(), return_index=True)[1]] if len(slot) else zones
@@ -250,6 +355,8 @@ def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
         item = head + ', "zone_kind": ' + json_literals(idx.kind[zone_of]) + ', "zone_code": ' + \
             json_literals(idx.code[zone_of]) + "}"
         out[column] = _join_per_site(n, sites, idx.lead_rank[zones], item[inverse.ravel()] if len(slot) else item)
+    if "zones" not in columns:
+        return out
     zones = result.pair_zone
     used, inverse = np.unique(zones, return_inverse=True)
     head = ('{"kind": ' + json_literals(idx.kind[used]) + ', "code": ' + json_literals(idx.code[used]) +

@@ -142,7 +142,26 @@ class Responsibility:
         coords, at = shapely.get_coordinates(rings, return_index=True)
         same = at[1:] == at[:-1]
         ends = np.stack([coords[:-1][same], coords[1:][same]], axis=1)
-        return candidates[ring_zone[at[:-1][same]]], shapely.STRtree(shapely.linestrings(ends))
+        zone_of = candidates[ring_zone[at[:-1][same]]]
+        keep = _first_of_shared(ends, self.index.lead_rank[zone_of])
+        return zone_of[keep], shapely.STRtree(shapely.linestrings(ends[keep]))
+
+
+def _first_of_shared(ends: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Positions of the segments to keep: of the copies of one segment (a border shared by two zones, or a
+    district's edge on its subdistrict's: the same two ends, in either order) only the one of the zone that
+    sorts first (``rank``). Nothing is lost for the nearest-zone search: where a shared segment is near enough
+    to count, the zone that wins is the first of those near enough, so the copy kept is the winner's own."""
+    if not len(ends):
+        return np.zeros(0, dtype=np.intp)
+    a, b = ends[:, 0], ends[:, 1]
+    swap = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo = np.where(swap[:, None], b, a)
+    hi = np.where(swap[:, None], a, b)
+    order = np.lexsort((rank, hi[:, 1], hi[:, 0], lo[:, 1], lo[:, 0]))
+    k = np.column_stack([lo, hi])[order]
+    first = np.r_[True, (k[1:] != k[:-1]).any(axis=1)]
+    return np.sort(order[first])
 
 
 class ZoneRefs(Sequence):
@@ -394,6 +413,46 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
         if touching.any():
             site, zone, share = site[~touching], zone[~touching], share[~touching]
 
+    return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
+
+
+def assign_xy(index: ZoneIndex, resp: Responsibility, lon, lat, *, with_nearest: bool = True) -> Assignment:
+    """``assign`` of points given as WGS84 coordinate arrays (every one finite): the same Assignment as
+    ``assign(index, resp, shapely.points(lon, lat))``, but a large batch makes a geometry only for the points
+    the grid cannot answer from their cell and for the uncovered ones (their nearest zone)."""
+    if resp.index is not index:
+        raise GeoInputError("the responsibility was computed for another zone index (were the zones reloaded?); "
+                            "use resp.index, or compute it again with index.responsibility(...)")
+    lon, lat = np.asarray(lon, dtype=float).ravel(), np.asarray(lat, dtype=float).ravel()
+    if len(lon) != len(lat) or not (np.isfinite(lon).all() and np.isfinite(lat).all()):
+        raise GeoInputError("lon and lat must be arrays of the same length, every coordinate finite")
+    n = len(lon)
+    sites = _XYPoints(lon, lat)
+    if n >= _PARALLEL_MIN_SITES or (n >= _GRID_MIN_SITES and "point_grid" in vars(index)):
+        with index.prepared_lock:  # the grid evaluates the prepared zones (see _query_pairs)
+            site, zone = index.point_grid.query_xy(lon, lat)
+    else:
+        site, zone = _query_pairs(index, sites[np.arange(n)], True)
+    keep = resp.zone_active[zone]
+    site, zone = site[keep], zone[keep]
+    return _assemble(index, resp, sites, n, site, zone, np.ones(len(site)), True, 0.9, with_nearest)
+
+
+class _XYPoints:
+    """Points as two coordinate arrays; indexing with positions makes the shapely points of those only."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, positions) -> np.ndarray:
+        return shapely.points(self.x[positions], self.y[positions])
+
+
+def _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest) -> Assignment:
+    """Phases 3 and on of ``assign``: lead, split and nearest zone from the matched pairs."""
     # phase 3: the lead is the matched zone with a lead that sorts first by (level, -share, code)
     lead_zone = np.full(n, -1, dtype=np.int64)
     key = resp.lead_key[zone]
@@ -508,10 +567,22 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
     zone = zone_of[z]
     order = np.lexsort((index.lead_rank[zone], s))
-    s, zone = s[order], zone[order]
+    s, zone, z = s[order], zone[order], z[order]
     first = np.concatenate(([True], s[1:] != s[:-1]))
     nearest[todo[s[first]]] = zone[first]
-    distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+    if segments is None:
+        distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+        return nearest, distance
+    # A site outside the winning zone is as far from it as from the nearest segment of its boundary, and every
+    # segment of it that near is among the candidates found: the distance is the least of theirs (GEOS measures
+    # a point against a polygon segment by segment, so it is the same number), with no polygon measured.
+    winner = np.full(len(todo), -1, dtype=np.int64)
+    winner[s[first]] = zone[first]
+    mine = zone == winner[s]
+    d = shapely.distance(metric_sites[s[mine]], tree.geometries[z[mine]])
+    least = np.full(len(todo), np.inf)
+    np.minimum.at(least, s[mine], d)
+    distance[todo[s[first]]] = least[s[first]]
     return nearest, distance
 
 

@@ -269,6 +269,29 @@ class PointGrid:
         dp, dz = _join(self.zones, points, x, y, simple, other, self.workers)
         return np.concatenate([cp, dp]), np.concatenate([cz, dz])
 
+    def query_xy(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """``query`` of the points (x, y) given as coordinate arrays (NaN: a point that matches nothing): the
+        same pairs, with a shapely point made only for each point in a dirty cell (for the exact join)."""
+        x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+        n = len(x)
+        nothing = np.zeros(0, np.intp)
+        if not n or not len(self.zones):
+            return nothing, nothing
+        finite = np.isfinite(x) & np.isfinite(y)
+        if self.labels is None:
+            simple = np.flatnonzero(finite)
+        else:
+            label = self._labels_of(x, y)
+            clean = np.flatnonzero(label > 0)
+            cp, cz = self._expand(clean, label[clean])
+            simple = np.flatnonzero((label == 0) & finite)
+        points = np.full(n, None, dtype=object)
+        points[simple] = shapely.points(x[simple], y[simple])
+        dp, dz = _join(self.zones, points, x, y, simple, nothing, self.workers)
+        if self.labels is None:
+            return dp, dz
+        return np.concatenate([cp, dp]), np.concatenate([cz, dz])
+
     def _labels_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Label of each point's cell: 0 dirty, k > 0 clean component k.
 

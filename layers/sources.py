@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pyogrio
@@ -96,7 +97,16 @@ class SiteTable:
         with open(self.path, encoding=encoding, newline="", errors="replace") as f:
             return next(csv.reader(f), [])
 
-    def _csv_chunks(self, size: int | None) -> Iterator[gpd.GeoDataFrame]:
+    @property
+    def lonlat_columns(self) -> tuple[str, str] | None:
+        """(lon, lat) column names of a CSV whose rows say where they are by two numbers; None otherwise."""
+        _, lon_col, lat_col = self._csv_geometry
+        return (lon_col, lat_col) if self.kind == "csv" and lon_col is not None else None
+
+    def csv_tables(self, size: int | None = None) -> Iterator[pa.Table]:
+        """A CSV's rows as Arrow tables of text (every column as written), about ``size`` rows each (None: one
+        table), read ahead on a thread while the caller works on the previous one: no row becomes a Python
+        object. At least one table (empty, with the header's columns, for a file without rows)."""
         names = self._names
         try:
             reader = pa_csv.open_csv(
@@ -106,11 +116,20 @@ class SiteTable:
                 convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                       null_values=[]))
-            for table in _rebatch(reader, size):
-                yield self._csv_frame(table.to_pandas())
+            empty = True
+            for table in _read_ahead(_rebatch(reader, size)):
+                empty = False
+                yield table
+            if empty:
+                yield pa.table({n: pa.array([], type=pa.string()) for n in names})
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
             raise InputFileError(f"{self.path}: not a readable CSV ({first_line(exc)}); check that every row has "
                                  f"as many fields as the header ({len(names)})") from None
+
+    def _csv_chunks(self, size: int | None) -> Iterator[gpd.GeoDataFrame]:
+        for table in self.csv_tables(size):
+            if table.num_rows:
+                yield self._csv_frame(table.to_pandas())
 
     def _csv_frame(self, frame: pd.DataFrame) -> gpd.GeoDataFrame:
         wkt_col, lon_col, lat_col = self._csv_geometry
@@ -165,6 +184,31 @@ class SiteTable:
     def _empty(self) -> gpd.GeoDataFrame:
         columns = {n: pd.Series(dtype=object) for n in self._names}
         return gpd.GeoDataFrame({**columns, "geometry": gpd.GeoSeries([], crs=self.crs)}, geometry="geometry")
+
+
+def csv_numbers(column) -> np.ndarray:
+    """Text cells as floats, NaN where a cell is not a number (as ``pd.to_numeric(errors="coerce")`` reads
+    them): Arrow's strict parser first, pandas' only for a chunk holding a cell Arrow refuses."""
+    try:
+        return pc.cast(column, pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        text = column.to_pandas() if hasattr(column, "to_pandas") else pd.Series(column)
+        return pd.to_numeric(text, errors="coerce").to_numpy(float)
+
+
+def _read_ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The next table read on a thread while the caller works on this one (pyarrow's reader releases the GIL);
+    an error while reading is raised where the table would have been yielded."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(next, tables, None)
+        while True:
+            table = pending.result()
+            if table is None:
+                return
+            pending = pool.submit(next, tables, None)
+            yield table
 
 
 def _rebatch(reader, size: int | None) -> Iterator[pa.Table]:
@@ -238,5 +282,5 @@ def open_ogr(source: str, path: Path, layer: str | None, encoding: str | None) -
     return table
 
 
-__all__ = ["SiteTable", "open_csv", "open_parquet", "open_ogr", "csv_encoding", "first_line",
+__all__ = ["SiteTable", "csv_numbers", "open_csv", "open_parquet", "open_ogr", "csv_encoding", "first_line",
            "WKT_COLUMNS", "LON_COLUMNS", "LAT_COLUMNS"]

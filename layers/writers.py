@@ -82,6 +82,58 @@ def _arrow_table(frame: pd.DataFrame, *, csv: bool = False) -> pa.Table:
     return table
 
 
+def _text_for_nulls(table: pa.Table) -> pa.Table:
+    """A column with no value yet (Arrow's null type) as text, as ``_arrow_table`` makes it."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type):
+            table = table.set_column(i, pa.field(f.name, pa.string()), table.column(i).cast(pa.string()))
+    return table
+
+
+def _plain_text(table: pa.Table) -> pa.Table:
+    """Dictionary-encoded columns as plain values (what a frame of the same rows gives GDAL and Parquet)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, pa.field(f.name, f.type.value_type), table.column(i).cast(f.type.value_type))
+    return table
+
+
+def _csv_text(table: pa.Table) -> pa.Table:
+    """Booleans and floats of an Arrow table as the text ``_arrow_table(csv=True)`` gives them."""
+    for i, f in enumerate(table.schema):
+        column = table.column(i)
+        if pa.types.is_boolean(f.type):
+            text = pc.if_else(column, "True", "False")
+        elif pa.types.is_floating(f.type):
+            values = column.to_numpy()
+            if column.null_count:
+                values = np.where(column.is_null().to_numpy(zero_copy_only=False), np.nan, values)
+            text = pa.array(_float_text(np.asarray(values, dtype=float)), type=pa.string(), from_pandas=True)
+        else:
+            continue
+        table = table.set_column(i, pa.field(f.name, pa.string()), text)
+    return table
+
+
+def _point_wkb(lon: np.ndarray, lat: np.ndarray) -> pa.Array:
+    """2D points as the WKB shapely writes (little-endian, 21 bytes each), null where a coordinate is NaN."""
+    n = len(lon)
+    record = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    raw = np.empty(n, dtype=record)
+    raw["order"], raw["type"], raw["x"], raw["y"] = 1, 1, lon, lat
+    valid = np.isfinite(lon) & np.isfinite(lat)
+    mask = None if valid.all() else pa.array(valid).buffers()[1]
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(21), n, [mask, pa.py_buffer(raw.tobytes())],
+                                                 null_count=int(n - valid.sum()))
+    return fixed.cast(pa.binary())
+
+
+def _wgs84_projjson() -> dict:
+    from pyproj import CRS
+
+    return CRS.from_epsg(4326).to_json_dict()
+
+
 def _float_text(values: np.ndarray) -> np.ndarray:
     """Floats as pandas and Python write them (``repr``: ``1200.0``, ``1e-05``; NaN as an empty cell), by
     Arrow's vectorised cast, with Python's repr only for the rare values where the two differ in style."""
@@ -142,6 +194,49 @@ class LayerWriter:
             self._write_geojson(frame)
         self.rows += len(frame)
         self.chunks += 1
+
+    def write_points(self, table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> None:
+        """One chunk given as an Arrow table of attributes and its points' WGS84 ``lon`` / ``lat`` (NaN: no
+        geometry), written without a pandas frame or a shapely object per row: the same file as ``write`` of
+        the same rows as a GeoDataFrame of points."""
+        lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+        if self.driver in ("GeoJSON",) or (self.driver == "CSV" and self.csv_wkt_column):
+            frame = _plain_text(table).to_pandas()
+            geoms = shapely.points(lon, lat)
+            geoms[~(np.isfinite(lon) & np.isfinite(lat))] = None
+            self.write(gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326")))
+            return
+        table = _text_for_nulls(table)
+        if self.driver == "CSV":
+            self._write_csv_table(_csv_text(table))
+        else:
+            table = _plain_text(table)
+            geometry = _point_wkb(lon, lat)
+            if self.driver == "Parquet":
+                table = table.append_column(pa.field("geometry", pa.binary()), geometry)
+                if self._parquet is None:
+                    meta = {"version": "1.1.0", "primary_column": "geometry",
+                            "columns": {"geometry": {"encoding": "WKB", "geometry_types": [],
+                                                     "crs": _wgs84_projjson()}}}
+                    schema = table.schema.with_metadata({b"geo": json.dumps(meta).encode()})
+                    self._parquet = pq.ParquetWriter(str(self._target), schema)
+                self._parquet.write_table(table.cast(self._parquet.schema))
+            else:
+                append = self.chunks > 0
+                extra = {} if append else {"geometry_type": self.geometry_type or "Point"}
+                pyogrio.write_arrow(table.append_column(pa.field("geometry", pa.binary()), geometry), self._target,
+                                    layer=self.layer, driver=self.driver, geometry_name="geometry",
+                                    crs="EPSG:4326", append=append, **extra)
+        self.rows += table.num_rows
+        self.chunks += 1
+
+    def _write_csv_table(self, table: pa.Table) -> None:
+        """Each chunk written by itself into the open file (the header with the first): a column may be
+        dictionary-encoded in one chunk and plain text in the next, the cells are the same."""
+        if self._csv is None:
+            self._csv = pa.OSFile(str(self._target), "wb")
+        pa_csv.write_csv(table, self._csv, write_options=pa_csv.WriteOptions(include_header=self.chunks == 0,
+                                                                               quoting_style="needed"))
 
     def _write_csv(self, attrs: pd.DataFrame, geometry: gpd.GeoSeries) -> None:
         if self.csv_wkt_column:

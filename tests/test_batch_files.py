@@ -37,8 +37,13 @@ def workspace(demo_template):  # noqa: F811
     return Workspace.open(demo_template)
 
 
-def test_json_list_columns_are_what_json_dumps_writes(workspace):
+@pytest.mark.parametrize("only_points", [False, True], ids=["mixed", "points"])
+def test_json_list_columns_are_what_json_dumps_writes(workspace, only_points):
+    """Lists are encoded once per group of sites matching the same zones (for points, the zones list too) and
+    gathered: the text is still json.dumps of each site's own list."""
     sites = _sites(3000)
+    if only_points:
+        sites = sites[sites.geom_type == "Point"]
     result = workspace.catalogue.assign(np.asarray(sites.geometry.to_numpy(), dtype=object), pd.Timestamp(AS_OF))
     python = assignment_columns(result)
     text = assignment_columns(result, lists="json")
@@ -197,3 +202,93 @@ def test_skip_bad_in_chunks_writes_every_row_with_one_error_column(demo_template
     assert len(back) == 30
     errors = back["error"].replace("", None)
     assert errors.notna().sum() == 1 and "swapped" in str(errors.dropna().iloc[0])
+
+
+def _lonlat_csv(path, n: int, seed: int = 11) -> None:
+    """Points over the demo city and beyond (uncovered), on its historic areas (consultations), with bad rows:
+    empty, text, out of range, lat/lon swapped (and a number with spaces around it, which pandas reads)."""
+    rng = np.random.default_rng(seed)
+    lon = np.round(rng.uniform(103.6, 104.6, n), 6).astype(str).astype(object)
+    lat = np.round(rng.uniform(30.3, 31.0, n), 6).astype(str).astype(object)
+    lon[:3], lat[:3] = ["104.0530", "104.0840", "104.0725"], ["30.6695", "30.6555", "30.6765"]  # historic areas
+    for i, (x, y) in zip((5, 401, 702, 1333, 1999), (("", ""), ("abc", "30.6"), ("200", "30"),
+                                                      ("30.66", "104.05"), (" 104.06", "30.65 "))):
+        lon[i], lat[i] = x, y
+    pd.DataFrame({"site_id": [f"S{i}" for i in range(n)], "lon": lon, "lat": lat, "note": "地块, \"引号\""}).to_csv(
+        path, index=False)
+
+
+def _reference(src, store, out) -> pd.DataFrame:
+    """What the simple in-memory path writes: the whole file read as one frame of points, ``assign_sites``
+    with Python lists, one json.dumps per list cell, the error column, the frame writer (``LayerWriter.write``:
+    CSV through pandas' frame to Arrow, GeoPackage through geopandas/pyogrio)."""
+    from zeren.api.service import assign as service
+    from zeren.api.service.lookup import input_crs
+    from zeren.layers.importer import read_table
+    from zeren.layers.writers import LayerWriter
+
+    frame, crs = read_table(src, crs="wgs84")
+    ws = Workspace.open(store)
+    batch = service.assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs(crs), AS_OF,
+                                 where=[f"row {i + 2}" for i in range(len(frame))])
+    ws.close()
+    table = pd.DataFrame(frame.drop(columns="geometry")).reset_index(drop=True).join(batch.columns)
+    for column in LIST_COLUMNS:
+        table[column] = pd.Series([json.dumps(v, ensure_ascii=False) for v in table[column]], dtype=object)
+    table["error"] = pd.Series(batch.problems, dtype=object)
+    with LayerWriter(out, "assigned", csv_wkt_column=None, geometry_type="Point") as writer:
+        writer.write(gpd.GeoDataFrame(table, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326")))
+    return table
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".gpkg", ".parquet", ".geojson"])
+def test_lonlat_csv_at_disk_speed_writes_what_the_in_memory_path_writes(demo_template, tmp_path,  # noqa: F811
+                                                                        capsys, monkeypatch, suffix):
+    """The Arrow path of a lon/lat CSV (coordinates to numpy, no geometry per point, Arrow columns, chunks
+    of 700 rows assigned 300 at a time) against the frame path: row for row, column for column, with
+    uncovered points, consultations, bad rows under --skip-bad and chunk boundaries."""
+    from zeren.api.service import assign as service
+
+    monkeypatch.setattr(service, "CHUNK", 300)
+    src = tmp_path / "sites.csv"
+    _lonlat_csv(src, 2500)
+    out, ref = tmp_path / f"new{suffix}", tmp_path / f"old{suffix}"
+    run = _assign(capsys, src, out, demo_template, "--chunk-rows", "700", "--skip-bad")
+    expected = _reference(src, demo_template, ref)
+    assert "errors: 4" in run.out  # " 104.06" is a number to pandas (and to the Arrow path, which falls back)
+    assert expected["error"].notna().sum() == 4 and expected["covered"].sum() > 500
+    assert expected.loc[1999, "error"] is None and bool(expected.loc[1999, "covered"])
+    assert (expected["consultations"] != "[]").sum() >= 3 and expected["nearest_distance_m"].notna().sum() > 200
+    if suffix == ".csv":
+        assert out.read_bytes() == ref.read_bytes()
+        assert pd.read_csv(out, dtype=str, keep_default_na=False).equals(
+            pd.read_csv(ref, dtype=str, keep_default_na=False))
+        return
+    a, b = _read(ref), _read(out)
+    pd.testing.assert_frame_equal(a, b)
+    if suffix == ".gpkg":
+        info_a, info_b = pyogrio.read_info(ref, layer="assigned"), pyogrio.read_info(out, layer="assigned")
+        for key in ("fields", "dtypes", "geometry_type", "crs", "features", "geometry_name"):
+            assert np.array_equal(np.asarray(info_a[key]), np.asarray(info_b[key])), key
+    elif suffix == ".parquet":
+        assert pq.read_schema(out).remove_metadata() == pq.read_schema(ref).remove_metadata()
+        assert json.loads(pq.read_schema(out).metadata[b"geo"]) == json.loads(pq.read_schema(ref).metadata[b"geo"])
+
+
+def test_zeren_assign_imports_neither_the_web_server_nor_the_map_pages():
+    """A fresh ``zeren assign`` process registers its own command only: none of the seconds of imports of the
+    web server, the map pages or the coverage reports it never uses (and the other commands still parse)."""
+    import subprocess
+    import sys
+
+    script = ("import sys; from zeren.api.cli.main import build_parser; "
+              "args = build_parser('assign').parse_args(['assign', 'x.csv', '--out', 'y.csv']); "
+              "assert args.func.__name__ == 'cmd_assign'; "
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi', 'uvicorn', 'starlette', 'folium', "
+              "'jinja2', 'branca', 'networkx'}))")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+    from zeren.api.cli.main import build_parser
+
+    assert build_parser("demo").parse_args(["demo"]).command == "demo"  # every other command: all registered

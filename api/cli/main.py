@@ -8,8 +8,6 @@ import os
 import sys
 from pathlib import Path
 
-from zeren.api.cli import coverage, editions, feedback, imports, life_circles, maps, serve, sites, teams
-from zeren.api.cli import reports
 from zeren.api.cli.common import add_store_argument
 from zeren.api.cli.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, HANDLED, CommandError, exit_code
 from zeren.geo.kinds import KIND_LABELS
@@ -45,9 +43,22 @@ def _is_demo_store(path) -> bool:
         store.close()
 
 
-def build_parser() -> argparse.ArgumentParser:
+# Commands whose module alone is registered when one of them is run: ``zeren assign`` on a large file should
+# not spend a second importing the web server, the map pages and the coverage reports it never uses.
+_ALONE = {"assign": "sites", "lookup": "sites"}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or (``command`` in ``_ALONE``) of that command's module only."""
+    import importlib
+
     parser = argparse.ArgumentParser(prog="zeren", description="Zeren 责任: who is the responsible planner here?")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    if command in _ALONE:
+        importlib.import_module(f"zeren.api.cli.{_ALONE[command]}").register(sub)
+        return parser
+    from zeren.api.cli import coverage, editions, feedback, imports, life_circles, maps, reports, serve, sites, teams
+
     p = sub.add_parser("demo", help="build the demo city (Chengdu) into a store")
     add_store_argument(p)
     p.add_argument("--force", action="store_true", help="overwrite an existing store file")
@@ -61,8 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv[0] if argv else None).parse_args(argv)
     except SystemExit as exc:  # argparse: a usage error (2, its message printed) or --help (0)
         return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
     try:

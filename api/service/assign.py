@@ -162,7 +162,11 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
                          geometry_type="Point" if lonlat else None if one_chunk else "Unknown")
     writing = True
     try:
-        for frame in table.chunks(chunk_rows):
+        if table.lonlat_columns is not None:  # points given by two numbers: no geometry object per row
+            writing = _assign_lonlat_csv(ws, table, input_crs, as_of, writer, result, skip_bad=skip_bad,
+                                         one_chunk=one_chunk, chunk_rows=chunk_rows, progress=progress,
+                                         budget=budget)
+        for frame in table.chunks(chunk_rows) if table.lonlat_columns is None else ():
             check_columns([c for c in frame.columns if c != frame.geometry.name], str(sites))
             first = frame.attrs.get("first_row", 1)
             where = [f"{unit} {i + first}" for i in range(len(frame))]
@@ -198,6 +202,105 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
         writer.abort()
         raise
     return result
+
+
+def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer: LayerWriter,
+                       result: FileAssignment, *, skip_bad: bool, one_chunk: bool, chunk_rows: int, progress,
+                       budget) -> bool:
+    """``assign_file`` for a CSV with lon/lat columns, at disk speed: each chunk stays an Arrow table of text,
+    the coordinates go from it to numpy, the added columns are built as arrays and appended to it, and the
+    writer takes the table and the coordinates (:meth:`LayerWriter.write_points`). The same rows, columns,
+    messages and rules as the general path (``assign_sites`` on a frame of points). Returns whether the
+    output is still to be written (False once an unusable site was met without ``skip_bad``)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from zeren.geo.sites import points_to_wgs84
+    from zeren.geo.validity import as_timestamp
+    from zeren.layers.sources import csv_numbers
+
+    lon_col, lat_col = table.lonlat_columns
+    catalogue = ws.catalogue
+    day = as_timestamp(as_of)
+    result.as_of = day
+    writing = True
+    first = table.first_row
+    as_frame = None
+    for chunk in table.csv_tables(chunk_rows):
+        n = chunk.num_rows
+        if as_frame is None:
+            as_frame = pa.Schema.from_pandas(chunk.slice(0, 0).to_pandas(), preserve_index=False).remove_metadata()
+        x, y = csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col))
+
+        def where(i, first=first):
+            return f"row {i + first}"
+
+        if budget is not None:
+            budget.check((np.isfinite(x) & np.isfinite(y)).astype(np.int64), where)
+        lon, lat, problems = points_to_wgs84(x, y, input_crs, catalogue.index.bounds, where)
+        bad = np.array(sorted(problems), dtype=np.int64)
+        result.read += n
+        result.bad += len(bad)
+        result.problems += [problems[i] for i in bad[:max(0, 50 - len(result.problems))].tolist()]
+        first += n
+        if len(bad) and not skip_bad:
+            writing = False  # keep reading, to name every problem; write nothing
+        if not writing:
+            continue
+        good = np.ones(n, dtype=bool)
+        good[bad] = False
+        columns = _point_columns(catalogue, lon, lat, good, day)
+        if progress is not None and good.any():
+            progress(int(good.sum()))
+        if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
+            error = np.full(n, None, dtype=object)
+            error[bad] = [problems[i] for i in bad.tolist()]
+            columns["error"] = pa.array(error, type=pa.string())
+        chunk = chunk.cast(as_frame)  # the input columns typed as a frame of them types them (large text)
+        for name, values in columns.items():
+            chunk = chunk.append_column(name, values)
+        writer.write_points(chunk, lon, lat)
+        result.assigned += int(good.sum())
+        result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
+    return writing
+
+
+def _point_columns(catalogue, lon: np.ndarray, lat: np.ndarray, good: np.ndarray, day) -> dict:
+    """The assignment columns of a chunk of points as Arrow arrays (the values ``assign_sites`` gives them:
+    False, null, ``[]`` and NaN (null) for the rows that are not assigned)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from zeren.geo.answer import assignment_arrays
+    from zeren.geo.assign import assign_xy
+
+    n = len(good)
+    rows = np.flatnonzero(good)
+    if not len(rows) or not len(catalogue.index):
+        parts = []
+    else:
+        resp = catalogue.responsibility(day)
+        parts = [assignment_arrays(assign_xy(resp.index, resp, lon[rows[i:i + CHUNK]], lat[rows[i:i + CHUNK]]))
+                 for i in range(0, len(rows), CHUNK)]
+    defaults = {"covered": False, "split": False, **{c: "[]" for c in _LIST_COLUMNS}}
+    types = {"covered": pa.bool_(), "split": pa.bool_(), "nearest_distance_m": pa.float64()}
+    out = {}
+    for c in ASSIGNMENT_COLUMNS:
+        kind = types.get(c, pa.string())
+        if not parts:
+            values = pa.nulls(n, type=kind)
+        else:
+            values = pa.chunked_array([p[c] for p in parts])
+            if pa.types.is_dictionary(values.type) and (len(rows) < n or len(parts) > 1):
+                values = values.cast(pa.string())  # pieces with their own dictionaries, or gaps to fill
+            if len(rows) < n:  # unusable rows in between: gather the assigned ones into place, nulls elsewhere
+                at = np.full(n, -1, dtype=np.int64)
+                at[rows] = np.arange(len(rows))
+                values = pc.take(values, pa.array(at, mask=at < 0))
+        if c in defaults:
+            values = pc.fill_null(values, pa.scalar(defaults[c], type=kind))
+        out[c] = values
+    return out
 
 
 __all__ = ["ADDED_COLUMNS", "check_columns", "assign_sites", "assign_file", "FileAssignment", "SiteBatch",
