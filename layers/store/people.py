@@ -8,6 +8,7 @@ import pandas as pd
 from zeren.geo.kinds import ALL_KINDS
 from zeren.layers.errors import NotFoundError, ValidationError
 from zeren.layers.schema import split_disciplines
+from zeren.layers.store.base import arrow_frame
 from zeren.layers.store.tables import dates, iso, text
 
 PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact", "private_contact")
@@ -63,7 +64,9 @@ class PeopleTables:
         if planner_id is not None:
             sql += " WHERE planner_id = ?"
             params.append(str(planner_id))
-        return _appointment_frame(self._read(sql + " ORDER BY fid", params))
+        # columnar (every appointment: 10^5-10^6 rows at national scale)
+        table = self._read_table(sql + " ORDER BY fid", params)
+        return _appointment_frame(arrow_frame(table, dates=("start", "end")))
 
     def appointment(self, appointment_id: int) -> dict:
         frame = _appointment_frame(self._read(_APPOINTMENT_SELECT + " WHERE fid = ?", (int(appointment_id),)))
@@ -126,6 +129,7 @@ class PeopleTables:
 def _appointment_frame(frame: pd.DataFrame) -> pd.DataFrame:
     frame["id"] = frame["id"].astype("int64")
     frame["zone_code"] = frame["zone_code"].astype(str)
-    frame["start"] = dates(frame["start"])
-    frame["end"] = dates(frame["end"])
+    for col in ("start", "end"):
+        if frame[col].dtype != "datetime64[ns]":  # the columnar read has converted them already
+            frame[col] = dates(frame[col])
     return frame
