@@ -82,20 +82,21 @@ class PeopleTables:
                                              "ORDER BY fid", (str(kind), str(code))))
 
     def insert_appointments(self, rows: pd.DataFrame, *, actor: str, reason: str | None = None) -> list[int]:
-        """Insert checked appointment rows (APPOINTMENT_FIELDS), each audited; returns their ids in order."""
-        ids = []
+        """Insert checked appointment rows (APPOINTMENT_FIELDS), each audited; returns their ids in order.
+        In bulk: one insert of every appointment and one of their audit rows (a COPY each on PostGIS), in one
+        transaction, so 10^5 rows take seconds and a killed import leaves the store as it was."""
+        values = [(str(r["planner_id"]), str(r["zone_kind"]), str(r["zone_code"]), str(r["role"]), iso(r["start"]),
+                   iso(r.get("end"))) for r in rows.to_dict("records")]
         with self.transaction() as con:
-            for row in rows.to_dict("records"):
-                values = (str(row["planner_id"]), str(row["zone_kind"]), str(row["zone_code"]), str(row["role"]),
-                          iso(row["start"]), iso(row.get("end")))
-                new_id = int(self._engine.insert_returning_id(
-                    con, "INSERT INTO appointments (planner_id, zone_kind, zone_code, role, start_date, end_date) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", values))
-                ids.append(new_id)
-                detail = dict(zip(APPOINTMENT_FIELDS, values))
+            ids = self._engine.insert_many(con, "appointments", ("planner_id", "zone_kind", "zone_code", "role",
+                                                                 "start_date", "end_date"), values, ids=True)
+            details = []
+            for v in values:
+                detail = dict(zip(APPOINTMENT_FIELDS, v))
                 if reason:
                     detail["reason"] = reason
-                self.audit_event(actor, "create", "appointment", new_id, detail)
+                details.append(detail)
+            self.audit_events(actor, "create", "appointment", list(zip(ids, details)))
         return ids
 
     def set_appointment_end(self, appointment_id: int, end, *, actor: str) -> None:
