@@ -1,4 +1,4 @@
-"""The fast open (issue #10: a columnar read, one geometry decode shared by the frame and the index) loads
+"""The fast open (issue #10: rows into Arrow columns, one geometry decode shared by the frame and the index) loads
 exactly what the store holds: compared zone by zone and appointment by appointment with a reference read
 the old way (rows through the database driver, the GeoPackage header stripped by hand, one shapely.from_wkb
 per geometry column), on the demo store, as a GeoPackage and copied into PostGIS."""
@@ -98,8 +98,7 @@ class _Rollback(Exception):
 
 
 def test_a_read_inside_a_write_sees_the_transactions_own_rows(demo_store):
-    """Inside a write the columnar reader on another connection would miss the uncommitted rows: the store
-    reads through its own connection then, and both ways give the same frames."""
+    """A read inside a write sees the write's own uncommitted rows, and otherwise the same frames as outside."""
     store = open_store(demo_store)
     try:
         outside, appointments = store.zones(with_ids=True), store.appointments()
@@ -121,13 +120,3 @@ def test_fast_open_loads_postgis_as_stored(pg_url_clean, demo_store):
 
     copy_demo(demo_store, pg_url_clean)
     assert_loaded_as_stored(pg_url_clean)
-
-
-@pytest.mark.parametrize("sql, params, expected", [
-    ("a = ? AND b = ?", ("it's", 3), "a = 'it''s' AND b = 3"),
-    ("x IN (?, ?)", (None, 1.5), "x IN (NULL, 1.5)"),
-])
-def test_parameters_inlined_for_gdal_are_quoted(sql, params, expected):
-    from zeren.layers.store.gpkg import _inline
-
-    assert _inline(sql, params) == expected
