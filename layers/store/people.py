@@ -85,8 +85,9 @@ class PeopleTables:
         """Insert checked appointment rows (APPOINTMENT_FIELDS), each audited; returns their ids in order.
         In bulk: one insert of every appointment and one of their audit rows (a COPY each on PostGIS), in one
         transaction, so 10^5 rows take seconds and a killed import leaves the store as it was."""
-        values = [(str(r["planner_id"]), str(r["zone_kind"]), str(r["zone_code"]), str(r["role"]), iso(r["start"]),
-                   iso(r.get("end"))) for r in rows.to_dict("records")]
+        ends = rows["end"].tolist() if "end" in rows else [None] * len(rows)  # by column: no dict per row
+        values = [(str(p), str(k), str(c), str(r), iso(s), iso(e)) for p, k, c, r, s, e in
+                  zip(*(rows[f].tolist() for f in ("planner_id", "zone_kind", "zone_code", "role", "start")), ends)]
         with self.transaction() as con:
             ids = self._engine.insert_many(con, "appointments", ("planner_id", "zone_kind", "zone_code", "role",
                                                                  "start_date", "end_date"), values, ids=True)
