@@ -171,6 +171,13 @@ class ZoneIndex:
     """All zones of a store (every kind, every edition), indexed once.
 
     Queries take an as-of date and filter by edition validity, so one index serves every date.
+
+    Built when the index is made (what a lookup needs at once): the lon/lat STRtree over ``geoms`` (the
+    frame's own geometry objects, decoded once by the store), the kind / code / level / rank arrays, the
+    validity dates, the bounds and the zone references. Built on first use, by the first question that
+    needs them: ``prepared_geoms`` (prepared copies: polygon or line sites' shares, the point grid),
+    ``point_grid`` (batches of points), ``to_metric`` / ``metric_geoms`` (distances in metres). Per date,
+    :meth:`responsibility` and its trees (``Catalogue.warm`` builds today's).
     """
 
     def __init__(self, zones: gpd.GeoDataFrame):
@@ -204,13 +211,13 @@ class ZoneIndex:
         self.zone_refs = self._zone_refs()
 
     def _zone_refs(self) -> ZoneRefs:
-        names = self.zones["name"].to_numpy(dtype=object)
         if "name_en" in self.zones:
             name_en = self.zones["name_en"].to_numpy(dtype=object)
             missing = self.zones["name_en"].isna().to_numpy(dtype=bool)
         else:
             name_en, missing = np.full(len(self.zones), None, dtype=object), np.ones(len(self.zones), dtype=bool)
-        return ZoneRefs(_strings(self.kind), _strings(self.code), _strings(names),
+        return ZoneRefs(_strings(self.zones["kind"]), _strings(self.zones["code"].astype(str)),
+                        _strings(self.zones["name"]),
                         [None if m else str(e) for e, m in zip(name_en.tolist(), missing.tolist())])
 
     def zone_ref(self, pos: int) -> dict:
@@ -306,10 +313,12 @@ class ZoneIndex:
         )
 
 
-def _strings(values: np.ndarray) -> list:
-    """``str`` of each value, as a list (no conversion when they are text already, as a store's codes are)."""
-    out = values.tolist()
-    return out if all(type(v) is str for v in out) else [str(v) for v in out]
+def _strings(values: pd.Series) -> list:
+    """``str`` of each value, as a list: a column of text without gaps (a store's) is taken as it is."""
+    if pd.api.types.is_string_dtype(values.dtype) and not isinstance(values.dtype, np.dtype) \
+            and not values.isna().any():
+        return values.tolist()
+    return [str(v) for v in values.tolist()]
 
 
 def _pair_numbers(left: tuple, right: tuple) -> tuple[np.ndarray, np.ndarray]:

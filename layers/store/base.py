@@ -10,28 +10,10 @@ import threading
 from contextlib import contextmanager
 
 import pandas as pd
-import pyarrow as pa
 
 from zeren.geo.kinds import DEFAULT_CONSULTATION_KINDS
 from zeren.layers.store.engine import Engine
 from zeren.layers.store.tables import IMPORTED, INDEXES, MIGRATIONS, NEW_TABLES, SCHEMA_VERSION, TABLES, now
-from zeren.layers.store.tables import dates as tables_dates
-
-
-def arrow_frame(table: pa.Table, names=None, *, dates=()) -> pd.DataFrame:
-    """Columns ``names`` (all by default) of a store read (:meth:`StoreBase._read_table`) as a pandas frame: the
-    ``dates`` columns as datetime64[ns] with NaT where open (as ``tables.dates`` reads them) whether they came as
-    Arrow dates or as the text of the row path; the rest as Arrow converts them (text as pandas strings)."""
-    out = {}
-    for name in table.column_names if names is None else names:
-        column = table.column(name)
-        if name not in dates:
-            out[name] = column.to_pandas()
-        elif pa.types.is_date(column.type) or pa.types.is_timestamp(column.type):
-            out[name] = column.cast(pa.timestamp("ns")).to_pandas().astype("datetime64[ns]")
-        else:
-            out[name] = tables_dates(column.to_pylist())
-    return pd.DataFrame(out)
 
 
 class StoreBase:
@@ -82,7 +64,6 @@ class StoreBase:
             return
         begin(con)
         self._local.depth = 1
-        self._local.writing = commit  # what a columnar read on another connection could not see (_read_table)
         self._local.after = []
         try:
             yield con
@@ -118,13 +99,6 @@ class StoreBase:
 
     def _read(self, sql, params=()) -> pd.DataFrame:
         return self._engine.read_frame(self._con(), sql, params)
-
-    def _read_table(self, sql, params=()) -> pa.Table:
-        """A big read as an Arrow table (see :meth:`Engine.read_table`): through this thread's connection inside
-        a write transaction, which must see its own writes; columnar where the engine can otherwise."""
-        con = self._con()
-        writing = bool(self._local.depth) and getattr(self._local, "writing", False)
-        return self._engine.read_table(con, sql, params, own_writes=writing)
 
     # -- schema -----------------------------------------------------------------------------------
     def _initialise(self) -> None:

@@ -1,7 +1,6 @@
 """What differs between SQLite/GeoPackage and PostgreSQL/PostGIS, as one small interface."""
 from __future__ import annotations
 
-import pyarrow as pa
 
 
 class Engine:
@@ -14,18 +13,6 @@ class Engine:
 
     # Each engine implements: connect, begin, begin_snapshot, check, bootstrap, create_table, add_column, geom_param,
     # geom_select, encode, decode, update_extent, insert_returning_id, read_frame, has_table.
-
-    def read_table(self, con, sql, params=(), *, own_writes: bool = False) -> pa.Table:
-        """The rows of a query as an Arrow table, one column per selected name: how the big reads (every zone,
-        every appointment) reach numpy and pandas without a Python object per cell. A geometry selected with
-        :meth:`geom_select` arrives as plain WKB (binary). ``own_writes``: ``con`` holds uncommitted writes of
-        its own, which the read must see. This default reads the rows through ``con`` (engines override it with
-        a columnar read where they have one)."""
-        cur = con.execute(self.sql(sql), params)
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        columns = list(zip(*rows)) if rows else [() for _ in names]
-        return pa.table({name: pa.array(values) for name, values in zip(names, columns)})
 
     def insert_many(self, con, table: str, columns, rows, *, ids: bool = False) -> list[int] | None:
         """Insert ``rows`` (tuples in ``columns`` order) into ``table`` in bulk, inside the caller's write

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
 from zeren.layers.errors import StoreError
@@ -322,23 +321,6 @@ class GeoPackageEngine(Engine):
 
     def decode(self, blobs) -> np.ndarray:
         return shapely.from_wkb(np.array(_plain_wkb(blobs), dtype=object))
-
-    def read_table(self, con, sql, params=(), *, own_writes: bool = False) -> pa.Table:
-        """The rows through ``con`` into Arrow, their geometries without the GeoPackage header (plain WKB).
-
-        Not through GDAL's columnar reader, though it is several times faster: its SQLite is a second copy
-        of the library in this process, and a second copy that closes its descriptor of the file drops the
-        POSIX locks Python's SQLite holds on it (sqlite.org/howtocorrupt.html, 2.2.1): another process could
-        then write in the middle of this one's transaction."""
-        cur = con.execute(sql, params)
-        names = [d[0] for d in cur.description]
-        rows = cur.fetchall()
-        columns = list(zip(*rows)) if rows else [() for _ in names]
-        del rows
-        if GEOMETRY_COLUMN in names:
-            at = names.index(GEOMETRY_COLUMN)
-            columns[at] = pa.array(_plain_wkb(columns[at]), type=pa.binary())
-        return pa.table({name: pa.array(values) for name, values in zip(names, columns)})
 
     def insert_rows(self, con, table, sql, rows) -> None:
         """Insert many rows into ``table`` (inside the caller's transaction). A large batch into a table with an

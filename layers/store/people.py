@@ -8,7 +8,6 @@ import pandas as pd
 from zeren.geo.kinds import ALL_KINDS
 from zeren.layers.errors import NotFoundError, ValidationError
 from zeren.layers.schema import split_disciplines
-from zeren.layers.store.base import arrow_frame
 from zeren.layers.store.tables import dates, iso, text
 
 PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact", "private_contact")
@@ -64,9 +63,7 @@ class PeopleTables:
         if planner_id is not None:
             sql += " WHERE planner_id = ?"
             params.append(str(planner_id))
-        # columnar (every appointment: 10^5-10^6 rows at national scale)
-        table = self._read_table(sql + " ORDER BY fid", params)
-        return _appointment_frame(arrow_frame(table, dates=("start", "end")))
+        return _appointment_frame(self._read(sql + " ORDER BY fid", params))
 
     def appointment(self, appointment_id: int) -> dict:
         frame = _appointment_frame(self._read(_APPOINTMENT_SELECT + " WHERE fid = ?", (int(appointment_id),)))
@@ -131,7 +128,6 @@ class PeopleTables:
 def _appointment_frame(frame: pd.DataFrame) -> pd.DataFrame:
     frame["id"] = frame["id"].astype("int64")
     frame["zone_code"] = frame["zone_code"].astype(str)
-    for col in ("start", "end"):
-        if frame[col].dtype != "datetime64[ns]":  # the columnar read has converted them already
-            frame[col] = dates(frame[col])
+    frame["start"] = dates(frame["start"])
+    frame["end"] = dates(frame["end"])
     return frame

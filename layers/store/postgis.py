@@ -7,7 +7,6 @@ import functools
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
 from zeren.layers.errors import StoreError, ValidationError
@@ -114,17 +113,6 @@ class PostGISEngine(Engine):
 
     def update_extent(self, con, table):
         return None
-
-    def read_table(self, con, sql, params=(), *, own_writes: bool = False) -> pa.Table:
-        """The rows through ``con`` (inside its snapshot or transaction) in PostgreSQL's binary format, which
-        psycopg turns into values without parsing text (the WKB arrives as it is), then one Arrow array per
-        column. (Aggregating pages of columns server-side was measured slower: the server's time dominates.)"""
-        cur = con.cursor(binary=True).execute(self.sql(sql), params)
-        names = [d.name for d in cur.description]
-        rows = cur.fetchall()
-        columns = list(zip(*rows)) if rows else [() for _ in names]
-        del rows
-        return pa.table({name: pa.array(values) for name, values in zip(names, columns)})
 
     def insert_many(self, con, table: str, columns, rows, *, ids: bool = False) -> list[int] | None:
         """One COPY ... FROM STDIN (a round trip per batch of rows, not per row); with ``ids`` the rows' ids

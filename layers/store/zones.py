@@ -13,11 +13,9 @@ import shapely
 from zeren.geo.kinds import ALL_KINDS
 from zeren.layers.errors import ValidationError
 from zeren.layers.schema import attrs_json, empty_zones, parse_date
-from zeren.layers.store.base import arrow_frame
 from zeren.layers.store.tables import dates, iso, text
 
 _ZONE_COLUMNS = "kind, code, name, name_en, parent_code, edition, valid_from, valid_to, population, attrs"
-_ZONE_NAMES = [c.strip() for c in _ZONE_COLUMNS.split(",")]
 
 
 class ZoneTables:
@@ -40,26 +38,26 @@ class ZoneTables:
         geom = f", {self._engine.geom_select()}" if with_geometry else ""
         sql = (f"SELECT fid, {_ZONE_COLUMNS}{geom} FROM zones"
                + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY kind, code, edition")
-        raw = self._read_table(sql, params)  # columnar: no Python object per cell on the way to the frame
-        if not raw.num_rows:
+        raw = self._read(sql, params)
+        if raw.empty:
             out = empty_zones()
             if with_ids:
                 out.insert(0, "fid", pd.Series(dtype="int64"))
             return out
-        frame = arrow_frame(raw, (["fid"] if with_ids else []) + _ZONE_NAMES, dates=("valid_from", "valid_to"))
+        frame = raw.drop(columns=(["geom"] if with_geometry else []) + ([] if with_ids else ["fid"]))
         if with_ids:
             frame["fid"] = frame["fid"].astype("int64")
         frame["edition"] = frame["edition"].astype("Int64")
         frame["population"] = pd.array(frame["population"], dtype="Int64")
+        frame["valid_from"] = dates(frame["valid_from"])
+        frame["valid_to"] = dates(frame["valid_to"])
         # most zones have no attributes ("{}"): a new empty dict each, without the JSON parser (seconds at 10^5 zones)
-        frame["attrs"] = [json.loads(a) if a and a != "{}" else {} for a in raw.column("attrs").to_pylist()]
+        frame["attrs"] = [json.loads(a) if a and a != "{}" else {} for a in frame["attrs"].tolist()]
         for col in ("name_en", "parent_code"):
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         if not with_geometry:
             return frame
-        # the one decode of the zones' geometries: the zone index and every frame taken from it share them
-        geoms = shapely.from_wkb(raw.column("geom").to_numpy(zero_copy_only=False))
-        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"), crs="EPSG:4326")
+        return gpd.GeoDataFrame(frame, geometry=self._engine.decode(raw["geom"]), crs="EPSG:4326")
 
     def zone_periods(self) -> pd.DataFrame:
         """kind, code, edition, valid_from, valid_to of every zone row (no geometry: cheap)."""
