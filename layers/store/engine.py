@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 
-
 class Engine:
     """Connections, transactions, DDL and geometry encoding of one database kind."""
 
