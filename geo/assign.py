@@ -27,8 +27,9 @@ point costs a tree query and a few array operations, and ``geo.answer.site_answe
 Threads: an index and its responsibilities are read-only once built and may be shared between threads.
 Shapely releases the GIL inside GEOS, and GEOS does not promise that *prepared* geometries are safe to use
 from several threads at once (libgeos/geos#825: their lazily built indexes and intersectors keep state). The
-zones are prepared, so every predicate evaluated with the zones as the prepared side (the shares' "covers",
-the point grid) runs under ``ZoneIndex.prepared_lock``. Tree queries (``tree.query`` with a predicate)
+zones (``ZoneIndex.geoms``, the very objects of the zones frame: one decode of the store's geometries) are
+never prepared; the batch predicates that want prepared zones (the shares' "covers", the point grid) use
+``ZoneIndex.prepared_geoms``, copies made on first use, and run under ``ZoneIndex.prepared_lock``. Tree queries (``tree.query`` with a predicate)
 prepare the *query* geometry, a private copy per call, and use the zones unprepared; the metric zones are
 never prepared; shapely builds an STRtree when it is made, so concurrent queries only read it. Those need no
 lock, and neither does a single-point lookup, which never takes the point grid (``_GRID_MIN_SITES``).
@@ -189,28 +190,36 @@ class ZoneIndex:
     """All zones of a store (every kind, every edition), indexed once.
 
     Queries take an as-of date and filter by edition validity, so one index serves every date.
+
+    Built when the index is made (what a lookup needs at once): the lon/lat STRtree over ``geoms`` (the
+    frame's own geometry objects, decoded once by the store), the kind / code / level / rank arrays, the
+    validity dates, the bounds and the zone references. Built on first use, by the first question that
+    needs them: ``prepared_geoms`` (prepared copies: polygon or line sites' shares, the point grid),
+    ``point_grid`` (batches of points), ``to_metric`` / ``metric_geoms`` (distances in metres). Per date,
+    :meth:`responsibility` and its trees (``Catalogue.warm`` builds today's).
     """
 
     def __init__(self, zones: gpd.GeoDataFrame):
         if zones.crs is None or not zones.crs.equals("EPSG:4326"):
             raise GeoInputError("the zone index needs zones in EPSG:4326")
         self.zones = zones.reset_index(drop=True)
-        # The index prepares its own copies of the zones: the frame handed out (``zones``, and every frame
-        # taken from it) keeps unprepared objects that other threads may use freely.
-        self.geoms = shapely.from_wkb(shapely.to_wkb(self.zones.geometry.to_numpy()))
-        shapely.prepare(self.geoms)
+        # The zones' geometries as the store decoded them, shared with the frame (``zones``, and every frame
+        # taken from it): unprepared, so any thread may use them. The prepared copies the batch predicates
+        # need are ``prepared_geoms``, made on first use.
+        self.geoms = np.asarray(self.zones.geometry.array, dtype=object)
         # Held around every use of the prepared zones (see the module's docstring, "Threads"). Code outside this
-        # module that evaluates a predicate with ``index.geoms`` as the first argument, or queries a tree with
-        # one of them as the query geometry, must hold it too.
+        # module that evaluates a predicate with ``index.prepared_geoms`` as the first argument must hold it too.
         self.prepared_lock = threading.Lock()
         self.tree = shapely.STRtree(self.geoms)
         self.kind = self.zones["kind"].to_numpy(dtype=object)
-        self.code = self.zones["code"].astype(str).to_numpy(dtype=object)
+        codes = self.zones["code"].astype(str)
+        self.code = codes.to_numpy(dtype=object)
         kind_level = {k: i for i, k in enumerate(BASE_KINDS)}
         self.level = pd.Series(self.kind, dtype=object).map(kind_level).fillna(NO_LEVEL).to_numpy(dtype=np.int64)
         # The tie-break "lowest code" as integers: code_rank orders codes; lead_rank orders zones by
         # (level, code, position) and is unique, so a per-site minimum of it names one zone.
-        self.code_rank = pd.Series(self.code, dtype=object).rank(method="dense").fillna(0).to_numpy(dtype=np.int64)
+        # (ranked as pandas text, not Python objects: several times faster at 600,000 zones, the same order)
+        self.code_rank = codes.rank(method="dense").fillna(0).to_numpy(dtype=np.int64)
         self.zone_by_lead_rank = np.lexsort((np.arange(len(self.code)), self.code_rank, self.level))
         self.lead_rank = np.empty(len(self.code), dtype=np.int64)
         self.lead_rank[self.zone_by_lead_rank] = np.arange(len(self.code))
@@ -221,14 +230,13 @@ class ZoneIndex:
         self.zone_refs = self._zone_refs()
 
     def _zone_refs(self) -> ZoneRefs:
-        names = self.zones["name"].to_numpy(dtype=object)
         if "name_en" in self.zones:
             name_en = self.zones["name_en"].to_numpy(dtype=object)
             missing = self.zones["name_en"].isna().to_numpy(dtype=bool)
         else:
             name_en, missing = np.full(len(self.zones), None, dtype=object), np.ones(len(self.zones), dtype=bool)
-        return ZoneRefs([str(k) for k in self.kind.tolist()], [str(c) for c in self.code.tolist()],
-                        [str(n) for n in names.tolist()],
+        return ZoneRefs(_strings(self.zones["kind"]), _strings(self.zones["code"].astype(str)),
+                        _strings(self.zones["name"]),
                         [None if m else str(e) for e, m in zip(name_en.tolist(), missing.tolist())])
 
     def zone_ref(self, pos: int) -> dict:
@@ -239,9 +247,18 @@ class ZoneIndex:
         return len(self.geoms)
 
     @cached_property
+    def prepared_geoms(self) -> np.ndarray:
+        """The zones again, as copies of their own, prepared: what the batch predicates with the zones first
+        evaluate (the shares' "covers", the point grid), under ``prepared_lock``. Made on the first batch that
+        needs them (about 3 s at 600,000 zones), not when the store opens: a lookup never does."""
+        geoms = shapely.from_wkb(shapely.to_wkb(self.geoms))
+        shapely.prepare(geoms)
+        return geoms
+
+    @cached_property
     def point_grid(self) -> PointGrid:
         """Grid for bulk point queries, built on the first large one (~0.15 s for 3,000 zones, ~0.8 s for 30,000)."""
-        return PointGrid(self.geoms, workers=_WORKERS)
+        return PointGrid(self.prepared_geoms, workers=_WORKERS)
 
     @cached_property
     def to_metric(self):
@@ -299,8 +316,12 @@ class ZoneIndex:
         n = len(self)
         zone_active = self.active(ts)
         appts = appointments.loc[active_mask(appointments["start"], appointments["end"], ts)]
-        keys = pd.DataFrame({"zone_kind": self.kind, "zone_code": self.code, "pos": np.arange(n)})[zone_active]
-        held = appts.assign(zone_code=appts["zone_code"].astype(str)).merge(keys, on=["zone_kind", "zone_code"])
+        # appointments meet zones on one integer per (kind, code), not on two text columns (seconds at 600,000)
+        zone_key, appt_key = _pair_numbers((self.zones["kind"], self.zones["code"]),
+                                           (appts["zone_kind"], appts["zone_code"]))
+        keys = pd.DataFrame({"key": zone_key, "pos": np.arange(n)})[zone_active & (zone_key >= 0)]
+        held = appts.assign(key=appt_key)
+        held = held[appt_key >= 0].merge(keys, on="key").drop(columns="key")
         held = held.sort_values(["pos", "role", "planner_id"], kind="stable")
         pos = held["pos"].to_numpy(dtype=np.int64)
         offsets = np.searchsorted(pos, np.arange(n + 1))
@@ -316,6 +337,30 @@ class ZoneIndex:
             consult_zone=np.isin(self.kind, list(consultation_kinds)),
             index=self,
         )
+
+
+def _strings(values: pd.Series) -> list:
+    """``str`` of each value, as a list: a column of text without gaps (a store's) is taken as it is."""
+    if pd.api.types.is_string_dtype(values.dtype) and not isinstance(values.dtype, np.dtype) \
+            and not values.isna().any():
+        return values.tolist()
+    return [str(v) for v in values.tolist()]
+
+
+def _pair_numbers(left: tuple, right: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """One int64 per (kind, code) pair of two lists of pairs, equal exactly when the pairs are (as text), -1
+    where either part is missing. Both sides are numbered together as pandas text (hashed without a Python
+    object per value)."""
+    n = len(left[0])
+    numbers = []
+    for a, b in zip(left, right):
+        both = pd.concat([pd.Series(a, dtype=str).reset_index(drop=True), pd.Series(b, dtype=str).reset_index(drop=True)],
+                         ignore_index=True)
+        numbers.append(pd.factorize(both)[0].astype(np.int64))
+    kind, code = numbers
+    key = code * (int(kind.max(initial=0)) + 1) + kind
+    key[(kind < 0) | (code < 0)] = -1
+    return key[:n], key[n:]
 
 
 @dataclass
@@ -490,7 +535,7 @@ def _shares(index: ZoneIndex, sites, type_ids, site, zone) -> tuple[np.ndarray, 
     share = np.ones(len(site))
     touching = np.zeros(len(site), dtype=bool)
     with index.prepared_lock:  # "covers" with the zones first evaluates their prepared geometries
-        partial = ~shapely.covers(index.geoms[zone], sites[site])
+        partial = ~shapely.covers(index.prepared_geoms[zone], sites[site])
     dims = np.select([np.isin(type_ids, (3, 6)), np.isin(type_ids, (1, 2, 5))], [2, 1], 0)
     measurable = partial & (dims[site] > 0)
     if not measurable.any():

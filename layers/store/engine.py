@@ -13,6 +13,20 @@ class Engine:
     # Each engine implements: connect, begin, begin_snapshot, check, bootstrap, create_table, add_column, geom_param,
     # geom_select, encode, decode, update_extent, insert_returning_id, read_frame, has_table.
 
+    def insert_many(self, con, table: str, columns, rows, *, ids: bool = False) -> list[int] | None:
+        """Insert ``rows`` (tuples in ``columns`` order) into ``table`` in bulk, inside the caller's write
+        transaction (which holds the write lock: no other writer adds rows meanwhile); with ``ids``, the new
+        rows' ids in the order of ``rows``. This default: one executemany, the ids read back as the rows above
+        the previous largest id (AUTOINCREMENT only ever counts up)."""
+        names = ", ".join(f'"{c}"' for c in columns)
+        sql = self.sql(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(columns))})')
+        before = con.execute(f'SELECT coalesce(max(fid), 0) FROM "{table}"').fetchone()[0] if ids else None
+        con.cursor().executemany(sql, rows)
+        if not ids:
+            return None
+        return [int(r[0]) for r in con.execute(self.sql(f'SELECT fid FROM "{table}" WHERE fid > ? ORDER BY fid'),
+                                               (before,)).fetchall()]
+
     def insert_rows(self, con, table, sql, rows) -> None:
         """Insert many rows into ``table``; ``sql`` is already in this engine's placeholders."""
         con.cursor().executemany(sql, rows)

@@ -108,6 +108,18 @@ def envelopes(blobs) -> np.ndarray:
     return out
 
 
+def _plain_wkb(blobs) -> list:
+    """The WKB inside each GeoPackage binary geometry (None stays None)."""
+    out = []
+    for b in blobs:
+        if b is None:
+            out.append(None)
+            continue
+        b = bytes(b)
+        out.append(b[8 + _ENVELOPE_BYTES[(b[3] >> 1) & 0b111]:])
+    return out
+
+
 SQL_FUNCTIONS = {"ST_IsEmpty": _st_isempty, "ST_MinX": _bound(0), "ST_MaxX": _bound(1), "ST_MinY": _bound(2),
                  "ST_MaxY": _bound(3)}
 
@@ -308,15 +320,7 @@ class GeoPackageEngine(Engine):
         return out
 
     def decode(self, blobs) -> np.ndarray:
-        envelope_bytes = (0, 32, 48, 48, 64)
-        wkb = []
-        for b in blobs:
-            if b is None:
-                wkb.append(None)
-                continue
-            b = bytes(b)
-            wkb.append(b[8 + envelope_bytes[(b[3] >> 1) & 0b111]:])
-        return shapely.from_wkb(np.array(wkb, dtype=object))
+        return shapely.from_wkb(np.array(_plain_wkb(blobs), dtype=object))
 
     def insert_rows(self, con, table, sql, rows) -> None:
         """Insert many rows into ``table`` (inside the caller's transaction). A large batch into a table with an

@@ -79,20 +79,22 @@ class PeopleTables:
                                              "ORDER BY fid", (str(kind), str(code))))
 
     def insert_appointments(self, rows: pd.DataFrame, *, actor: str, reason: str | None = None) -> list[int]:
-        """Insert checked appointment rows (APPOINTMENT_FIELDS), each audited; returns their ids in order."""
-        ids = []
+        """Insert checked appointment rows (APPOINTMENT_FIELDS), each audited; returns their ids in order.
+        In bulk: one insert of every appointment and one of their audit rows (a COPY each on PostGIS), in one
+        transaction, so 10^5 rows take seconds and a killed import leaves the store as it was."""
+        ends = rows["end"].tolist() if "end" in rows else [None] * len(rows)  # by column: no dict per row
+        values = [(str(p), str(k), str(c), str(r), iso(s), iso(e)) for p, k, c, r, s, e in
+                  zip(*(rows[f].tolist() for f in ("planner_id", "zone_kind", "zone_code", "role", "start")), ends)]
         with self.transaction() as con:
-            for row in rows.to_dict("records"):
-                values = (str(row["planner_id"]), str(row["zone_kind"]), str(row["zone_code"]), str(row["role"]),
-                          iso(row["start"]), iso(row.get("end")))
-                new_id = int(self._engine.insert_returning_id(
-                    con, "INSERT INTO appointments (planner_id, zone_kind, zone_code, role, start_date, end_date) "
-                         "VALUES (?, ?, ?, ?, ?, ?)", values))
-                ids.append(new_id)
-                detail = dict(zip(APPOINTMENT_FIELDS, values))
+            ids = self._engine.insert_many(con, "appointments", ("planner_id", "zone_kind", "zone_code", "role",
+                                                                 "start_date", "end_date"), values, ids=True)
+            details = []
+            for v in values:
+                detail = dict(zip(APPOINTMENT_FIELDS, v))
                 if reason:
                     detail["reason"] = reason
-                self.audit_event(actor, "create", "appointment", new_id, detail)
+                details.append(detail)
+            self.audit_events(actor, "create", "appointment", list(zip(ids, details)))
         return ids
 
     def set_appointment_end(self, appointment_id: int, end, *, actor: str) -> None:

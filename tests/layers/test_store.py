@@ -481,7 +481,7 @@ FAILING = [  # (write that fails at its last step, the step made to fail)
                                              "t"), "audit_event", id="planners"),
     pytest.param(lambda s: add_appointments(s, pd.DataFrame([{
         "planner_id": "A2", "zone_kind": "subdistrict", "zone_code": s.zones()["code"].iloc[0], "role": "consultant",
-        "start": "2030-01-01", "end": None}]), "t"), "audit_event", id="appointments"),
+        "start": "2030-01-01", "end": None}]), "t"), "audit_events", id="appointments"),  # one bulk audit write
 ]
 
 
