@@ -67,7 +67,7 @@ def crs_patterns() -> tuple[str, str]:
 NUMBER = r"-?[0-9]{1,3}(\.[0-9]{1,15})?"
 BBOX_PATTERN = rf"^({NUMBER},{NUMBER},{NUMBER},{NUMBER}(,{NUMBER},{NUMBER})?)?$"  # empty: no box
 _DAY = DATE_PATTERN[1:-1]
-_INSTANT = rf"{_DAY}(T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\.[0-9]{{1,9}})?(Z|[+-][0-9]{{2}}:[0-9]{{2}}))?"
+_INSTANT = rf"{_DAY}(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{{1,6}})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?"
 OGC_DATETIME_PATTERN = rf"^(({_INSTANT}|\.\.)?(/({_INSTANT}|\.\.)?)?)$"  # an instant or start/end (OGC API)
 
 

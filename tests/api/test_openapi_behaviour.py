@@ -59,3 +59,10 @@ def _template(client, path: str) -> str:
         if re.fullmatch(regex, path):
             return template
     raise AssertionError(path)
+
+
+@pytest.mark.parametrize("crs", ["mars", "\u0084", "+proj=longlat"])
+def test_embed_refuses_a_bad_crs_even_without_a_point(client, crs):
+    r = client.get("/embed/find", params={"crs": crs})
+    assert r.status_code == 422 and "crs" in r.json()["detail"], r.text
+    assert client.get("/embed/find", params={"crs": "gcj02"}).status_code == 200

@@ -49,6 +49,7 @@ class FeedbackIn(_In):
 
 class StepIn(_In):
     status: str = Field(max_length=40, description="The next step: accepted, replied, closed or transferred.",
+                        json_schema_extra={"enum": [s for s in FEEDBACK_STATUSES if s != "received"]},
                         examples=["accepted"])
     note: str | None = Field(None, max_length=20_000, description="A note (the reason, for a transfer).")
     reply: str | None = Field(None, max_length=20_000, description="The public reply (with `replied`).")
