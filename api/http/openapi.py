@@ -211,6 +211,16 @@ def declare(app, schema: dict) -> dict:
             crs["pattern"] = crs_patterns()[0]
         _dates(components.get(name))
         _texts(components.get(name))
+    # a method a path does not have: 405 with `Allow` listing the documented methods (RFC 9110), on every path
+    schema.setdefault("components", {}).setdefault("responses", {})["MethodNotAllowed"] = {
+        "description": "The path does not take this method; `Allow` lists the ones it takes.",
+        "headers": {"Allow": {"description": "The path's methods, e.g. `GET, POST`.", "required": True,
+                              "schema": {"type": "string"}}},
+        "content": {"application/json": {"schema": ERROR_REF}}}
+    info = schema.setdefault("info", {})
+    info["description"] = info.get("description", "") + (
+        "\n* Any other method on a path answers 405 with `Allow` (components/responses/MethodNotAllowed); a client "
+        "that sent too many invalid tokens gets 429 with `Retry-After`.\n")
     scheme = schema.get("components", {}).get("securitySchemes", {}).get("bearer")
     if scheme is not None:
         scheme["description"] = ("A token made by `zeren token new` (`Authorization: Bearer zrn_...`). Writes and "

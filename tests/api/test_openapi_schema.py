@@ -150,3 +150,10 @@ def test_rating_is_declared_1_to_5_and_4_0_is_a_whole_number(spec, wclient):
     for value in (0, 6, "4", True, 4.5):
         assert wclient.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": value}).status_code == 422, value
     assert wclient.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": 4.0}).status_code == 404
+
+
+def test_405_with_allow_is_declared_and_answered(spec, client):
+    declared = spec["components"]["responses"]["MethodNotAllowed"]
+    assert declared["headers"]["Allow"]["required"] is True and "405" in spec["info"]["description"]
+    r = client.options("/planners")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
