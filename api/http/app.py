@@ -339,6 +339,9 @@ def _polish_openapi(app: FastAPI) -> None:
         schemas = schema.get("components", {}).get("schemas", {})
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        from zeren.api.http.openapi import declare
+
+        schema = declare(app, schema)  # security, error answers and date rules as the server applies them
         app.openapi_schema = schema
         return schema
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import re
 import time
 import threading
 from dataclasses import dataclass, field
@@ -275,19 +276,35 @@ AuditReader = Annotated[Principal, Depends(audit_reader)]
 
 
 # -- shared parameters ----------------------------------------------------------------------------
+# The one date form every date parameter and body field takes (declared as the OpenAPI ``pattern`` of every
+# ``format: date``, see app._polish_openapi): ASCII YYYY-MM-DD with a year the store can hold. ISO week and
+# ordinal dates (``2025-W26-1``, ``2025-181``), which ``date.fromisoformat`` also reads, are refused.
+DATE_PATTERN = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+_DATE_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+class DateOutOfRange(ValidationError):
+    """A well-formed date outside EARLIEST_DATE..LATEST_DATE."""
+
+
 def parse_as_of(value: str | None, field: str = "as_of") -> dt.date | None:
-    if value is None or not value.strip():
+    """``value`` as a date; None when the parameter was not given. Given but empty (``as_of=``, ``"end": ""``)
+    is refused: leave the parameter out for the default."""
+    if value is None:
         return None
     text = value.strip()
+    if not text:
+        raise ValidationError(f"{field}: empty; give a date as YYYY-MM-DD, e.g. 2025-06-30, or leave {field} out")
     try:
-        day = dt.date.fromisoformat(text)
-        if len(text) != 10:
+        if not _DATE_SHAPE.fullmatch(text):
             raise ValueError
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise ValidationError(f"{field}: {value[:40]!r} is not a date; write it as YYYY-MM-DD, e.g. 2025-06-30") \
             from None
     if not EARLIEST_DATE <= day <= LATEST_DATE:
-        raise ValidationError(f"{field}: {day} is out of range; give a date between {EARLIEST_DATE} and {LATEST_DATE}")
+        raise DateOutOfRange(f"{field}: {day} is out of range; give a date between {EARLIEST_DATE} and "
+                             f"{LATEST_DATE}")
     return day
 
 

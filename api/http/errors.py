@@ -130,8 +130,35 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     names = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge",
              422: "ValidationError", 429: "TooManyRequests"}
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 405:  # RFC 9110: a 405 lists what the resource does support
+        allowed = allowed_methods(request) or [m.strip() for m in headers.get("Allow", "").split(",") if m.strip()]
+        headers["Allow"] = ", ".join(allowed)
+        detail = f"{request.method} is not supported here; use {', '.join(allowed)}" if allowed else detail
     return JSONResponse(error_body(detail, names.get(exc.status_code, "HTTPError")), status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+                        headers=headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method the OpenAPI documents on this path (Starlette's own ``Allow`` names only the first route that
+    matched, and GET and POST on one path are two routes here); Starlette's answer for undocumented paths."""
+    import re
+
+    app = request.app
+    table = getattr(app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for template, ops in app.openapi().get("paths", {}).items():
+            parts = re.split(r"(\{[^{}/]+\})", template)
+            regex = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+            methods = {m.upper() for m in ops if m in {"get", "put", "post", "delete", "patch"}}
+            table.append((re.compile(regex), methods))
+        app.state.allowed_methods = table
+    path = request.url.path
+    for regex, methods in table:
+        if regex.fullmatch(path):
+            return sorted(methods)
+    return []
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

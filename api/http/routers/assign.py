@@ -33,12 +33,11 @@ EXAMPLE = {"type": "FeatureCollection", "features": [
 ]}
 REQUEST_SCHEMA = {
     "description": "A GeoJSON Feature or FeatureCollection (RFC 7946), coordinates in `crs` (default WGS84 lon/lat).",
-    "type": "object",
-    "required": ["type"],
-    "properties": {"type": {"type": "string", "enum": ["Feature", "FeatureCollection"]},
-                   "features": {"type": "array", "items": {"type": "object"}},
-                   "geometry": {"type": ["object", "null"]},
-                   "properties": {"type": ["object", "null"]}},
+    # Any geometry, properties or item: one that is not usable (properties not an object or null, a bad
+    # geometry) comes back as that row's error in a 200 answer, and the batch goes on.
+    "anyOf": [{"type": "object", "required": ["type"], "properties": {"type": {"const": "Feature"}}},
+              {"type": "object", "required": ["type", "features"],
+               "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}}],
 }
 COLUMNS = ASSIGNMENT_COLUMNS
 HTTP_CHUNK = 2_000  # sites assigned between two deadline checks
@@ -211,7 +210,7 @@ def assign_job(workspace, body: bytes, deadline, *, crs: str, as_of, max_feature
 @router.post(
     "/assign", response_class=GeoJSONResponse, response_model=AssignedCollection,
     summary="Assign many sites (points, lines, polygons) at once",
-    responses=errors(400, 413, 422),
+    responses=errors(400, 413, 422, 503),
     description="Send a GeoJSON Feature or FeatureCollection (up to 10,000 features by default). Every feature "
                 "comes back with the columns of `zeren assign` in its properties (covered, lead_planner_id, "
                 "lead_zone_kind, lead_zone_code, split, planners, consultations, zones, nearest_*) and its geometry "

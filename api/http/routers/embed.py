@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
+from zeren.api.http.deps import parse_input_crs
 from zeren.api.http.routers.maps import HTML_ANSWER, html_errors
 from zeren.api.service.embed import find_page
 from zeren.api.service.lookup import lookup
@@ -39,7 +40,9 @@ def embed_find(
     start = None
     if (lon is None) != (lat is None):
         raise ValidationError("give both lon and lat, or neither")
-    if lon is not None:
+    if lon is None:
+        parse_input_crs(crs, definitions=False)  # a bad crs is refused even without a point, as declared
+    else:
         site = lookup(zs.workspace, lon, lat, crs)["site"]  # checked and converted to WGS84 as /lookup does
         start = (site["lon"], site["lat"])
     m = find_page(zs.workspace, settings=zs.settings.map_settings(), start=start)

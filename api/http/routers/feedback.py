@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from zeren.api.http.deps import (ANONYMOUS_WRITE_RESPONSES, AdminActor, AnonymousWrite, Caller, Paging, WriterActor,
                                  parse_as_of)
@@ -34,14 +34,18 @@ class FeedbackIn(_In):
                                                            "`gcj02` (AMap, Tencent), `bd09` (Baidu) or `EPSG:n`.")
     category: str = Field(max_length=80, description="A category code of `GET /feedback/categories` (or its "
                                                      "label).", examples=["heritage"])
+    # declared as the service checks them (its messages name the limit): not blank, no NUL, 2,000 / 200 characters
     text: str = Field(max_length=20_000, description="1 to 2,000 characters, stored as text.",
+                      json_schema_extra={"pattern": r"^[^\x00]*[^\x00\s][^\x00]*$", "maxLength": service.MAX_TEXT},
                       examples=["院墙有裂缝，希望修缮 / the courtyard wall is cracked"])
-    contact: str | None = Field(None, max_length=2000, description="How the planner may reach you: kept private "
-                                                                   "(never shown by `GET /feedback/{ref}`).")
+    contact: str | None = Field(None, max_length=2000, json_schema_extra={"maxLength": service.MAX_CONTACT},
+                                description="How the planner may reach you: kept private (never shown by "
+                                            "`GET /feedback/{ref}`).")
 
 
 class StepIn(_In):
     status: str = Field(max_length=40, description="The next step: accepted, replied, closed or transferred.",
+                        json_schema_extra={"enum": [s for s in FEEDBACK_STATUSES if s != "received"]},
                         examples=["accepted"])
     note: str | None = Field(None, max_length=20_000, description="A note (the reason, for a transfer).")
     reply: str | None = Field(None, max_length=20_000, description="The public reply (with `replied`).")
@@ -50,7 +54,15 @@ class StepIn(_In):
 
 
 class RatingIn(_In):
-    rating: int = Field(strict=True, description="1 (poor) to 5 (very good).", examples=[5])
+    rating: int = Field(ge=1, le=5, description="1 (poor) to 5 (very good).", examples=[5])
+
+    @field_validator("rating", mode="before")
+    @classmethod
+    def _whole_number(cls, value):
+        """A JSON integer (``4.0`` is one, as JSON Schema counts); not text, not true/false, not 4.5."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ValueError("give a whole number from 1 to 5")
+        return int(value)
 
 
 class CategoryIn(_In):
@@ -140,6 +152,7 @@ def step(request: Request, ref: Ref, body: StepIn, writer: WriterActor) -> Respo
 
 
 StatusQuery = Annotated[str | None, Query(max_length=40, description=f"One of {', '.join(FEEDBACK_STATUSES)}.",
+                                          json_schema_extra={"enum": list(FEEDBACK_STATUSES)},
                                           examples=["received"])]
 ZoneQuery = Annotated[str | None, Query(max_length=100, description="Only cases in (or routed to) this zone code.",
                                         examples=["510105002"])]

@@ -69,10 +69,12 @@ class GenerateIn(_In):
                               json_schema_extra={"examples": [EXAMPLE]})
 
     centres: dict[str, Any] = Field(
+        json_schema_extra={"required": ["type", "features"],
+                           "properties": {"type": {"const": "FeatureCollection"}, "features": {"type": "array"}}},
         description="Centre points as a GeoJSON FeatureCollection (coordinates in the `crs` parameter, default "
                     "WGS84 lon/lat). Each feature's `properties.code` (else its `id`) and `properties.name` "
                     "name its circle.")
-    minutes: Minutes | list[Minutes] = Field(
+    minutes: Minutes | Annotated[list[Minutes], Field(min_length=1, max_length=6)] = Field(
         15.0, description=f"Walking minutes, one value or several (each > 0 and at most {MAX_MINUTES:g}; at most "
                           f"6). Without a network and without `radius_m` only 5, 10 and 15 have a standard radius.",
         examples=[15])

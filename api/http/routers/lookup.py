@@ -51,7 +51,8 @@ def _number(query, name: str) -> float:
 
 @router.get(
     "/lookup", response_model=LookupAnswer, summary="Who is the responsible planner for this point?",
-    responses=errors(401, 422), openapi_extra={"parameters": LOOKUP_PARAMETERS},
+    responses=errors(401, 422),  # reads the token itself: optional bearer (api/http/openapi.py)
+    openapi_extra={"parameters": LOOKUP_PARAMETERS, "security": [{}, {"bearer": []}]},
     description="The lead planner (and the zone that makes them lead: a fall-back to the district shows), every "
                 "planner appointed to the zones here, the planners that must be consulted (historic and key areas), "
                 "the zones with their share, and, for an uncovered point, the nearest zone that has a lead. The "

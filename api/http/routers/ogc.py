@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from zeren.api.http.deps import parse_as_of, parse_bbox
+from zeren.api.http.deps import DateOutOfRange, parse_as_of, parse_bbox
 from zeren.api.http.errors import BadRequest
 from zeren.api.http.models import OGCCollection, OGCCollections, OGCConformance, OGCFeature, OGCItems, OGCLanding, errors
 from zeren.api.http.routers._geojson import GeoJSONResponse, collection_text, dumps, feature_text, geojson_texts
@@ -158,9 +158,11 @@ def _datetime(value: str | None) -> tuple[dt.date | None, dt.date | None, bool]:
         if text in ("", ".."):
             return None
         try:
-            return _bad(parse_as_of, text[:10], field) if len(text) > 10 and _is_datetime(text) \
-                else _bad(parse_as_of, text, field)
-        except BadRequest:
+            return parse_as_of(text[:10], field) if len(text) > 10 and _is_datetime(text) \
+                else parse_as_of(text, field)
+        except DateOutOfRange as exc:  # a date, but one the store cannot hold: say so, not "not a date"
+            raise BadRequest(str(exc)) from None
+        except ValidationError:
             raise BadRequest(f"datetime: {value[:60]!r} is not a date, a date-time or an interval start/end "
                              f"(RFC 3339, '..' for an open end)") from None
 
