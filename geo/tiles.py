@@ -136,6 +136,11 @@ class TileSource:
         column costs O(zones) (tens of ms at national scale), a tile needs a handful."""
         return np.asarray(self.index.zones["name"].to_numpy(dtype=object), dtype=object)
 
+    def built(self) -> list[str]:
+        """The kinds whose layer is ready (built by a tile or by warming)."""
+        with self._lock:
+            return sorted(self._layers)
+
     def layer(self, kind: str) -> KindLayer:
         with self._lock:
             found = self._layers.get(kind)

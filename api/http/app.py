@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from contextlib import asynccontextmanager
 
 import anyio
@@ -210,6 +211,23 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
+def _warm_tiles(state: AppState) -> None:
+    """In a daemon thread after the store is open or reloaded: the tile layers of the kinds too large for inline
+    map pages (their pages draw tiles), so the first tile request does not pay for them."""
+    from zeren.api.service.tiles import warm_tiled_kinds
+
+    try:
+        kinds = warm_tiled_kinds(state.workspace.catalogue, state.settings.map_max_inline_features)
+        if kinds:
+            log.info("tile layers ready: %s", ", ".join(kinds))
+    except Exception as exc:  # a tile request will build (and report) it instead
+        log.warning("could not prepare the tile layers: %s", exc)
+
+
+def _start_warming_tiles(state: AppState) -> None:
+    threading.Thread(target=_warm_tiles, args=(state,), name="zeren-warm-tiles", daemon=True).start()
+
+
 async def _watch(state: AppState, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -218,6 +236,7 @@ async def _watch(state: AppState, every: float) -> None:
             if what:
                 log.info("reloaded %s after a change in the store", what)
                 _freeze_heap()
+                _start_warming_tiles(state)
         except Exception as exc:  # keep serving what we have; say why we could not refresh
             log.warning("could not check the store for changes: %s", exc)
 
@@ -233,6 +252,7 @@ async def lifespan(app: FastAPI):
         state.batch_pool = BatchPool(settings.store, settings.batch_workers, settings.batch_queue)
     app.state.zeren = state
     _freeze_heap()
+    _start_warming_tiles(state)
     watcher = asyncio.create_task(_watch(state, settings.reload_seconds)) if settings.reload_seconds > 0 else None
     try:
         yield
