@@ -7,7 +7,10 @@ import re
 
 import pytest
 
-from tests.api.conftest import AUTH
+from fastapi.testclient import TestClient
+
+from zeren.api.http.app import create_app
+from tests.api.conftest import AUTH, make_settings
 
 METHODS = {"get", "post", "put", "patch", "delete"}
 
@@ -144,12 +147,14 @@ def test_text_fields_declare_no_nul_and_the_server_refuses_it(spec, wclient):
     assert r.status_code == 422 and "name" in r.json()["detail"]
 
 
-def test_rating_is_declared_1_to_5_and_4_0_is_a_whole_number(spec, wclient):
+def test_rating_is_declared_1_to_5_and_4_0_is_a_whole_number(spec, store_copy):
     schema = spec["components"]["schemas"]["RatingIn"]["properties"]["rating"]
     assert (schema["minimum"], schema["maximum"]) == (1, 5)
-    for value in (0, 6, "4", True, 4.5):
-        assert wclient.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": value}).status_code == 422, value
-    assert wclient.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": 4.0}).status_code == 404
+    # six anonymous writes from one client: over the default per-client limit (tests/api/test_anonymous_writes.py)
+    with TestClient(create_app(make_settings(store_copy, anonymous_write_limit=100))) as c:
+        for value in (0, 6, "4", True, 4.5):
+            assert c.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": value}).status_code == 422, value
+        assert c.post("/feedback/FB-2026-NOSUCH/rating", json={"rating": 4.0}).status_code == 404
 
 
 def test_405_with_allow_is_declared_and_answered(spec, client):

@@ -47,6 +47,8 @@ DATA_RULES: dict[str, tuple[str, ...]] = {
     "POST /feedback/{ref}/status": (r"^note: expected text", r"^to_zone"),  # a transfer's reason and target
     "GET /coverage/gaps": (_WITHIN,), "GET /maps/gaps": (_WITHIN, _NO_EDITION),
     "GET /maps/coverage": (_WITHIN, _NO_EDITION), "GET /coverage/summary": (r"^by: .* is not a parent kind",),
+    # x and y are declared 0 to 2^22 - 1; that they run to 2^z - 1 at zoom z ties two parameters (no schema can)
+    "GET /tiles/{kind}/{z}/{x}/{y}.mvt": (r"^[xy]: \d+ is outside \[0, \d+\) at zoom \d+", _NO_EDITION),
 }
 
 
