@@ -151,6 +151,42 @@ def pg_url_clean(pg_url, _pg_template) -> str:
 
 
 @pytest.fixture(scope="session")
+def _pg_demo_template(pg_url, _pg_template):
+    """The demo city built once per session into a database used as a template (dropped at the end): building
+    it takes seconds, copying it (CREATE DATABASE ... TEMPLATE) a fraction of one."""
+    from psycopg import sql
+
+    from zeren.api.service.demo import build_demo
+
+    name = f"zeren_demo_tpl_{secrets.token_hex(6)}"
+    with _connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_pg_template))
+        )
+    try:
+        build_demo(_with_database(pg_url, name)).close()  # no connection may stay open on a template
+        yield name
+    finally:
+        _drop_database(pg_url, name)
+
+
+@pytest.fixture
+def pg_demo_url(pg_url, _pg_demo_template) -> str:
+    """URL of a fresh copy of the demo city in PostGIS (`zeren_t_<random>`), dropped after the test."""
+    from psycopg import sql
+
+    name = f"zeren_t_{secrets.token_hex(6)}"
+    with _connect(pg_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_pg_demo_template))
+        )
+    try:
+        yield _with_database(pg_url, name)
+    finally:
+        _drop_database(pg_url, name)
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Path of the headless Chromium executable (ZEREN_CHROMIUM, else chromium / chromium-browser on PATH)."""
     explicit = os.environ.get(CHROMIUM_ENV, "").strip()

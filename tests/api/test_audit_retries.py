@@ -12,7 +12,6 @@ import subprocess
 import pytest
 from fastapi.testclient import TestClient
 from zeren.api.http.app import create_app
-from zeren.api.service.demo import build_demo
 from zeren.api.settings import command_environment
 from zeren.layers.store import open_store
 
@@ -32,9 +31,7 @@ def store(request, demo_path, tmp_path):
         dest = tmp_path / "store.gpkg"
         shutil.copy(demo_path, dest)
         return str(dest)
-    url = request.getfixturevalue("pg_url_clean")
-    build_demo(url).close()
-    return url
+    return request.getfixturevalue("pg_demo_url")
 
 
 @pytest.fixture

@@ -191,11 +191,8 @@ def test_cli_writes_html_and_json_and_refuses_bad_input(demo_path, tmp_path, cap
         assert says in capsys.readouterr().err
 
 
-def test_the_same_figures_from_a_postgis_store(demo_path, pg_url_clean):
-    from zeren.api.service.demo import build_demo
-
-    build_demo(pg_url_clean).close()
-    wa, wb = Workspace.open(str(demo_path)), Workspace.open(pg_url_clean)
+def test_the_same_figures_from_a_postgis_store(demo_path, pg_demo_url):
+    wa, wb = Workspace.open(str(demo_path)), Workspace.open(pg_demo_url)
     try:
         a, b = reports.planner_figures(wa, 2025)[0], reports.planner_figures(wb, 2025)[0]
         ca, cb = reports.report_json(reports.city_report(wa, 2025)), reports.report_json(reports.city_report(wb, 2025))

@@ -338,24 +338,21 @@ def test_two_real_editions_of_chengdu_s_districts(capsys, tmp_path):
 
 
 @pytest.mark.postgis
-def test_the_same_sequence_on_postgis(capsys, pg_url_clean, tmp_path):
+def test_the_same_sequence_on_postgis(capsys, pg_demo_url, tmp_path):
     """Import a scoped edition, diff it, carry appointments over, re-run: the same answers on PostGIS."""
-    from zeren.api.service.demo import build_demo
-
-    build_demo(pg_url_clean).close()
-    path = qingyang_2025(pg_url_clean, tmp_path)
-    point = open_store(pg_url_clean).zones(kind="subdistrict", as_of="2024-06-01").set_index("code") \
+    path = qingyang_2025(pg_demo_url, tmp_path)
+    point = open_store(pg_demo_url).zones(kind="subdistrict", as_of="2024-06-01").set_index("code") \
         .geometry["510105002"].representative_point()
-    old = lead_at(pg_url_clean, point)
+    old = lead_at(pg_demo_url, point)
     run = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", 2025, "--within", DISTRICT,
-              "--store", pg_url_clean)
+              "--store", pg_demo_url)
     assert run.rc == 0 and "撤销 / retired 3" in run.out, run.text
     diff = json.loads(cli(capsys, "editions", "diff", "--kind", "subdistrict", "--from", 2024, "--to", 2025,
-                          "--json", "--store", pg_url_clean).out)
+                          "--json", "--store", pg_demo_url).out)
     assert {z["code"] for z in diff["zones"] if z["status"] == "removed"} == set(GONE)
     assert cli(capsys, "editions", "carry-over", "--kind", "subdistrict", "--to", 2025, "--apply",
-               "--store", pg_url_clean).rc == 0
-    assert lead_at(pg_url_clean, point) == (old[0], MERGED)
+               "--store", pg_demo_url).rc == 0
+    assert lead_at(pg_demo_url, point) == (old[0], MERGED)
     again = cli(capsys, "import-layer", path, "--kind", "subdistrict", "--edition", 2025, "--within", DISTRICT,
-                "--store", pg_url_clean)
+                "--store", pg_demo_url)
     assert again.rc == 0 and "nothing written" in again.out
