@@ -134,16 +134,20 @@ def _pg_template(pg_url):
         _drop_database(pg_url, name)
 
 
+def _copy_of(pg_url: str, template: str, prefix: str = "zeren_t_") -> str:
+    """Create database `<prefix><random>` from `template` (CREATE DATABASE ... TEMPLATE); returns its name."""
+    from psycopg import sql
+
+    name = f"{prefix}{secrets.token_hex(6)}"
+    with _connect(pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
+    return name
+
+
 @pytest.fixture
 def pg_url_clean(pg_url, _pg_template) -> str:
     """URL of a fresh database `zeren_t_<random>` with PostGIS, dropped after the test."""
-    from psycopg import sql
-
-    name = f"zeren_t_{secrets.token_hex(6)}"
-    with _connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_pg_template))
-        )
+    name = _copy_of(pg_url, _pg_template)
     try:
         yield _with_database(pg_url, name)
     finally:
@@ -154,15 +158,9 @@ def pg_url_clean(pg_url, _pg_template) -> str:
 def _pg_demo_template(pg_url, _pg_template):
     """The demo city built once per session into a database used as a template (dropped at the end): building
     it takes seconds, copying it (CREATE DATABASE ... TEMPLATE) a fraction of one."""
-    from psycopg import sql
-
     from zeren.api.service.demo import build_demo
 
-    name = f"zeren_demo_tpl_{secrets.token_hex(6)}"
-    with _connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_pg_template))
-        )
+    name = _copy_of(pg_url, _pg_template, "zeren_demo_tpl_")
     try:
         build_demo(_with_database(pg_url, name)).close()  # no connection may stay open on a template
         yield name
@@ -173,13 +171,7 @@ def _pg_demo_template(pg_url, _pg_template):
 @pytest.fixture
 def pg_demo_url(pg_url, _pg_demo_template) -> str:
     """URL of a fresh copy of the demo city in PostGIS (`zeren_t_<random>`), dropped after the test."""
-    from psycopg import sql
-
-    name = f"zeren_t_{secrets.token_hex(6)}"
-    with _connect(pg_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(_pg_demo_template))
-        )
+    name = _copy_of(pg_url, _pg_demo_template)
     try:
         yield _with_database(pg_url, name)
     finally:

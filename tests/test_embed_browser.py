@@ -15,7 +15,7 @@ from tests.maps.browser import require_playwright
 
 require_playwright()
 
-from tests.api._live import LiveServer  # noqa: E402
+from tests.api._live import serving  # noqa: E402
 from tests.maps.browser import serve_directory  # noqa: E402
 from tests.maps.test_served_browser import browser_page  # noqa: E402
 from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
@@ -49,14 +49,9 @@ def parent_site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(demo_store, parent_site):
     _, portal = parent_site
-    log = open(demo_store.with_suffix(".log"), "w")
-    srv = LiveServer(demo_store, tokens=TOKENS, log=log,
-                     env={"ZEREN_FRAME_ANCESTORS": f"'self' {portal}", "ZEREN_FEEDBACK_RATE_LIMIT": "50"})
-    try:
-        yield srv.wait_ready()
-    finally:
-        srv.stop()
-        log.close()
+    with serving(demo_store, tokens=TOKENS,
+                 env={"ZEREN_FRAME_ANCESTORS": f"'self' {portal}", "ZEREN_FEEDBACK_RATE_LIMIT": "50"}) as srv:
+        yield srv
 
 
 CENTRE_JS = """([lon, lat]) => {
@@ -211,13 +206,8 @@ def test_a_site_not_listed_cannot_frame_the_page(chromium_path, server, tmp_path
 
 @pytest.fixture(scope="module")
 def amap_server(demo_store):
-    log = open(demo_store.with_name("amap.log"), "w")
-    srv = LiveServer(demo_store, tokens=TOKENS, log=log, env={"ZEREN_BASEMAP": "amap"})
-    try:
-        yield srv.wait_ready()
-    finally:
-        srv.stop()
-        log.close()
+    with serving(demo_store, tokens=TOKENS, log_name="amap.log", env={"ZEREN_BASEMAP": "amap"}) as srv:
+        yield srv
 
 
 def test_on_gcj02_tiles_a_tap_is_converted_back_to_wgs84(chromium_path, amap_server):

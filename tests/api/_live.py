@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 
@@ -69,3 +71,16 @@ class LiveServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+@contextmanager
+def serving(store, *, log_name: str | None = None, **options) -> Iterator[LiveServer]:
+    """A ready ``zeren serve`` on ``store`` (``LiveServer`` options), its output in ``<store>.log`` (or
+    ``log_name`` beside the store), stopped at the end."""
+    store = Path(store)
+    with open(store.with_name(log_name) if log_name else store.with_suffix(".log"), "w") as log:
+        srv = LiveServer(store, log=log, **options)
+        try:
+            yield srv.wait_ready()
+        finally:
+            srv.stop()

@@ -22,7 +22,7 @@ from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
 from zeren.layers.catalogue import Catalogue  # noqa: E402
 from zeren.api.service.demo import build_demo  # noqa: E402
 from zeren.layers.store import open_store  # noqa: E402
-from tests.api._live import LiveServer  # noqa: E402
+from tests.api._live import LiveServer, serving  # noqa: E402
 from tests.maps.browser import COUNT_JS, POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402
 
 ADMIN = "zrn_served-browser-admin-0123456789abcdefghijklmnop"
@@ -41,13 +41,8 @@ def demo_store(chromium_path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(demo_store):
-    log = open(demo_store.with_suffix(".log"), "w")
-    srv = LiveServer(demo_store, tokens=(TokenEntry(hash_token(ADMIN), "admin", name="browser-test"),), log=log)
-    try:
-        yield srv.wait_ready()
-    finally:
-        srv.stop()
-        log.close()
+    with serving(demo_store, tokens=(TokenEntry(hash_token(ADMIN), "admin", name="browser-test"),)) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from zeren.api.service.demo import build_demo  # noqa: E402
 from zeren.layers.catalogue import Catalogue  # noqa: E402
 from zeren.layers.store import open_store  # noqa: E402
 from zeren.maps import palette  # noqa: E402
-from tests.api._live import LiveServer  # noqa: E402
+from tests.api._live import serving  # noqa: E402
 from tests.maps.test_served_browser import _open_ground_point, browser_page, open_map  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -48,13 +48,8 @@ def demo_store(chromium_path, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(demo_store):
-    log = open(demo_store.with_suffix(".log"), "w")
-    srv = LiveServer(demo_store, env={"ZEREN_MAP_MAX_INLINE_FEATURES": "10"}, log=log)
-    try:
-        yield srv.wait_ready()
-    finally:
-        srv.stop()
-        log.close()
+    with serving(demo_store, env={"ZEREN_MAP_MAX_INLINE_FEATURES": "10"}) as srv:
+        yield srv
 
 
 @pytest.fixture(scope="module")
