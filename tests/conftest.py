@@ -179,6 +179,23 @@ def pg_demo_url(pg_url, _pg_demo_template) -> str:
 
 
 @pytest.fixture(scope="session")
+def demo_path(tmp_path_factory):
+    """The demo city in a GeoPackage, built once per session: read it, or copy it (`demo_copy`) to write."""
+    from zeren.api.service.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
+    build_demo(path).close()
+    return path
+
+
+def demo_copy(demo_path, tmp_path_factory, folder: str):
+    """A copy of the session's demo GeoPackage in a new temporary `folder`, for a module that writes to it."""
+    path = tmp_path_factory.mktemp(folder) / "demo.gpkg"
+    shutil.copy(demo_path, path)
+    return path
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     """Path of the headless Chromium executable (ZEREN_CHROMIUM, else chromium / chromium-browser on PATH)."""
     explicit = os.environ.get(CHROMIUM_ENV, "").strip()

@@ -19,7 +19,7 @@ from tests.api._live import serving  # noqa: E402
 from tests.maps.browser import serve_directory  # noqa: E402
 from tests.maps.test_served_browser import browser_page  # noqa: E402
 from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
-from zeren.api.service.demo import build_demo  # noqa: E402
+from tests.conftest import demo_copy  # noqa: E402
 from zeren.geo.crs import wgs84_to_gcj02  # noqa: E402
 
 PLANNER = "zrn_embed-planner-P006-0123456789abcdefghijklmnopqr"
@@ -32,10 +32,8 @@ XSS = '<img src=x onerror=alert(1)><script>alert(2)</script>'
 
 
 @pytest.fixture(scope="module")
-def demo_store(chromium_path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("embed") / "demo.gpkg"
-    build_demo(path).close()
-    return path
+def demo_store(chromium_path, demo_path, tmp_path_factory) -> Path:
+    return demo_copy(demo_path, tmp_path_factory, "embed")
 
 
 @pytest.fixture(scope="module")

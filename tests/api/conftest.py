@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 from zeren.api.http.app import create_app
 from zeren.api.auth import TokenEntry, hash_token
 from zeren.api.settings import Settings
-from zeren.api.service.demo import build_demo
 
 ADMIN = "zrn_test-admin-0123456789abcdefghijklmnopqrstuvwxyz"
 PLANNER = "zrn_test-planner-P006-0123456789abcdefghijklmnopqrstu"  # lead of demo project 1 (宽窄巷子)
@@ -27,13 +26,6 @@ AUTH_OTHER = {"Authorization": f"Bearer {OTHER_PLANNER}"}
 
 def make_settings(store, **changes) -> Settings:
     return Settings(store=str(store), extra_tokens=TOKENS, reload_seconds=0, **changes)
-
-
-@pytest.fixture(scope="session")
-def demo_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.gpkg"
-    build_demo(path).close()
-    return path
 
 
 @pytest.fixture(scope="session")

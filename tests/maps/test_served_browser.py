@@ -20,7 +20,7 @@ require_playwright()
 
 from zeren.api.auth import TokenEntry, hash_token  # noqa: E402
 from zeren.layers.catalogue import Catalogue  # noqa: E402
-from zeren.api.service.demo import build_demo  # noqa: E402
+from tests.conftest import demo_copy  # noqa: E402
 from zeren.layers.store import open_store  # noqa: E402
 from tests.api._live import LiveServer, serving  # noqa: E402
 from tests.maps.browser import COUNT_JS, POINT_JS, CHROMIUM_ARGS, LOCAL_HOSTS, serve_directory  # noqa: E402
@@ -33,10 +33,8 @@ LOOPBACK_ONLY = ["--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCL
 
 
 @pytest.fixture(scope="module")
-def demo_store(chromium_path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("served") / "demo.gpkg"
-    build_demo(path).close()
-    return path
+def demo_store(chromium_path, demo_path, tmp_path_factory) -> Path:
+    return demo_copy(demo_path, tmp_path_factory, "served")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from tests.maps.browser import POINT_JS, require_playwright
 
 require_playwright()
 
-from zeren.api.service.demo import build_demo  # noqa: E402
+from tests.conftest import demo_copy  # noqa: E402
 from zeren.layers.catalogue import Catalogue  # noqa: E402
 from zeren.layers.store import open_store  # noqa: E402
 from zeren.maps import palette  # noqa: E402
@@ -40,10 +40,8 @@ FIRST_TILE_JS = "() => Zeren.layers.zones && Zeren.layers.zones.zerenStats.first
 
 
 @pytest.fixture(scope="module")
-def demo_store(chromium_path, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("tiled") / "demo.gpkg"
-    build_demo(path).close()
-    return path
+def demo_store(chromium_path, demo_path, tmp_path_factory) -> Path:
+    return demo_copy(demo_path, tmp_path_factory, "tiled")
 
 
 @pytest.fixture(scope="module")
