@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from zeren.api.service.budget import DeadlineExceeded, ServerBusy, WorkBudgetExceeded
+from zeren.api.service.budget import DeadlineExceeded, ServerBusy, Unavailable, WorkBudgetExceeded
 from zeren.geo.errors import GeoInputError
 from zeren.layers.errors import (ConflictError, ForbiddenError, InputFileError, NotFoundError, StoreError,
                                  ValidationError, ZerenError)
@@ -59,6 +59,7 @@ ERROR_STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (WorkBudgetExceeded, 413),
     (DeadlineExceeded, 503),
     (ServerBusy, 503),
+    (Unavailable, 503),
     (BadRequest, 400),
     (NotFoundError, 404),
     (ForbiddenError, 403),

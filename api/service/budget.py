@@ -25,6 +25,10 @@ class DeadlineExceeded(ZerenError):
     """The work took longer than the server's deadline and was abandoned (HTTP 503 with Retry-After)."""
 
 
+class Unavailable(ZerenError):
+    """What this server cannot do here or now, whatever the request (HTTP 503): e.g. print a PDF without Chromium."""
+
+
 class ServerBusy(ZerenError):
     """Every batch worker is busy and the queue is full, or a batch worker stopped (HTTP 503 with Retry-After)."""
 

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 from zeren.api.jsonable import plain, records
-from zeren.api.service.budget import DeadlineExceeded
+from zeren.api.service.budget import DeadlineExceeded, Unavailable
 from zeren.api.service.teams import discipline_gaps, teams
 from zeren.api.service.workspace import Workspace
 from zeren.geo import coverage
@@ -737,7 +737,7 @@ def write_report(ws: Workspace, report: dict, out, fmt: str, *, chromium: str | 
     return path
 
 
-class PDFUnavailable(ZerenError):
+class PDFUnavailable(Unavailable):
     """The report cannot be printed to PDF here: Chromium is missing or could not print (HTTP 503)."""
 
 

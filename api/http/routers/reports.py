@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from zeren.api.http.routers._geojson import dumps
 from zeren.api.http.routers.maps import HTML_ANSWER, html_errors
@@ -44,10 +44,7 @@ def _answer(request: Request, report: dict, fmt: str) -> Response:
         return Response(dumps(service.report_json(report)).encode("utf-8"), media_type="application/json")
     if fmt == "pdf":
         settings = request.app.state.zeren.settings
-        try:
-            data = service.report_pdf(ws, report, chromium=settings.chromium, timeout=settings.request_timeout)
-        except service.PDFUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
+        data = service.report_pdf(ws, report, chromium=settings.chromium, timeout=settings.request_timeout)
         name = service.report_filename(report)
         return Response(data, media_type="application/pdf",
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-cache"})
