@@ -1,6 +1,9 @@
 """What differs between SQLite/GeoPackage and PostgreSQL/PostGIS, as one small interface."""
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 
 class Engine:
     """Connections, transactions, DDL and geometry encoding of one database kind."""
@@ -12,6 +15,20 @@ class Engine:
 
     # Each engine implements: connect, begin, begin_snapshot, check, bootstrap, create_table, add_column, geom_param,
     # geom_select, encode, decode, update_extent, insert_returning_id, read_frame, has_table.
+
+    def read_columns(self, con, select: str, source: str, order: str, params=(), *, geometry: str | None = None,
+                     key: str = "fid") -> tuple[pd.DataFrame, np.ndarray | None]:
+        """``SELECT <select>[, <geometry>] <source> ORDER BY <order>`` for the large reads (every zone, every
+        appointment): the frame of the ``select`` columns and, with ``geometry``, the decoded geometries in the
+        same order. ``source`` is ``FROM ... [WHERE ...]`` in ``?`` placeholders; with ``geometry``, ``key``
+        (a unique column of ``select``) ties each geometry to its row -- an engine may read the geometries
+        apart, in the same snapshot. This default: one query."""
+        columns = select + (f", {self.geom_select(geometry)}" if geometry else "")
+        frame = self.read_frame(con, f"SELECT {columns} {source} ORDER BY {order}", params)
+        if geometry is None:
+            return frame, None
+        blobs = frame.pop(geometry) if geometry in frame else pd.Series([], dtype=object)
+        return frame, self.decode(blobs) if len(blobs) else np.zeros(0, dtype=object)
 
     def insert_many(self, con, table: str, columns, rows, *, ids: bool = False) -> list[int] | None:
         """Insert ``rows`` (tuples in ``columns`` order) into ``table`` in bulk, inside the caller's write

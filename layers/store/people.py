@@ -12,8 +12,9 @@ from zeren.layers.store.tables import dates, iso, text
 
 PLANNER_FIELDS = ("id", "name", "organization", "disciplines", "public_contact", "private_contact")
 APPOINTMENT_FIELDS = ("planner_id", "zone_kind", "zone_code", "role", "start", "end")
-_APPOINTMENT_SELECT = ("SELECT fid AS id, planner_id, zone_kind, zone_code, role, start_date AS start, "
-                       "end_date AS \"end\" FROM appointments")
+_APPOINTMENT_COLUMNS = ("fid AS id, planner_id, zone_kind, zone_code, role, start_date AS start, "
+                        "end_date AS \"end\"")
+_APPOINTMENT_SELECT = f"SELECT {_APPOINTMENT_COLUMNS} FROM appointments"
 
 
 def planner_values(record: dict) -> tuple:
@@ -59,11 +60,12 @@ class PeopleTables:
 
     # -- appointments -----------------------------------------------------------------------------
     def appointments(self, planner_id: str | None = None) -> pd.DataFrame:
-        sql, params = _APPOINTMENT_SELECT, []
+        tail, params = "FROM appointments", []
         if planner_id is not None:
-            sql += " WHERE planner_id = ?"
+            tail += " WHERE planner_id = ?"
             params.append(str(planner_id))
-        return _appointment_frame(self._read(sql + " ORDER BY fid", params))
+        frame, _ = self._engine.read_columns(self._con(), _APPOINTMENT_COLUMNS, tail, "fid", params)
+        return _appointment_frame(frame)
 
     def appointment(self, appointment_id: int) -> dict:
         frame = _appointment_frame(self._read(_APPOINTMENT_SELECT + " WHERE fid = ?", (int(appointment_id),)))

@@ -49,6 +49,31 @@ def _cursor_class():
     return Cursor
 
 
+@functools.cache
+def _arrow_types() -> dict:
+    """Arrow types of the PostgreSQL type oids ``read_columns`` reads as such (int2/4/8, float4/8, bool);
+    every other type is read as its text."""
+    import pyarrow as pa
+
+    return {21: pa.int64(), 23: pa.int64(), 20: pa.int64(), 700: pa.float64(), 701: pa.float64(), 16: pa.bool_(),
+            "text": pa.string()}
+
+
+def _pandas_column(column, kind) -> pd.Series:
+    """An Arrow column as ``read_frame`` would hold it: text inferred as pandas infers a frame of tuples (str;
+    object when every cell is empty), integers as int64 (nullable Int64 when a cell is empty), floats and
+    booleans as such."""
+    import pyarrow as pa
+
+    if kind is None:
+        return pd.Series(column.to_numpy(zero_copy_only=False))
+    if pa.types.is_integer(kind):
+        if column.null_count:
+            return pd.Series(pd.array(column.to_numpy(zero_copy_only=False), dtype="Int64"))
+        return pd.Series(column.to_numpy(), dtype="int64")
+    return column.to_pandas()
+
+
 class PostGISEngine(Engine):
     placeholder = "%s"
 
@@ -138,6 +163,59 @@ class PostGISEngine(Engine):
                 raise
             raise error from exc
         return new_ids
+
+    def read_columns(self, con, select, source, order, params=(), *, geometry=None, key="fid"):
+        """The large reads without a Python tuple per cell, in one snapshot (REPEATABLE READ, opened here
+        unless the caller is in a transaction): the columns as CSV through ``COPY ... TO STDOUT`` parsed by
+        pyarrow, typed from the query's own description (integers, floats and booleans as such, the rest as
+        text, as the GeoPackage store gives it); the geometries as WKB through a binary cursor, unsorted (no
+        server-side sort of wide rows), put in the rows' order by ``key``. At 650,000 zones: about 3 s where
+        ``fetchall`` took 7 s."""
+        import io
+
+        import psycopg
+        import pyarrow.csv as pa_csv
+
+        query = f"SELECT {select} {self.sql(source)} ORDER BY {order}"
+        own = con.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        if own:
+            self.begin_snapshot(con)
+        try:
+            described = con.execute(f"SELECT * FROM ({query}) AS q LIMIT 0", params).description
+            buf = io.BytesIO()
+            with con.cursor().copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", params or None) as copy:
+                for data in copy:
+                    buf.write(data)
+            if geometry is not None:
+                cur = con.cursor(binary=True)
+                cur.execute(self.sql(f"SELECT {key}, ST_AsBinary({geometry}) {source}"), params)
+                rows = cur.fetchall()
+                keys = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+                blobs = np.empty(len(rows), dtype=object)
+                blobs[:] = [r[1] for r in rows]
+                del rows
+        finally:
+            if own:
+                con.execute("COMMIT")
+        names = [d.name for d in described]
+        if not buf.tell():  # no row: the frame ``read_frame`` gives
+            return pd.DataFrame([], columns=names), np.zeros(0, dtype=object) if geometry is not None else None
+        types = [_arrow_types().get(d.type_code) for d in described]
+        buf.seek(0)
+        table = pa_csv.read_csv(
+            buf, read_options=pa_csv.ReadOptions(column_names=names),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={n: t or _arrow_types()["text"] for n, t in zip(names, types)},
+                null_values=[""], true_values=["t"], false_values=["f"], strings_can_be_null=True,
+                quoted_strings_can_be_null=False))
+        frame = pd.DataFrame({n: _pandas_column(table.column(i), t) for i, (n, t) in enumerate(zip(names, types))},
+                             columns=names)
+        if geometry is None:
+            return frame, None
+        by_key = np.argsort(keys, kind="stable")
+        at = by_key[np.searchsorted(keys, frame[key].to_numpy(dtype=np.int64), sorter=by_key)]
+        return frame, shapely.from_wkb(blobs[at])
 
     def insert_returning_id(self, con, sql, params) -> int:
         return con.execute(self.sql(sql) + " RETURNING fid", params).fetchone()[0]

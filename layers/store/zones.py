@@ -35,16 +35,15 @@ class ZoneTables:
             day = parse_date(as_of, "as_of").isoformat()
             where.append("valid_from <= ? AND (valid_to IS NULL OR valid_to > ?)")
             params += [day, day]
-        geom = f", {self._engine.geom_select()}" if with_geometry else ""
-        sql = (f"SELECT fid, {_ZONE_COLUMNS}{geom} FROM zones"
-               + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY kind, code, edition")
-        raw = self._read(sql, params)
+        source = "FROM zones" + (" WHERE " + " AND ".join(where) if where else "")
+        raw, geoms = self._engine.read_columns(self._con(), f"fid, {_ZONE_COLUMNS}", source, "kind, code, edition, fid",
+                                               params, geometry="geom" if with_geometry else None)
         if raw.empty:
             out = empty_zones()
             if with_ids:
                 out.insert(0, "fid", pd.Series(dtype="int64"))
             return out
-        frame = raw.drop(columns=(["geom"] if with_geometry else []) + ([] if with_ids else ["fid"]))
+        frame = raw if with_ids else raw.drop(columns=["fid"])
         if with_ids:
             frame["fid"] = frame["fid"].astype("int64")
         frame["edition"] = frame["edition"].astype("Int64")
@@ -57,7 +56,7 @@ class ZoneTables:
             frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
         if not with_geometry:
             return frame
-        return gpd.GeoDataFrame(frame, geometry=self._engine.decode(raw["geom"]), crs="EPSG:4326")
+        return gpd.GeoDataFrame(frame, geometry=geoms, crs="EPSG:4326")
 
     def zone_periods(self) -> pd.DataFrame:
         """kind, code, edition, valid_from, valid_to of every zone row (no geometry: cheap)."""

@@ -120,3 +120,52 @@ def test_fast_open_loads_postgis_as_stored(pg_url_clean, demo_store):
 
     copy_demo(demo_store, pg_url_clean)
     assert_loaded_as_stored(pg_url_clean)
+
+
+def test_postgis_bulk_read_keeps_awkward_text_as_stored(pg_url_clean, demo_store):
+    """The PostGIS store reads zones and appointments as CSV (COPY) and geometries apart: text with commas,
+    quotes, line breaks, an empty string (not NULL), numeric-looking codes and JSON attributes comes back
+    exactly as stored, each geometry on its own row."""
+    import psycopg
+
+    from tests.api.test_postgis import copy_demo
+
+    copy_demo(demo_store, pg_url_clean)
+    awkward = ['逗号, "引号" 与\n换行 / comma, "quote" and\r\nbreak', "", "  前后空格  ", "NULL", "007"]
+    with psycopg.connect(pg_url_clean, autocommit=True) as con:
+        fids = [r[0] for r in con.execute("SELECT fid FROM zones ORDER BY random() LIMIT %s", (len(awkward),))]
+        for fid, text in zip(fids, awkward):
+            con.execute("UPDATE zones SET name = %s, name_en = %s, attrs = %s, population = %s WHERE fid = %s",
+                        (text, text or None, json.dumps({"note": text, "n": 1}, ensure_ascii=False),
+                         None if text else 12345, fid))
+        con.execute("UPDATE appointments SET role = %s WHERE fid = (SELECT min(fid) FROM appointments)",
+                    ("lead",))
+    assert_loaded_as_stored(pg_url_clean)
+    frame = open_store(pg_url_clean).zones(with_ids=True).set_index("fid")
+    assert frame.loc[fids[1], "name"] == "" and frame.loc[fids[1], "name_en"] is None
+    assert frame.loc[fids[0], "name"] == awkward[0] and frame.loc[fids[4], "attrs"] == {"note": "007", "n": 1}
+
+
+@pytest.mark.parametrize("where", ["geopackage", "postgis"])
+def test_a_bulk_read_inside_a_write_sees_its_rows_on_both_stores(where, request, demo_store):
+    """Inside a write transaction the bulk read (COPY and the geometry query on PostGIS) runs in the caller's
+    transaction: it sees the transaction's own rows, and the frame and its geometries stay paired."""
+    location = demo_store
+    if where == "postgis":
+        from tests.api.test_postgis import copy_demo
+
+        location = request.getfixturevalue("pg_url_clean")
+        copy_demo(demo_store, location)
+    store = open_store(location)
+    try:
+        outside = store.zones(with_ids=True)
+        target = outside.iloc[len(outside) // 2]
+        with pytest.raises(_Rollback), store.transaction() as con:
+            store._exec(con, "UPDATE zones SET name = ? WHERE fid = ?", ("改名 renamed", int(target["fid"])))
+            inside = store.zones(with_ids=True).set_index("fid")
+            assert inside.loc[int(target["fid"]), "name"] == "改名 renamed"
+            assert inside.loc[int(target["fid"]), "geometry"].equals_exact(target["geometry"], 0)
+            raise _Rollback
+        assert store.zones(with_ids=True).set_index("fid").loc[int(target["fid"]), "name"] == target["name"]
+    finally:
+        store.close()
