@@ -70,6 +70,9 @@ _PARALLEL_MIN_SITES = 50_000
 # tree, which needs no lock and is as fast for a handful of points (2,000 zones: 8 us against 27 us for one
 # point, 100 us against 26 us for 16).
 _GRID_MIN_SITES = 16
+# Lines and polygons: a batch of at least this many builds the point grid (0.14 s at 3,000 zones, kept on the
+# index) so that the sites inside clean cells skip the tree and the predicates (10,000 sites: about 1 s).
+_GRID_MIN_BOXES = 5_000
 
 
 @dataclass(frozen=True)
@@ -431,6 +434,23 @@ def _query_pairs(index: ZoneIndex, sites: np.ndarray, points_only: bool) -> tupl
     return site, zone
 
 
+def _box_pairs(index: ZoneIndex, sites: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate pairs of lines and polygons (any geometries) for a large batch: a site whose bounding box
+    lies in clean cells of the point grid (``PointGrid.box_labels``) takes its cell's zones, each covering it
+    whole, with no predicate at all; the others the tree's "intersects". Returns (site, zone, whole)."""
+    with index.prepared_lock:  # the grid is built (once) from the prepared zones
+        grid = index.point_grid
+    labels = grid.box_labels(shapely.bounds(sites))
+    inside = np.flatnonzero(labels > 0)
+    cs, cz = grid.expand(inside, labels[inside])
+    others = np.flatnonzero(labels == 0)
+    os_, oz = index.tree.query(sites[others], predicate="intersects") if len(others) else (others, others)
+    site = np.concatenate([cs, others[os_]]).astype(np.int64)
+    zone = np.concatenate([cz, oz]).astype(np.int64)
+    whole = np.r_[np.ones(len(cs), dtype=bool), np.zeros(len(os_), dtype=bool)]
+    return site, zone, whole
+
+
 def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: float = 0.9,
            with_nearest: bool = True) -> Assignment:
     """Assign sites (an array of shapely geometries in EPSG:4326) to zones and planners."""
@@ -447,16 +467,24 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     points_only = bool(n) and bool(((type_ids == 0) | (type_ids == 4)).all())  # Point, MultiPoint
 
     # phase 1: candidate pairs from the index, restricted to zones in force (in no particular order)
-    site, zone = _query_pairs(index, sites, points_only)
+    whole = None  # pairs known to be covered whole (share 1, no predicate needed)
+    if not points_only and (n >= _GRID_MIN_BOXES or (n >= _GRID_MIN_SITES and "point_grid" in vars(index))):
+        site, zone, whole = _box_pairs(index, sites)
+    else:
+        site, zone = _query_pairs(index, sites, points_only)
     keep = resp.zone_active[zone]
     site, zone = site[keep], zone[keep]
+    whole = whole[keep] if whole is not None else None
 
     # phase 2: shares; a line or polygon that only touches a zone (nothing of it inside) does not match it
     share = np.ones(len(site))
-    if not points_only and len(site):
-        share, touching = _shares(index, sites, type_ids, site, zone)
+    rest = np.arange(len(site)) if whole is None else np.flatnonzero(~whole)
+    if not points_only and len(rest):
+        share[rest], touching = _shares(index, sites, type_ids, site[rest], zone[rest])
         if touching.any():
-            site, zone, share = site[~touching], zone[~touching], share[~touching]
+            drop = np.ones(len(site), dtype=bool)
+            drop[rest[touching]] = False
+            site, zone, share = site[drop], zone[drop], share[drop]
 
     return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
 

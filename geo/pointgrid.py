@@ -52,6 +52,7 @@ from __future__ import annotations
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -291,6 +292,45 @@ class PointGrid:
         if self.labels is None:
             return dp, dz
         return np.concatenate([cp, dp]), np.concatenate([cz, dz])
+
+    def box_labels(self, bounds: np.ndarray) -> np.ndarray:
+        """For each box (rows of minx, miny, maxx, maxy), the clean component that holds it whole, else 0.
+
+        A box whose cells (every cell it touches, its edges included) are all clean lies in one component
+        (a rectangle of clean cells is 4-connected): each zone of that component covers the box whole, and
+        no other zone meets its interior, so any geometry inside the box is assigned without a predicate.
+        A box meeting a dirty cell, or with a NaN bound, gets 0. Cells are counted with a summed-area table
+        of the dirty cells, built on first use ((ny + 1) x (nx + 1) int32: 32 MB at the default cap)."""
+        bounds = np.asarray(bounds, dtype=float).reshape(-1, 4)
+        out = np.zeros(len(bounds), dtype=np.int64)
+        if self.labels is None or not len(bounds):
+            return out
+        ny, nx = self.shape
+        inv = 1.0 / self.cell
+        ok = np.isfinite(bounds).all(axis=1)
+        b = np.where(ok[:, None], bounds, 0.0)
+        u0 = np.clip(np.floor((b[:, 0] - self.origin[0]) * inv), 0, nx - 1).astype(np.intp)
+        u1 = np.clip(np.floor((b[:, 2] - self.origin[0]) * inv), 0, nx - 1).astype(np.intp)
+        v0 = np.clip(np.floor((b[:, 1] - self.origin[1]) * inv), 0, ny - 1).astype(np.intp)
+        v1 = np.clip(np.floor((b[:, 3] - self.origin[1]) * inv), 0, ny - 1).astype(np.intp)
+        table = self._dirty_sums
+        dirty = table[v1 + 1, u1 + 1] - table[v0, u1 + 1] - table[v1 + 1, u0] + table[v0, u0]
+        clean = ok & (dirty == 0)
+        out[clean] = self.labels[v0[clean] * nx + u0[clean]]
+        return out
+
+    @cached_property
+    def _dirty_sums(self) -> np.ndarray:
+        ny, nx = self.shape
+        table = np.zeros((ny + 1, nx + 1), dtype=np.int32)
+        dirty = (self.labels == 0).reshape(ny, nx)
+        np.cumsum(dirty, axis=0, dtype=np.int32, out=table[1:, 1:])
+        np.cumsum(table[1:, 1:], axis=1, dtype=np.int32, out=table[1:, 1:])
+        return table
+
+    def expand(self, sites: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(site, zone) pairs of the given sites with the zones of their clean components (labels > 0)."""
+        return self._expand(np.asarray(sites, dtype=np.intp), np.asarray(labels, dtype=np.intp))
 
     def _labels_of(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Label of each point's cell: 0 dirty, k > 0 clean component k.

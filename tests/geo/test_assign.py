@@ -1,6 +1,8 @@
 """Assignment rules on tiny synthetic layers near Chengdu, one behaviour per test."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -15,6 +17,7 @@ from zeren.geo.assign import ZoneIndex, assign
 from zeren.geo.errors import GeoInputError
 
 X0, Y0, D = 104.00, 30.60, 0.01  # a 0.01° grid (about 1 km)
+GPKG = Path(__file__).resolve().parents[2] / "data" / "chengdu_hangzhou.gpkg"
 
 
 def cell(ix, iy, w=1, h=1):
@@ -258,3 +261,49 @@ def test_point_strictly_inside_one_base_zone_gets_exactly_it(index, ix, iy, fx, 
     result = run(index, [pt(ix + fx, iy + fy)])
     subs = [index.code[z] for z in result.pair_zone if index.kind[z] == "subdistrict"]
     assert subs == [f"S{1 + ix + 2 * iy}"]
+
+
+def test_large_batches_of_polygons_and_lines_match_the_tree_path_exactly():
+    """A batch large enough to use the point grid for lines and polygons (sites inside clean cells take their
+    cell's zones, share 1, no predicate) gives the same pairs, shares, leads and splits as the tree path,
+    on the real Chengdu districts and subdistricts."""
+    import zeren.geo.assign as geo_assign
+
+    subdistricts = gpd.read_file(GPKG, layer="subdistricts_chengdu").to_crs(4326)
+    districts = gpd.read_file(GPKG, layer="districts_chengdu").to_crs(4326)
+    frame = pd.concat([subdistricts.assign(kind="subdistrict"), districts.assign(kind="district")],
+                      ignore_index=True)
+    zones = zones_frame([(k, str(c), g) for k, c, g in zip(frame["kind"], frame["code"], frame.geometry)])
+    leads = appts([("P1", k, str(c), "lead") for k, c in zip(frame["kind"][::2], frame["code"][::2])])
+    rng = np.random.default_rng(11)
+    minx, miny, maxx, maxy = zones.total_bounds
+    n = 6_000
+    cx, cy = rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)
+    r = rng.uniform(0.0005, 0.02, n)
+    sites = np.empty(n, dtype=object)
+    sites[: n // 2] = shapely.buffer(shapely.points(cx[: n // 2], cy[: n // 2]), r[: n // 2], quad_segs=3)
+    sites[n // 2:] = shapely.linestrings(np.stack([np.column_stack([cx[n // 2:], cy[n // 2:]]),
+                                                   np.column_stack([cx[n // 2:] + r[n // 2:], cy[n // 2:]])], 1))
+
+    def result(use_grid: bool):
+        index = ZoneIndex(zones)
+        resp = index.responsibility(leads, "2025-01-01")
+        saved = geo_assign._GRID_MIN_BOXES
+        geo_assign._GRID_MIN_BOXES = 1 if use_grid else 10 ** 9
+        try:
+            out = assign(index, resp, sites)
+        finally:
+            geo_assign._GRID_MIN_BOXES = saved
+        assert ("point_grid" in vars(index)) is use_grid
+        order = np.lexsort((out.pair_zone, out.pair_site))
+        return out, order
+
+    (fast, fo), (tree, to) = result(True), result(False)
+    np.testing.assert_array_equal(fast.pair_site[fo], tree.pair_site[to])
+    np.testing.assert_array_equal(fast.pair_zone[fo], tree.pair_zone[to])
+    np.testing.assert_allclose(fast.pair_share[fo], tree.pair_share[to], rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(fast.lead_zone, tree.lead_zone)
+    np.testing.assert_array_equal(fast.split, tree.split)
+    grid = fast.index.point_grid
+    held = grid.box_labels(shapely.bounds(sites)) > 0
+    assert 0.1 * n < held.sum() < n  # the fast path really answered part of the batch

@@ -317,3 +317,44 @@ def test_random_tilings_match_the_plain_join(zones, max_cells, seed):
         grid_line_points(grid, rng, 500),
     ])
     assert_same_as_plain(grid, points)
+
+
+# --- boxes: lines and polygons inside clean cells (issue #10) ---------------------------------------------
+
+def test_box_labels_hold_exactly_the_zones_that_cover_the_box(chengdu_zones, chengdu_grid):
+    """A box given a clean component is covered whole by every zone of that component and meets no other
+    zone's interior; boxes that meet a border, leave the grid or have NaN bounds get 0."""
+    rng = np.random.default_rng(7)
+    minx, miny, maxx, maxy = shapely.total_bounds(chengdu_zones)
+    n = 4_000
+    cx, cy = rng.uniform(minx - 0.05, maxx + 0.05, n), rng.uniform(miny - 0.05, maxy + 0.05, n)
+    half = rng.uniform(0, 40, n) * chengdu_grid.cell  # from a point to boxes of dozens of cells
+    bounds = np.column_stack([cx - half, cy - half, cx + half, cy + half])
+    bounds[:5] = np.nan
+    labels = chengdu_grid.box_labels(bounds)
+    assert (labels[:5] == 0).all()
+    inside = np.flatnonzero(labels > 0)
+    assert 0.2 * n < len(inside) < n  # many boxes are held whole, not all
+    boxes = shapely.box(*bounds[inside].T)
+    site, zone = chengdu_grid.expand(np.arange(len(inside)), labels[inside])
+    assert shapely.covers(chengdu_zones[zone], boxes[site]).all()
+    tree = shapely.STRtree(chengdu_zones)
+    s, z = tree.query(boxes, predicate="intersects")
+    interior = shapely.area(shapely.intersection(chengdu_zones[z], boxes[s])) > 0
+    want = {(int(a), int(b)) for a, b, i in zip(s, z, interior) if i}
+    assert {(int(a), int(b)) for a, b in zip(site, zone)} == want
+
+
+def test_box_labels_of_boxes_straddling_a_cell_edge_and_the_margin():
+    zones = np.array([box(0, 0, 10, 10), box(10, 0, 20, 10)], dtype=object)
+    grid = PointGrid(zones, max_cells=400)
+    c = grid.cell
+    x0, y0 = grid.origin
+    # a box inside the left zone only, a box over the shared edge, a box off the grid, one reaching past it
+    bounds = np.array([[2, 2, 3, 3], [9.5, 2, 10.5, 3], [-50, -50, -40, -40], [15, 5, 25, 6],
+                       [x0 + c, y0 + c, x0 + 1.5 * c, y0 + 1.5 * c]], dtype=float)
+    labels = grid.box_labels(bounds)
+    assert labels[0] > 0 and labels[1] == 0 and labels[3] == 0
+    site, zone = grid.expand(np.arange(5), labels)
+    assert sorted(zone[site == 0].tolist()) == [0]
+    assert not (site == 2).any() and not (site == 4).any()  # clean but outside every zone
