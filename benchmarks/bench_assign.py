@@ -6,7 +6,8 @@
 Targets (issue #2): points within 1.5x of the best bare shapely join and >= 2.5x faster than geopandas.sjoin +
 a pandas merge to the appointments; polygon sites within 1.5x of the best bare shapely method and faster than
 geopandas.overlay; opening a store of 30,000 zones and building its index under 3 s. Issue #10: polygon sites at
-least 2x faster than the bare index pairs (the sites inside clean cells of the point grid need no predicate).
+least 2x faster than the bare index pairs, every candidate pair intersected (the sites inside clean cells of the
+point grid need no predicate); the skip-covered method is printed beside it.
 """
 from __future__ import annotations
 
@@ -166,7 +167,17 @@ def bench_polygons(zones, appointments, box, n_sites, rng):
         site_area = shapely.area(project_geometries(sites, "EPSG:4326", crs))
         return area / site_area[s[todo]]
 
+    def index_pairs():  # the plain method issue #10 names: every candidate pair intersected, no shortcut
+        s, z = tree.query(sites, predicate="intersects")
+        a, b = geoms[z], sites[s]
+        halves = np.array_split(np.arange(len(a)), 2)
+        with ThreadPoolExecutor(2) as pool:
+            pieces = np.concatenate(list(pool.map(lambda h: shapely.intersection(a[h], b[h]), halves)))
+        area = shapely.area(project_geometries(pieces, "EPSG:4326", crs))
+        return area / shapely.area(project_geometries(sites, "EPSG:4326", crs))[s]
+
     bare_time = timed(bare)[0]
+    pairs_time = timed(index_pairs)[0]
     site_frame = gpd.GeoDataFrame({"site": np.arange(n_sites)}, geometry=gpd.GeoSeries(sites, crs="EPSG:4326")).to_crs(crs)
     zone_frame = zones[["kind", "code", "geometry"]].to_crs(crs)
     overlay_time = timed(lambda: gpd.overlay(site_frame, zone_frame, how="intersection", keep_geom_type=True),
@@ -181,15 +192,18 @@ def bench_polygons(zones, appointments, box, n_sites, rng):
     del first
     print(f"\n{n_sites:,} polygon sites with overlap shares")
     print(f"  bare shapely (index pairs, skip covered, 2 cores): {bare_time:7.3f} s  {n_sites / bare_time:8.0f} sites/s")
+    print(f"  bare index pairs (every pair intersected, 2 cores): {pairs_time:7.3f} s  "
+          f"{n_sites / pairs_time:8.0f} sites/s")
     print(f"  geopandas.overlay: {overlay_time:7.3f} s  {n_sites / overlay_time:8.0f} sites/s")
     print(f"  zeren assign: {z_time:7.3f} s  {n_sites / z_time:8.0f} sites/s (the first call: "
           f"{first_time:.3f} s; {held:.0%} of the sites lie in clean cells of the point grid: no predicate)")
     ratio = z_time / bare_time
     print(f"  ratio zeren / bare: {ratio:.2f}x (issue #2 target <= 1.5); speed-up over overlay: "
           f"{overlay_time / z_time:.2f}x (target > 1)")
-    print(f"  [{'PASS' if ratio <= 0.5 else 'FAIL'}] issue #10: zeren at least 2x faster than the bare index pairs "
-          f"({1 / ratio:.2f}x faster)")
-    return ratio <= 0.5 and overlay_time > z_time
+    speedup = pairs_time / z_time
+    print(f"  [{'PASS' if speedup >= 2 else 'FAIL'}] issue #10: zeren at least 2x faster than the bare index pairs: "
+          f"{speedup:.2f}x (and {1 / ratio:.2f}x faster than the skip-covered method above)")
+    return ratio <= 1.5 and speedup >= 2 and overlay_time > z_time
 
 
 def bench_open(n_zones, rng):
