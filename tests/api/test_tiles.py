@@ -100,6 +100,26 @@ def test_etag_and_not_modified(client):
     assert other.headers["etag"] != etag
 
 
+def test_a_tile_is_sent_gzip_compressed_once_and_the_same_tile_plain(client):
+    import gzip
+
+    url = "/tiles/subdistrict/{}/{}/{}.mvt".format(*tile_at(*CENTRE, 11))
+    plain = client.get(url, headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers and len(plain.content) > 1024
+    raw = client.get(url, headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip" and raw.headers["vary"] == "Accept-Encoding"
+    assert raw.content == plain.content  # httpx decoded it: the same tile
+    assert raw.headers["etag"] != plain.headers["etag"]  # two sets of bytes, two strong ETags
+    service = client.app.state.zeren.tiles
+    key = service.key("subdistrict", *tile_at(*CENTRE, 11), None)
+    cached = service.cached(key)
+    assert gzip.decompress(cached.gzip) == cached.body == plain.content  # compressed once, kept with the tile
+    for etag in (plain.headers["etag"], raw.headers["etag"]):  # either names the tile
+        assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    refused = client.get(url, headers={"Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.content == plain.content
+
+
 def test_tile_with_no_zone_is_an_empty_200(client):
     r = client.get("/tiles/subdistrict/5/0/0.mvt")  # the Pacific
     assert r.status_code == 200 and r.content == b"" and r.headers["etag"]
