@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from zeren.geo.errors import GeoInputError
@@ -448,10 +449,24 @@ def _value_table(values: list) -> bytes:
     return out.tobytes()
 
 
+def _number_values(column: np.ndarray) -> tuple[np.ndarray, list]:
+    """(per value its rank among the distinct values in order of first appearance, -1 for None; those values).
+    A hash table in C (pandas' factorize), the pure-Python pass only for a column with a NaN (factorize would
+    leave it out like None, the encoder writes it as the string "nan")."""
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    missing = codes < 0
+    if not missing.any() or all(v is None for v in column[missing].tolist()):
+        return codes.astype(np.int64, copy=False), uniques.tolist()
+    seen: dict = {}
+    codes = np.fromiter((-1 if v is None else seen.setdefault(v, len(seen)) for v in column.tolist()),
+                        dtype=np.int64, count=len(column))
+    return codes, list(seen)
+
+
 def encode_layer(name: str, geoms: np.ndarray, properties: dict[str, np.ndarray], *, extent: int = EXTENT) -> bytes:
     """One MVT layer (a whole tile of one layer) from geometries in tile units and their properties as columns
     (one array per key, aligned on ``geoms``; str or bool values; None leaves the key out of that feature).
-    ``b""`` when no feature survives. Vectorised but for one pass per key to number the distinct values."""
+    ``b""`` when no feature survives. Vectorised throughout."""
     if not len(geoms):
         return b""
     commands, offsets, kept = geometry_commands(np.asarray(geoms, dtype=object))
@@ -464,10 +479,7 @@ def encode_layer(name: str, geoms: np.ndarray, properties: dict[str, np.ndarray]
     keys, value_msgs, tag_cols = [], [], []
     for key, column in properties.items():
         column = np.asarray(column, dtype=object)[kept]
-        seen: dict = {}
-        codes = np.fromiter((-1 if v is None else seen.setdefault(v, len(seen)) for v in column.tolist()),
-                            dtype=np.int64, count=len(column))
-        uniques = list(seen)
+        codes, uniques = _number_values(column)
         if not uniques:
             continue
         k = len(keys)

@@ -231,3 +231,13 @@ def test_only_zones_leaving_the_mercator_world_are_clipped_and_each_is_projected
                                atol=1e-6)
     assert layer.candidates(*tile_bounds(0, 0, 0)).tolist() == [0, 1]
     assert layer.candidates(*tile_bounds(10, 0, 0)).tolist() == []
+
+
+def test_property_values_are_numbered_in_order_of_first_appearance_none_left_out_nan_kept_as_text():
+    squares = np.array([shapely.box(100 + 300 * i, 100, 300 + 300 * i, 300) for i in range(5)], dtype=object)
+    body = encode_layer("zone", squares, {"code": np.array(["b", None, "a", "b", float("nan")], dtype=object),
+                                          "has_lead": np.array([True, False, None, True, False], dtype=object)})
+    layer = decode(body)["zone"]
+    props = [f["properties"] for f in sorted(layer["features"], key=lambda f: f["id"])]
+    assert props == [{"code": "b", "has_lead": True}, {"has_lead": False}, {"code": "a"},
+                     {"code": "b", "has_lead": True}, {"code": "nan", "has_lead": False}]
