@@ -1,6 +1,7 @@
 """Vector tiles: the time to render a z12 and a z6 tile (p50, p99) from the in-memory index (what
 ``GET /tiles/{kind}/{z}/{x}/{y}.mvt`` runs on a cache miss) against ``ST_AsMVT`` on the same zones in PostGIS
-(issue #10, "Performance").
+(issue #10, "Performance"); and the tiles of the zoom a tiled map page of the kind opens at (its layer's
+``minZoom``: z8 for the national communities), the tiles of its first view; and the tile layer's build time.
 
   python benchmarks/bench_tiles.py            # the national store of bench_national.py: 608,400 communities
   python benchmarks/bench_tiles.py --small    # 150 x 150 = 22,500 communities (CI)
@@ -109,15 +110,20 @@ def main(argv=None) -> int:
                 print("ST_AsMVT baseline: skipped (ZEREN_TEST_PG_URL is not set; `source /tmp/env.sh` on the dev "
                       "machine)")
             for kind in [k.strip() for k in args.kinds.split(",") if k.strip()]:
+                from zeren.maps.builders import tile_min_zoom
+
                 t = time.perf_counter()
-                catalogue.index.tile_source.layer(kind)
-                print(f"\n--- {kind}: projected to EPSG:3857 and indexed once in {time.perf_counter() - t:.2f} s")
+                layer = catalogue.index.tile_source.layer(kind)
+                print(f"\n--- {kind}: tile layer built in {time.perf_counter() - t:.2f} s ({len(layer):,} zones; "
+                      f"each projected to EPSG:3857 by the first tile that needs it)")
+                page_zoom = tile_min_zoom(layer.lonlat)
                 render_tile(catalogue, kind, *random_tiles(bounds, 12, 1, seed=1)[0], day)  # the first tile's
                 # one-off costs (the names column, read once per index) are not a tile's
                 gc.collect()
                 gc.freeze()  # as `zeren serve` does after loading: full collections no longer walk the index
-                for z in (12, 6):
-                    tiles = random_tiles(bounds, z, samples[z], seed=z)
+                for z in dict.fromkeys((12, 6, page_zoom)):
+                    label = f"z{z}" + (" (the map page's first view)" if z == page_zoom else "")
+                    tiles = random_tiles(bounds, z, samples.get(z, 10 if args.small else 40), seed=z)
                     ours, cpu, sizes = [], [], []
                     for tile in tiles:
                         t, c = time.perf_counter(), time.thread_time()
@@ -125,7 +131,7 @@ def main(argv=None) -> int:
                         cpu.append((time.thread_time() - c) * 1000)
                         ours.append((time.perf_counter() - t) * 1000)
                         sizes.append(len(body))
-                    print(f"  z{z} in memory ({len(tiles)} tiles, mean {np.mean(sizes) / 1024:,.1f} KiB): "
+                    print(f"  {label} in memory ({len(tiles)} tiles, mean {np.mean(sizes) / 1024:,.1f} KiB): "
                           f"{percentiles(ours)}  (CPU time {percentiles(cpu)}; load average "
                           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
                     if con is None:

@@ -1,6 +1,7 @@
 """Vector tiles of the zones (``GET /tiles/{kind}/{z}/{x}/{y}.mvt``, ``GET /tiles/{kind}.json``, ``zeren tiles
 export``): one MVT layer named by the kind, features with ``code``, ``name``, ``lead_planner_id`` (absent when
-the zone has no lead on the date), ``has_lead`` and ``kind``.
+the zone has no lead on the date), ``has_lead`` and ``kind``. A cached tile keeps its gzip-compressed bytes
+too, made once when it is rendered, so a cached tile is sent without compressing it again.
 
 Cut from the catalogue's in-memory index on both stores (``geo.tiles``); the encoded tiles are kept in a cache
 bounded in bytes and keyed by (catalogue generation, kind, date, z, x, y), so a reload (a new appointment, a new
@@ -9,6 +10,7 @@ edition) never serves a stale tile. An empty tile is ``b""`` (the HTTP door answ
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import threading
 from collections import OrderedDict
@@ -27,14 +29,30 @@ from zeren.layers.errors import ValidationError
 CACHE_BYTES = 64 * 1024 * 1024
 
 
+GZIP_MIN_BYTES = 1024  # smaller tiles are sent as they are
+GZIP_LEVEL = 6  # a 300 KB tile of 2,700 zones: 10 ms, 43% of its size (level 9: 27 ms for 0.1% less)
+
+
 @dataclass(frozen=True)
 class Tile:
     body: bytes  # the encoded MVT; b"" for a tile with no feature
     etag: str  # quoted strong ETag, from the body (the same on every replica)
+    gzip: bytes | None = None  # the body gzip-compressed once, when rendered (None under GZIP_MIN_BYTES)
 
     @classmethod
     def of(cls, body: bytes) -> Tile:
-        return cls(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"')
+        # no timestamp in the gzip header: the same bytes on every replica and every render
+        packed = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0) if len(body) >= GZIP_MIN_BYTES else None
+        return cls(body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"', packed)
+
+    @property
+    def gzip_etag(self) -> str:
+        """The ETag of the gzip-encoded representation (a strong ETag names one set of bytes)."""
+        return self.etag[:-1] + '-gzip"'
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self.gzip or b"")
 
 
 def check_kind(kind: str) -> str:
@@ -66,7 +84,7 @@ def render_tile(catalogue: Catalogue, kind: str, z: int, x: int, y: int, as_of: 
 def warm_tiled_kinds(catalogue: Catalogue, inline_limit: int) -> list[str]:
     """Build now the tile layers (each kind projected to EPSG:3857 and indexed) of the kinds whose map pages are
     drawn from tiles, i.e. with more zones than ``inline_limit`` (``ZEREN_MAP_MAX_INLINE_FEATURES``), so the first
-    visitor of a national page does not wait for them (seconds per 100,000 zones). Returns the kinds built;
+    visitor of a national page does not wait for them (0.25 s at 600,000 zones). Returns the kinds built;
     a kind already built costs nothing."""
     index = catalogue.index
     if not len(index):
@@ -75,6 +93,8 @@ def warm_tiled_kinds(catalogue: Catalogue, inline_limit: int) -> list[str]:
     tiled = [str(k) for k, n in zip(kinds, counts) if n > inline_limit]
     for kind in tiled:
         index.tile_source.layer(kind)
+    if tiled:
+        _ = index.tile_source.names  # read once here (tens of ms at national scale), not by the first tile
     return tiled
 
 
@@ -95,18 +115,18 @@ class TileCache:
             return tile
 
     def put(self, key: tuple, tile: Tile) -> None:
-        cost = len(tile.body) + 200  # the key and the objects around it
+        cost = tile.size + 200  # the key and the objects around it
         if cost > self.max_bytes:
             return
         with self._lock:
             old = self._tiles.pop(key, None)
             if old is not None:
-                self.size -= len(old.body) + 200
+                self.size -= old.size + 200
             self._tiles[key] = tile
             self.size += cost
             while self.size > self.max_bytes:
                 _, dropped = self._tiles.popitem(last=False)
-                self.size -= len(dropped.body) + 200
+                self.size -= dropped.size + 200
 
     def __len__(self) -> int:
         return len(self._tiles)

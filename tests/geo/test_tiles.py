@@ -10,8 +10,8 @@ import pytest
 import shapely
 
 from zeren.geo.errors import GeoInputError
-from zeren.geo.tiles import (BUFFER, EXTENT, check_tile, encode_layer, tile_bounds, tile_count, tile_lonlat_bounds,
-                             tiles_covering)
+from zeren.geo.tiles import (BUFFER, EXTENT, MAX_LAT, KindLayer, check_tile, encode_layer, lonlat_to_mercator,
+                             mercator_to_lonlat, tile_bounds, tile_count, tile_lonlat_bounds, tiles_covering)
 from zeren.layers.catalogue import Catalogue
 from zeren.layers.store import open_store
 
@@ -162,3 +162,82 @@ def test_low_zoom_drops_zones_under_a_pixel_and_keeps_the_rest(catalogue):
     assert set(cut.positions.tolist()) == set(layer.positions[in_force & (size >= px)].tolist())
     assert (in_force & (size < px)).any()  # the demo has subdistricts under a pixel at zoom 0
     assert math.isfinite(float(shapely.area(cut.geoms).sum()))
+
+
+# -- web mercator without pyproj per point ---------------------------------------------------------------------
+def pyproj_mercator(geoms):
+    from zeren.geo.crs import project_geometries
+
+    return project_geometries(geoms, "EPSG:4326", "EPSG:3857")
+
+
+def test_closed_form_mercator_matches_pyproj_to_a_micrometre():
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(10)
+    lon = np.r_[-180.0, 180.0, 0.0, 104.0530, rng.uniform(-180, 180, 200_000)]
+    lat = np.r_[-MAX_LAT, MAX_LAT, 0.0, 30.6695, rng.uniform(-MAX_LAT, MAX_LAT, 200_000)]
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True).transform(lon, lat)
+    ours = lonlat_to_mercator(np.column_stack([lon, lat]))
+    assert np.abs(ours[:, 0] - x).max() < 1e-6 and np.abs(ours[:, 1] - y).max() < 1e-6
+    assert ours[1, 0] == pytest.approx(20037508.342789244) and ours[1, 1] == pytest.approx(20037508.342789244)
+    back = mercator_to_lonlat(ours)
+    assert np.abs(back[:, 0] - lon).max() < 1e-9 and np.abs(back[:, 1] - lat).max() < 1e-9
+
+
+def test_layer_outlines_are_pyprojs_projection_of_the_zones(catalogue):
+    index = catalogue.index
+    for kind in ("subdistrict", "district", "life_circle"):
+        layer = index.tile_source.layer(kind)
+        zones = index.zones.geometry.to_numpy()[layer.positions]
+        want = pyproj_mercator(shapely.clip_by_rect(zones, -180.0, -MAX_LAT, 180.0, MAX_LAT))
+        ours = layer.mercator(np.arange(len(layer)))
+        a, b = shapely.get_coordinates(ours), shapely.get_coordinates(want)
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-6, kind
+        assert (shapely.get_num_geometries(ours) == shapely.get_num_geometries(want)).all()
+        assert np.abs(layer.bounds - shapely.bounds(want)).max() < 1e-6
+
+
+@pytest.mark.parametrize("kind", ["subdistrict", "life_circle"])
+def test_tiles_find_the_zones_an_strtree_of_projected_outlines_finds(catalogue, kind):
+    """The layer's tree is in lon/lat; the zones a tile keeps are exactly those whose EPSG:3857 outline meets
+    the widened tile box (an STRtree "intersects" query over pyproj-projected outlines, as before)."""
+    index = catalogue.index
+    active = np.ones(len(index), dtype=bool)
+    layer = index.tile_source.layer(kind)
+    tree = shapely.STRtree(pyproj_mercator(index.zones.geometry.to_numpy()[layer.positions]))
+    seen = 0
+    for z, x, y in demo_tiles(catalogue, zooms=(6, 9, 11, 13, 15)):
+        cut = index.tile_source.tile(kind, z, x, y, active, min_size_px=0)
+        minx, miny, maxx, maxy = tile_bounds(z, x, y)
+        pad = (maxx - minx) * BUFFER / EXTENT
+        hits = tree.query(shapely.box(minx - pad, miny - pad, maxx + pad, maxy + pad), predicate="intersects")
+        assert cut.positions.tolist() == sorted(layer.positions[hits].tolist()), (z, x, y)
+        seen += len(hits)
+    assert seen
+
+
+def test_only_zones_leaving_the_mercator_world_are_clipped_and_each_is_projected_once():
+    polar = shapely.box(10.0, 80.0, 20.0, 89.0)  # beyond 85.05 deg: clipped to the square world
+    city = shapely.box(104.0, 30.6, 104.1, 30.7)
+    layer = KindLayer(np.array([0, 1]), np.array([polar, city], dtype=object))
+    assert layer.lonlat[1] is city  # inside the world: kept as it was, not copied by a clip
+    assert layer.bounds[0, 3] == pytest.approx(20037508.342789244)  # the top of the world
+    assert shapely.bounds(layer.lonlat[0])[3] == pytest.approx(MAX_LAT)
+    first = layer.mercator(np.array([1]))[0]
+    assert layer.mercator(np.array([0, 1]))[1] is first  # kept: the second tile does not project again
+    assert np.allclose(shapely.bounds(first), layer.bounds[1])
+    np.testing.assert_allclose(shapely.get_coordinates(first), shapely.get_coordinates(pyproj_mercator([city])[0]),
+                               atol=1e-6)
+    assert layer.candidates(*tile_bounds(0, 0, 0)).tolist() == [0, 1]
+    assert layer.candidates(*tile_bounds(10, 0, 0)).tolist() == []
+
+
+def test_property_values_are_numbered_in_order_of_first_appearance_none_left_out_nan_kept_as_text():
+    squares = np.array([shapely.box(100 + 300 * i, 100, 300 + 300 * i, 300) for i in range(5)], dtype=object)
+    body = encode_layer("zone", squares, {"code": np.array(["b", None, "a", "b", float("nan")], dtype=object),
+                                          "has_lead": np.array([True, False, None, True, False], dtype=object)})
+    layer = decode(body)["zone"]
+    props = [f["properties"] for f in sorted(layer["features"], key=lambda f: f["id"])]
+    assert props == [{"code": "b", "has_lead": True}, {"has_lead": False}, {"code": "a"},
+                     {"code": "b", "has_lead": True}, {"code": "nan", "has_lead": False}]

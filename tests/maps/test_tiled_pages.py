@@ -177,6 +177,23 @@ def test_tiled_coverage_page_in_a_phone_view(chromium_path, server, artifacts):
     assert width <= 360
 
 
+def test_the_first_view_asks_only_for_the_tiles_of_its_zoom_compressed(chromium_path, server):
+    """The page opens at its fitted zoom at once (no zoom animation from folium's zoom_start, during which the
+    tile layer asked for the tiles of the zoom it was leaving), and the tiles come gzip-encoded."""
+    with browser_page(chromium_path) as (page, visit):
+        open_map(page, f"{server.url}/maps/coverage?as_of={AS_OF}")
+        page.wait_for_function(FIRST_TILE_JS, timeout=20_000)
+        page.wait_for_function("() => !Zeren.layers.zones.isLoading()", timeout=20_000)
+        zoom = page.evaluate("() => Zeren.maps[0].getZoom()")
+        sizes = page.evaluate("() => performance.getEntriesByType('resource').filter(e => e.name.includes('/tiles/'))"
+                              ".map(e => [e.encodedBodySize, e.decodedBodySize])")
+    visit.assert_clean()
+    tiles = [urlsplit(u).path.split("/") for u in visit.requests if urlsplit(u).path.startswith("/tiles/")]
+    assert tiles and {int(t[3]) for t in tiles} == {zoom}, (zoom, sorted({t[3] for t in tiles}))
+    big = [(enc, dec) for enc, dec in sizes if dec > 2048]
+    assert big and all(0 < enc < dec for enc, dec in big), big
+
+
 def test_tiled_gaps_page_hatches_the_units_without_a_lead(chromium_path, server, catalogue, artifacts):
     zones = catalogue.zone_frame(AS_OF, "subdistrict")
     lead_of = _leads(catalogue)

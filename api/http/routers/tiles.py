@@ -1,9 +1,10 @@
 """Vector tiles of the zones: ``GET /tiles/{kind}/{z}/{x}/{y}.mvt`` (Mapbox Vector Tile 2.1) and its TileJSON.
 
 Public (no token). An empty tile is answered 200 with an empty body. Every tile carries a strong ETag (from its
-bytes, so every replica gives the same) and ``Cache-Control: public, max-age=60, must-revalidate``; a request
-with a matching ``If-None-Match`` gets 304. Rendering runs in a worker thread; cached tiles are answered on
-the event loop.
+bytes, so every replica gives the same; ``-gzip`` appended for the gzip-encoded bytes, sent to clients that
+accept them, compressed once per tile) and ``Cache-Control: public, max-age=60, must-revalidate``; a request
+with a matching ``If-None-Match`` (either ETag) gets 304. Rendering runs in a worker thread; cached tiles are
+answered on the event loop.
 """
 from __future__ import annotations
 
@@ -45,12 +46,26 @@ def _service(request: Request) -> TileService:
     return service
 
 
-def _not_modified(request: Request, etag: str) -> bool:
+def _not_modified(request: Request, *etags: str) -> bool:
+    """Whether ``If-None-Match`` names the tile (by the ETag of either of its encodings: the same tile)."""
     header = request.headers.get("if-none-match")
     if not header:
         return False
     tags = {t.strip().removeprefix("W/") for t in header.split(",")}
-    return "*" in tags or etag in tags
+    return "*" in tags or any(etag in tags for etag in etags)
+
+
+def _accepts_gzip(request: Request) -> bool:
+    """Whether ``Accept-Encoding`` takes gzip (``gzip`` or ``*``, not with ``q=0``)."""
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip() in ("gzip", "x-gzip", "*"):
+            q = params.strip().removeprefix("q=").strip() if params.strip().startswith("q=") else "1"
+            try:
+                return float(q) > 0
+            except ValueError:
+                return False
+    return False
 
 
 @router.get("/tiles/{kind}/{z}/{x}/{y}.mvt", response_class=Response, responses=TILE_RESPONSES,
@@ -69,9 +84,13 @@ async def get_tile(
     service = _service(request)
     key = service.key(kind, z, x, y, parse_as_of(as_of))
     tile = service.cached(key) or await anyio.to_thread.run_sync(service.render, key)
-    headers = {"ETag": tile.etag, "Cache-Control": CACHE_CONTROL}
-    if _not_modified(request, tile.etag):
+    packed = tile.gzip is not None and _accepts_gzip(request)
+    headers = {"ETag": tile.gzip_etag if packed else tile.etag, "Cache-Control": CACHE_CONTROL,
+               "Vary": "Accept-Encoding"}
+    if _not_modified(request, tile.etag, tile.gzip_etag):
         return Response(status_code=304, headers=headers)
+    if packed:  # compressed once when rendered (the GZip middleware leaves an encoded answer as it is)
+        return Response(tile.gzip, media_type=MVT, headers=dict(headers, **{"Content-Encoding": "gzip"}))
     return Response(tile.body, media_type=MVT, headers=headers)
 
 
