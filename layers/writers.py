@@ -222,11 +222,11 @@ class LayerWriter:
                     self._parquet = pq.ParquetWriter(str(self._target), schema)
                 self._parquet.write_table(table.cast(self._parquet.schema))
             else:
-                append = self.chunks > 0
-                extra = {} if append else {"geometry_type": self.geometry_type or "Point"}
+                # (pyogrio wants the geometry type on every call, appending too: the layer's own is kept then)
                 pyogrio.write_arrow(table.append_column(pa.field("geometry", pa.binary()), geometry), self._target,
                                     layer=self.layer, driver=self.driver, geometry_name="geometry",
-                                    crs="EPSG:4326", append=append, **extra)
+                                    geometry_type=self.geometry_type or "Point", crs="EPSG:4326",
+                                    append=self.chunks > 0)
         self.rows += table.num_rows
         self.chunks += 1
 

@@ -226,43 +226,86 @@ def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer:
     writing = True
     first = table.first_row
     as_frame = None
-    for chunk in table.csv_tables(chunk_rows):
-        n = chunk.num_rows
-        if as_frame is None:
-            as_frame = pa.Schema.from_pandas(chunk.slice(0, 0).to_pandas(), preserve_index=False).remove_metadata()
-        x, y = csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col))
+    with _Writes() as writes:  # each piece written on a thread while the next one is assigned
+        for chunk in table.csv_tables(chunk_rows):
+            n = chunk.num_rows
+            if as_frame is None and writer.driver != "CSV":  # (CSV cells are the same text either way)
+                as_frame = pa.Schema.from_pandas(chunk.slice(0, 0).to_pandas(),
+                                                 preserve_index=False).remove_metadata()
+            x, y = csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col))
 
-        def where(i, first=first):
-            return f"row {i + first}"
+            def where(i, first=first):
+                return f"row {i + first}"
 
-        if budget is not None:
-            budget.check((np.isfinite(x) & np.isfinite(y)).astype(np.int64), where)
-        lon, lat, problems = points_to_wgs84(x, y, input_crs, catalogue.index.bounds, where)
-        bad = np.array(sorted(problems), dtype=np.int64)
-        result.read += n
-        result.bad += len(bad)
-        result.problems += [problems[i] for i in bad[:max(0, 50 - len(result.problems))].tolist()]
-        first += n
-        if len(bad) and not skip_bad:
-            writing = False  # keep reading, to name every problem; write nothing
-        if not writing:
-            continue
-        good = np.ones(n, dtype=bool)
-        good[bad] = False
-        columns = _point_columns(catalogue, lon, lat, good, day)
-        if progress is not None and good.any():
-            progress(int(good.sum()))
-        if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
-            error = np.full(n, None, dtype=object)
-            error[bad] = [problems[i] for i in bad.tolist()]
-            columns["error"] = pa.array(error, type=pa.string())
-        chunk = chunk.cast(as_frame)  # the input columns typed as a frame of them types them (large text)
-        for name, values in columns.items():
-            chunk = chunk.append_column(name, values)
-        writer.write_points(chunk, lon, lat)
-        result.assigned += int(good.sum())
-        result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
+            if budget is not None:
+                budget.check((np.isfinite(x) & np.isfinite(y)).astype(np.int64), where)
+            lon, lat, problems = points_to_wgs84(x, y, input_crs, catalogue.index.bounds, where)
+            bad = np.array(sorted(problems), dtype=np.int64)
+            result.read += n
+            result.bad += len(bad)
+            result.problems += [problems[i] for i in bad[:max(0, 50 - len(result.problems))].tolist()]
+            first += n
+            if len(bad) and not skip_bad:
+                writing = False  # keep reading, to name every problem; write nothing
+            if not writing:
+                continue
+            good = np.ones(n, dtype=bool)
+            good[bad] = False
+            with_error = bool(len(bad)) or (skip_bad and not one_chunk)  # every chunk of a streamed file has it
+            error = None
+            if with_error:
+                error = np.full(n, None, dtype=object)
+                error[bad] = [problems[i] for i in bad.tolist()]
+            # assigned and written CHUNK rows at a time, each piece written on a thread while the next is assigned:
+            # the output text of a whole chunk is never held at once, and the writing overlaps the assigning
+            for start in range(0, max(n, 1), CHUNK):  # an empty table too: its header is written
+                part = slice(start, min(n, start + CHUNK))
+                columns = _point_columns(catalogue, lon[part], lat[part], good[part], day)
+                if with_error:
+                    columns["error"] = pa.array(error[part], type=pa.string())
+                piece = chunk.slice(start, part.stop - start)
+                if as_frame is not None:  # the input columns typed as a frame of them types them (large text)
+                    piece = piece.cast(as_frame)
+                for name, values in columns.items():
+                    piece = piece.append_column(name, values)
+                writes.submit(writer.write_points, piece, lon[part], lat[part])
+                assigned = int(good[part].sum())
+                if progress is not None and assigned:
+                    progress(assigned)
+                result.assigned += assigned
+                result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
     return writing
+
+
+class _Writes:
+    """Calls run one at a time on a thread, in order (``submit`` waits for the previous call first, so at most
+    one piece is being written while the next is built); leaving the block waits for the last one, and an
+    error of a call is raised by the next ``submit`` or on leaving."""
+
+    def __enter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="zeren-write")
+        self._pending = None
+        return self
+
+    def submit(self, func, *args) -> None:
+        self._wait()
+        self._pending = self._pool.submit(func, *args)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            elif self._pending is not None:  # already failing: let the write finish (the output is discarded)
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _point_columns(catalogue, lon: np.ndarray, lat: np.ndarray, good: np.ndarray, day) -> dict:
