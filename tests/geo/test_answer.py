@@ -94,7 +94,9 @@ def test_nearest_tree_is_built_once_per_date(index, monkeypatch):
     real = shapely.STRtree
 
     def counting(geoms, *args, **kwargs):
-        built.append(len(geoms))
+        # geometries in the tree; for the boundary lines of the nearest-zone search, their segments
+        lines = len(geoms) and all(shapely.get_type_id(np.asarray(geoms)) == 1)
+        built.append(int((shapely.get_num_coordinates(geoms) - 1).sum()) if lines else len(geoms))
         return real(geoms, *args, **kwargs)
 
     monkeypatch.setattr(geo_assign.shapely, "STRtree", counting)
@@ -232,3 +234,28 @@ def test_assignment_columns_are_the_declared_ones():
     index = ZoneIndex(CITY)
     result = assign(index, index.responsibility(APPOINTMENTS, "2025-01-01"), np.array([pt(0.5, 0.5)], dtype=object))
     assert tuple(assignment_columns(result).columns) == ASSIGNMENT_COLUMNS
+
+
+@pytest.mark.parametrize("per_piece", [2, 3])
+def test_nearest_zone_over_boundary_lines_is_the_one_over_single_segments(monkeypatch, per_piece):
+    """Runs of a ring's segments kept as one line each give the same nearest zones and the same distances (bit
+    for bit) as one segment a line, on zones whose rings have many vertices and shared, partly deduplicated
+    borders; uncovered points all around them and in a zone without a lead."""
+    rng = np.random.default_rng(5)
+    city = CITY.copy()
+    city["geometry"] = shapely.segmentize(city.geometry.to_numpy(), D / 7)  # shared borders: the same vertices
+    points = random_points(rng, 3000)
+    answers = []
+    for k in (1, per_piece):
+        monkeypatch.setattr(geo_assign, "_SEGMENTS_PER_PIECE", k)
+        index = ZoneIndex(city)
+        resp = index.responsibility(APPOINTMENTS, "2025-03-01")
+        result = assign(index, resp, points)
+        answers.append((result.nearest_zone, result.nearest_distance_m))
+        zone_of, tree = resp.lead_segments
+        assert len(zone_of) == len(tree.geometries)
+        if k > 1:
+            assert (shapely.get_num_coordinates(tree.geometries) > 2).any()
+    assert (answers[0][0] >= 0).sum() > 300
+    assert np.array_equal(answers[0][0], answers[1][0])
+    assert np.array_equal(answers[0][1], answers[1][1], equal_nan=True)
