@@ -292,3 +292,28 @@ def test_zeren_assign_imports_neither_the_web_server_nor_the_map_pages():
     from zeren.api.cli.main import build_parser
 
     assert build_parser("demo").parse_args(["demo"]).command == "demo"  # every other command: all registered
+
+
+def test_csv_floats_are_written_as_pandas_writes_them_at_every_magnitude(tmp_path):
+    """A float column through the columnar CSV writer: the text pandas' to_csv writes (Python's repr), from
+    5e-324 to 1e300, whole numbers of 10 digits and more (which Arrow alone writes as 1e+10) included."""
+    from zeren.layers.writers import write_layers
+
+    rng = np.random.default_rng(2)
+    values = np.concatenate([10.0 ** np.arange(-12, 22), 1.5 * 10.0 ** np.arange(-12, 22),
+                             np.round(rng.uniform(0, 1, 200) * 10.0 ** rng.integers(-6, 20, 200), 1),
+                             [0.0, -0.0, 5e-324, 1e300, -2.5e11, 12345678901.0, 99999999999999.9, np.nan]])
+    names = [f"r{i}" for i in range(len(values))]
+    frame = gpd.GeoDataFrame({"name": names, "v": values},
+                             geometry=gpd.GeoSeries([None] * len(values), crs="EPSG:4326"))
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "pandas.csv"
+    write_layers(ours, {"t": frame}, csv_wkt_column=None)
+    pd.DataFrame({"name": names, "v": values}).to_csv(theirs, index=False)
+    import csv
+
+    def cells(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            return list(csv.reader(f))
+
+    assert len(cells(ours)) == len(values) + 1
+    assert cells(ours) == cells(theirs)
