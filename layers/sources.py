@@ -266,9 +266,14 @@ def wkb_point_xy(wkb) -> tuple[np.ndarray, np.ndarray] | None:
     lengths = np.diff(offsets)
     if not np.all(lengths[valid] == _POINT_WKB.itemsize):
         return None
-    data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8) if n else np.zeros(0, dtype=np.uint8)
-    starts = offsets[:-1][valid]
-    raw = data[starts[:, None] + np.arange(_POINT_WKB.itemsize)].copy().view(_POINT_WKB).ravel()
+    if not n:
+        return np.zeros(0), np.zeros(0)
+    if np.all(lengths[~valid] == 0):  # the points lie end to end in the data buffer: read them in place
+        raw = np.frombuffer(wkb.buffers()[2], dtype=_POINT_WKB, count=int(valid.sum()), offset=int(offsets[0]))
+    else:
+        data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8)
+        starts = offsets[:-1][valid]
+        raw = data[starts[:, None] + np.arange(_POINT_WKB.itemsize)].copy().view(_POINT_WKB).ravel()
     if not (np.all(raw["order"] == 1) and np.all(raw["type"] == 1)):
         return None
     x, y = np.full(n, np.nan), np.full(n, np.nan)

@@ -427,3 +427,28 @@ def test_a_parquet_file_without_geoparquet_metadata_is_named(demo_template, tmp_
     assert run.rc == 2
     assert str(src) in run.err and "GeoParquet metadata ('geo')" in run.err and "Traceback" not in run.err
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_point_wkb_is_read_in_place_as_shapely_reads_it():
+    """2D point WKB (with nulls, an empty point, sliced, chunked, large binary) gives the coordinates shapely
+    decodes; other geometries, Z and big-endian points are left to shapely (None)."""
+    import pyarrow as pa
+
+    from zeren.layers.sources import wkb_point_xy
+
+    rng = np.random.default_rng(1)
+    geoms = shapely.points(rng.uniform(-180, 180, (5000, 2)))
+    geoms[::7] = None
+    geoms[5] = shapely.Point()
+    arr = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    for wkb, part in ((arr, geoms), (arr.slice(3), geoms[3:]), (pa.chunked_array([arr[:10], arr[10:]]), geoms),
+                      (arr.cast(pa.large_binary()), geoms)):
+        x, y = wkb_point_xy(wkb)
+        coords, at = shapely.get_coordinates(part, return_index=True)
+        ex, ey = np.full(len(part), np.nan), np.full(len(part), np.nan)
+        ex[at], ey[at] = coords[:, 0], coords[:, 1]
+        assert np.array_equal(x, ex, equal_nan=True) and np.array_equal(y, ey, equal_nan=True)
+        assert 700 < np.isnan(x).sum() == (shapely.is_missing(part) | shapely.is_empty(part)).sum()
+    for other in ([shapely.Point(1, 2, 3)], [shapely.box(0, 0, 1, 1)], [shapely.MultiPoint([(1, 2)])]):
+        assert wkb_point_xy(pa.array(shapely.to_wkb(other))) is None
+    assert wkb_point_xy(pa.array(shapely.to_wkb([shapely.Point(1, 2)], byte_order=0))) is None
