@@ -528,6 +528,15 @@ class _XYPoints:
     def __getitem__(self, positions) -> np.ndarray:
         return shapely.points(self.x[positions], self.y[positions])
 
+    def metric(self, positions, project) -> np.ndarray:
+        """The points at ``positions`` projected by ``project`` (a geometry projector): their coordinates are
+        projected as one line's (the same numbers, coordinate by coordinate), so only the projected points are
+        made."""
+        if len(positions) < 2:
+            return project(self[positions])
+        line = shapely.linestrings(self.x[positions], self.y[positions])
+        return shapely.points(shapely.get_coordinates(project(np.array([line], dtype=object))))
+
 
 def _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest) -> Assignment:
     """Phases 3 and on of ``assign``: lead, split and nearest zone from the matched pairs."""
@@ -636,7 +645,8 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
         zone_of, tree = resp.lead_tree
         if tree is None:
             return nearest, distance
-    metric_sites = index.to_metric(sites[todo])
+    metric_sites = sites.metric(todo, index.to_metric) if isinstance(sites, _XYPoints) else \
+        index.to_metric(sites[todo])
     (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
     closest = np.full(len(todo), np.inf)
     np.minimum.at(closest, s, d)
