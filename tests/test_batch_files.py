@@ -337,7 +337,7 @@ def _point_sites(n: int, seed: int = 12) -> gpd.GeoDataFrame:
                             geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
 
 
-@pytest.mark.parametrize("src_suffix", [".gpkg", ".parquet", ".wkt.csv"])
+@pytest.mark.parametrize("src_suffix", [".gpkg", ".parquet", ".wkt.csv", ".geojson"])
 @pytest.mark.parametrize("out_suffix", [".csv", ".gpkg", ".parquet"])
 def test_point_files_on_the_arrow_path_write_what_the_frame_path_writes(demo_template, tmp_path, capsys,  # noqa: F811
                                                                         monkeypatch, src_suffix, out_suffix):
@@ -352,8 +352,8 @@ def test_point_files_on_the_arrow_path_write_what_the_frame_path_writes(demo_tem
     src = tmp_path / f"sites{src_suffix}"
     if src_suffix == ".parquet":
         sites.to_parquet(src)
-    elif src_suffix == ".gpkg":
-        sites.to_file(src, layer="sites")
+    elif src_suffix in (".gpkg", ".geojson"):
+        sites.to_file(src, **({"layer": "sites"} if src_suffix == ".gpkg" else {}))
     else:
         wkt = shapely.to_wkt(sites.geometry.to_numpy(), rounding_precision=-1)
         pd.DataFrame(sites.drop(columns="geometry")).assign(wkt=np.where(pd.isna(wkt), "", wkt)).to_csv(
