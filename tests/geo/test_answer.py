@@ -259,3 +259,29 @@ def test_nearest_zone_over_boundary_lines_is_the_one_over_single_segments(monkey
     assert (answers[0][0] >= 0).sum() > 300
     assert np.array_equal(answers[0][0], answers[1][0])
     assert np.array_equal(answers[0][1], answers[1][1], equal_nan=True)
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_first_of_shared_keeps_one_copy_per_segment_the_first_ranked(monkeypatch, collide):
+    """Shared segments (either direction, -0.0 as 0.0) keep the copy of the zone ranked first, against a plain
+    dictionary over the rows; also when every hash collides (the exact sort decides then)."""
+    from zeren.geo import assign as geo_assign
+
+    rng = np.random.default_rng(4)
+    base = np.round(rng.uniform(-2, 2, (300, 2, 2)), 1)  # coarse: many repeated ends
+    base[:20, 0] = [0.0, 0.0]
+    picks = rng.integers(0, len(base), 2000)
+    ends = base[picks].copy()
+    flip = rng.random(len(ends)) < 0.5
+    ends[flip] = ends[flip][:, ::-1]
+    ends[:50][ends[:50] == 0.0] = -0.0
+    rank = rng.integers(0, 40, len(ends))
+    best = {}
+    for i, ((ax, ay), (bx, by)) in enumerate(ends.tolist()):
+        key = tuple(sorted([(ax + 0.0, ay + 0.0), (bx + 0.0, by + 0.0)]))
+        if key not in best or (rank[i], i) < best[key]:
+            best[key] = (rank[i], i)
+    expected = sorted(i for _, i in best.values())
+    if collide:
+        monkeypatch.setattr(geo_assign.pd, "factorize", lambda h: (np.zeros(len(h), dtype=np.intp), h[:1]))
+    assert geo_assign._first_of_shared(ends, rank).tolist() == expected
