@@ -63,6 +63,7 @@ class SiteTable:
     _geo_meta: dict = field(default_factory=dict, repr=False)
     _source: str = field(default="", repr=False)
     _ogr_encoding: str | None = field(default=None, repr=False)
+    _points: bool = field(default=False, repr=False)
 
     @property
     def header(self) -> list[str]:
@@ -181,6 +182,49 @@ class SiteTable:
                 geoms = shapely.from_wkb(wkb.to_numpy(zero_copy_only=False), on_invalid="ignore")
                 yield gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=self.crs)
 
+    @property
+    def point_layer(self) -> bool:
+        """A GeoParquet file or GDAL layer that declares 2D points (its chunks can stay Arrow tables)."""
+        return self._points
+
+    def point_tables(self, size: int | None = None) -> Iterator[tuple[pa.Table, tuple | None, np.ndarray | None]]:
+        """A GeoParquet file's or GDAL layer's rows as Arrow tables of about ``size`` rows: (attributes, (x, y),
+        None) for a chunk of points (x, y in the file's CRS, NaN for a missing or empty point), (attributes,
+        None, geometries) for a chunk holding other geometries. At least one table."""
+        empty = True
+        for table, column in self._arrow_tables(size):
+            wkb = table.column(column)
+            attrs = table.drop_columns([column])
+            empty = False
+            xy = wkb_point_xy(wkb)
+            if xy is not None:
+                yield attrs, xy, None
+                continue
+            geoms = shapely.from_wkb(_wkb_numpy(wkb), on_invalid="ignore" if self.kind == "ogr" else "raise")
+            xy = point_xy(geoms)
+            yield (attrs, xy, None) if xy is not None else (attrs, None, geoms)
+        if empty:
+            yield pa.table({}), (np.zeros(0), np.zeros(0)), None
+
+    def _arrow_tables(self, size: int | None) -> Iterator[tuple[pa.Table, str]]:
+        if self.kind == "parquet":
+            column = self._geo_meta["primary_column"]
+            file = pq.ParquetFile(self.path)
+            batches = file.iter_batches(batch_size=size) if size else file.iter_batches()
+            for table in _rebatch(batches, size):
+                yield table, column
+            return
+        options = {"encoding": self._ogr_encoding} if self._ogr_encoding else {}
+        try:
+            with pyogrio.open_arrow(self._source, layer=self.layer, batch_size=size or 65_536, use_pyarrow=True,
+                                    **options) as (meta, reader):
+                column = meta["geometry_name"] or "wkb_geometry"
+                for table in _rebatch(reader, size):
+                    yield table, column
+        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+            raise InputFileError(f"{self.path}: cannot be read ({first_line(exc)}); check the file is complete "
+                                 f"and valid GeoJSON / GeoPackage / Shapefile") from None
+
     def _empty(self) -> gpd.GeoDataFrame:
         columns = {n: pd.Series(dtype=object) for n in self._names}
         return gpd.GeoDataFrame({**columns, "geometry": gpd.GeoSeries([], crs=self.crs)}, geometry="geometry")
@@ -194,6 +238,60 @@ def csv_numbers(column) -> np.ndarray:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         text = column.to_pandas() if hasattr(column, "to_pandas") else pd.Series(column)
         return pd.to_numeric(text, errors="coerce").to_numpy(float)
+
+
+def _wkb_numpy(wkb) -> np.ndarray:
+    """A WKB column (Arrow, maybe a GeoArrow extension type) as a numpy array of bytes (None where null)."""
+    if isinstance(wkb.type, pa.ExtensionType):
+        wkb = wkb.cast(wkb.type.storage_type) if hasattr(wkb, "cast") else wkb.storage
+    return wkb.to_numpy(zero_copy_only=False)
+
+
+_POINT_WKB = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def wkb_point_xy(wkb) -> tuple[np.ndarray, np.ndarray] | None:
+    """x, y of a WKB column that holds only 2D little-endian points (21 bytes each: what GDAL and shapely
+    write) and nulls, read with numpy (NaN for null and empty points); None for anything else."""
+    if isinstance(wkb, pa.ChunkedArray):
+        wkb = wkb.combine_chunks() if wkb.num_chunks != 1 else wkb.chunk(0)
+    if isinstance(wkb.type, pa.ExtensionType):
+        wkb = wkb.storage
+    if not (pa.types.is_binary(wkb.type) or pa.types.is_large_binary(wkb.type)):
+        return None
+    n = len(wkb)
+    valid = np.ones(n, dtype=bool) if not wkb.null_count else wkb.is_valid().to_numpy(zero_copy_only=False)
+    offsets = np.frombuffer(wkb.buffers()[1], dtype=np.int64 if pa.types.is_large_binary(wkb.type) else np.int32,
+                            count=n + 1, offset=wkb.offset * (8 if pa.types.is_large_binary(wkb.type) else 4))
+    lengths = np.diff(offsets)
+    if not np.all(lengths[valid] == _POINT_WKB.itemsize):
+        return None
+    if not n:
+        return np.zeros(0), np.zeros(0)
+    if np.all(lengths[~valid] == 0):  # the points lie end to end in the data buffer: read them in place
+        raw = np.frombuffer(wkb.buffers()[2], dtype=_POINT_WKB, count=int(valid.sum()), offset=int(offsets[0]))
+    else:
+        data = np.frombuffer(wkb.buffers()[2], dtype=np.uint8)
+        starts = offsets[:-1][valid]
+        raw = data[starts[:, None] + np.arange(_POINT_WKB.itemsize)].copy().view(_POINT_WKB).ravel()
+    if not (np.all(raw["order"] == 1) and np.all(raw["type"] == 1)):
+        return None
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    x[valid], y[valid] = raw["x"], raw["y"]
+    return x, y
+
+
+def point_xy(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """x, y of shapely geometries that are all 2D points or missing (NaN for missing and empty points);
+    None when one is anything else (a MultiPoint, a polygon, a point with Z)."""
+    geoms = np.asarray(geoms, dtype=object)
+    types = shapely.get_type_id(geoms)
+    if np.any((types != 0) & (types != -1)) or shapely.has_z(geoms).any():
+        return None
+    x, y = np.full(len(geoms), np.nan), np.full(len(geoms), np.nan)
+    coords, at = shapely.get_coordinates(geoms, return_index=True)
+    x[at], y[at] = coords[:, 0], coords[:, 1]
+    return x, y
 
 
 def _read_ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
@@ -263,6 +361,8 @@ def open_parquet(path: Path) -> SiteTable:
     table = SiteTable(path=path, kind="parquet", crs=CRS.from_user_input(crs).to_wkt() if crs else None,
                       count=count)
     table._geo_meta = geo
+    meta = geo["columns"].get(column, {})
+    table._points = meta.get("encoding", "WKB").upper() == "WKB" and list(meta.get("geometry_types") or []) == ["Point"]
     return table
 
 
@@ -279,8 +379,10 @@ def open_ogr(source: str, path: Path, layer: str | None, encoding: str | None) -
 
         table.crs = CRS.from_user_input(table.crs).to_wkt()
     table._source, table._ogr_encoding = source, encoding
+    table._points = info.get("geometry_type") == "Point"
     return table
 
 
-__all__ = ["SiteTable", "csv_numbers", "open_csv", "open_parquet", "open_ogr", "csv_encoding", "first_line",
+__all__ = ["SiteTable", "csv_numbers", "point_xy", "wkb_point_xy",
+           "open_csv", "open_parquet", "open_ogr", "csv_encoding", "first_line",
            "WKT_COLUMNS", "LON_COLUMNS", "LAT_COLUMNS"]

@@ -143,7 +143,9 @@ def _float_text(values: np.ndarray) -> np.ndarray:
     size = np.abs(np.where(finite, values, 0.0))
     integral = finite & (values == np.floor(np.where(finite, values, 0.0))) & (size < 1e15)
     text[integral] = text[integral] + ".0"
-    odd = finite & (((size < 1e-4) & (size > 0)) | (size >= 1e15))
+    # Arrow writes 1e+10 where Python writes 10000000000.0 (from 1e10 up), and 1e-05 as Python does below 1e-4:
+    # those take Python's repr
+    odd = finite & (((size < 1e-4) & (size > 0)) | (size >= 1e10))
     text[odd] = [repr(float(v)) for v in values[odd]]
     text[~finite & np.isnan(values)] = None
     return text
@@ -222,11 +224,11 @@ class LayerWriter:
                     self._parquet = pq.ParquetWriter(str(self._target), schema)
                 self._parquet.write_table(table.cast(self._parquet.schema))
             else:
-                append = self.chunks > 0
-                extra = {} if append else {"geometry_type": self.geometry_type or "Point"}
+                # (pyogrio wants the geometry type on every call, appending too: the layer's own is kept then)
                 pyogrio.write_arrow(table.append_column(pa.field("geometry", pa.binary()), geometry), self._target,
                                     layer=self.layer, driver=self.driver, geometry_name="geometry",
-                                    crs="EPSG:4326", append=append, **extra)
+                                    geometry_type=self.geometry_type or "Point", crs="EPSG:4326",
+                                    append=self.chunks > 0)
         self.rows += table.num_rows
         self.chunks += 1
 

@@ -292,3 +292,163 @@ def test_zeren_assign_imports_neither_the_web_server_nor_the_map_pages():
     from zeren.api.cli.main import build_parser
 
     assert build_parser("demo").parse_args(["demo"]).command == "demo"  # every other command: all registered
+
+
+def test_csv_floats_are_written_as_pandas_writes_them_at_every_magnitude(tmp_path):
+    """A float column through the columnar CSV writer: the text pandas' to_csv writes (Python's repr), from
+    5e-324 to 1e300, whole numbers of 10 digits and more (which Arrow alone writes as 1e+10) included."""
+    from zeren.layers.writers import write_layers
+
+    rng = np.random.default_rng(2)
+    values = np.concatenate([10.0 ** np.arange(-12, 22), 1.5 * 10.0 ** np.arange(-12, 22),
+                             np.round(rng.uniform(0, 1, 200) * 10.0 ** rng.integers(-6, 20, 200), 1),
+                             [0.0, -0.0, 5e-324, 1e300, -2.5e11, 12345678901.0, 99999999999999.9, np.nan]])
+    names = [f"r{i}" for i in range(len(values))]
+    frame = gpd.GeoDataFrame({"name": names, "v": values},
+                             geometry=gpd.GeoSeries([None] * len(values), crs="EPSG:4326"))
+    ours, theirs = tmp_path / "ours.csv", tmp_path / "pandas.csv"
+    write_layers(ours, {"t": frame}, csv_wkt_column=None)
+    pd.DataFrame({"name": names, "v": values}).to_csv(theirs, index=False)
+    import csv
+
+    def cells(path):
+        with open(path, encoding="utf-8", newline="") as f:
+            return list(csv.reader(f))
+
+    assert len(cells(ours)) == len(values) + 1
+    assert cells(ours) == cells(theirs)
+
+
+def _point_sites(n: int, seed: int = 12) -> gpd.GeoDataFrame:
+    """Points over the demo city and beyond (uncovered), on its historic areas (consultations), with typed
+    columns (text, whole numbers, floats with gaps, booleans) and bad rows: a missing point, an empty one, one
+    out of range, one with lat/lon swapped."""
+    rng = np.random.default_rng(seed)
+    x, y = np.round(rng.uniform(103.6, 104.6, n), 6), np.round(rng.uniform(30.3, 31.0, n), 6)
+    x[:3], y[:3] = [104.0530, 104.0840, 104.0725], [30.6695, 30.6555, 30.6765]  # historic areas
+    x[702], y[702] = 200.0, 30.0
+    x[1333], y[1333] = 30.66, 104.05
+    geoms = shapely.points(x, y)
+    geoms[5] = None
+    geoms[401] = shapely.Point()
+    return gpd.GeoDataFrame({"site_id": [f"S{i}" for i in range(n)], "名称": "地块, \"引号\"",
+                             "floor": np.arange(n) % 7, "area": np.where(np.arange(n) % 5 == 0, np.nan, 12.5),
+                             "public": np.arange(n) % 2 == 0},
+                            geometry=gpd.GeoSeries(geoms, crs="EPSG:4326"))
+
+
+@pytest.mark.parametrize("src_suffix", [".gpkg", ".parquet", ".wkt.csv", ".geojson"])
+@pytest.mark.parametrize("out_suffix", [".csv", ".gpkg", ".parquet"])
+def test_point_files_on_the_arrow_path_write_what_the_frame_path_writes(demo_template, tmp_path, capsys,  # noqa: F811
+                                                                        monkeypatch, src_suffix, out_suffix):
+    """GeoPackage, GeoParquet and WKT-CSV points read as Arrow tables (coordinates from the WKB / WKT in one
+    vectorised call, no frame per chunk) against the frame path (a GeoDataFrame per chunk, assign_sites): row
+    for row, column for column, with uncovered points, consultations, bad rows under --skip-bad and chunk
+    boundaries (chunks of 700 rows assigned 300 at a time)."""
+    from zeren.api.service import assign as service
+
+    monkeypatch.setattr(service, "CHUNK", 300)
+    sites = _point_sites(2500)
+    src = tmp_path / f"sites{src_suffix}"
+    if src_suffix == ".parquet":
+        sites.to_parquet(src)
+    elif src_suffix in (".gpkg", ".geojson"):
+        sites.to_file(src, **({"layer": "sites"} if src_suffix == ".gpkg" else {}))
+    else:
+        wkt = shapely.to_wkt(sites.geometry.to_numpy(), rounding_precision=-1)
+        pd.DataFrame(sites.drop(columns="geometry")).assign(wkt=np.where(pd.isna(wkt), "", wkt)).to_csv(
+            src, index=False)
+    frames = []
+    real = service._assign_frame
+
+    def frame_path(*args, **kwargs):
+        frames.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_assign_frame", frame_path)
+    out, ref = tmp_path / f"new{out_suffix}", tmp_path / f"old{out_suffix}"
+    run = _assign(capsys, src, out, demo_template, "--chunk-rows", "700", "--skip-bad")
+    assert frames == []  # every chunk on the Arrow path
+    monkeypatch.setattr(service, "_point_file", lambda table: False)
+    _assign(capsys, src, ref, demo_template, "--chunk-rows", "700", "--skip-bad")
+    assert sum(frames) == len(sites)  # the reference took the frame path
+    assert "errors: 4" in run.out
+    a, b = _read(ref), _read(out)
+    assert len(a) == len(sites) and (a["consultations"] != "[]").sum() >= 3
+    assert a["error"].replace("", None).notna().sum() == 4 and (a["covered"].astype(str) == "True").sum() > 500
+    if out_suffix == ".csv":
+        assert out.read_bytes() == ref.read_bytes()
+        return
+    pd.testing.assert_frame_equal(a, b)
+    if out_suffix == ".gpkg":
+        info_a, info_b = pyogrio.read_info(ref, layer="assigned"), pyogrio.read_info(out, layer="assigned")
+        for key in ("fields", "dtypes", "geometry_type", "crs", "features", "geometry_name"):
+            assert np.array_equal(np.asarray(info_a[key]), np.asarray(info_b[key])), key
+    else:
+        assert pq.read_schema(out).remove_metadata() == pq.read_schema(ref).remove_metadata()
+        assert json.loads(pq.read_schema(out).metadata[b"geo"]) == json.loads(pq.read_schema(ref).metadata[b"geo"])
+
+
+def test_a_wkt_csv_chunk_of_other_geometries_takes_the_frame_path(demo_template, tmp_path, capsys,  # noqa: F811
+                                                                   monkeypatch):
+    """Points in the first chunks, polygons and a line in the last: the point chunks stay Arrow tables, the
+    last becomes a frame, and the file is the one the frame path writes for all of it."""
+    from zeren.api.service import assign as service
+    from zeren.layers import sources
+
+    monkeypatch.setattr(sources, "_BLOCK_BYTES", 2048)  # CSV chunks of about --chunk-rows rows, not 16 MB
+    sites = _sites(300)  # 300 points, then 30 polygons and a line
+    src = tmp_path / "sites.csv"
+    pd.DataFrame({"site_id": sites["site_id"], "名称": sites["名称"],
+                  "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
+    frames = []
+    real = service._assign_frame
+
+    def frame_path(*args, **kwargs):
+        frames.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_assign_frame", frame_path)
+    out, ref = tmp_path / "new.gpkg", tmp_path / "old.gpkg"
+    _assign(capsys, src, out, demo_template, "--chunk-rows", "100")
+    assert len(frames) == 1 and 31 <= frames[0] < 200  # the only chunk that is not all points: the last
+    monkeypatch.setattr(service, "_point_file", lambda table: False)
+    _assign(capsys, src, ref, demo_template, "--chunk-rows", "100")
+    pd.testing.assert_frame_equal(_read(ref), _read(out))
+    assert pyogrio.read_info(out, layer="assigned")["geometry_type"] == "Unknown"
+
+
+def test_a_parquet_file_without_geoparquet_metadata_is_named(demo_template, tmp_path, capsys):  # noqa: F811
+    import pyarrow as pa
+
+    src = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"site_id": ["A"], "geometry": [shapely.to_wkb(shapely.Point(104.05, 30.66))]}), src)
+    run = cli(capsys, "assign", src, "--crs", "wgs84", "--out", tmp_path / "out.csv", "--store", demo_template)
+    assert run.rc == 2
+    assert str(src) in run.err and "GeoParquet metadata ('geo')" in run.err and "Traceback" not in run.err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_point_wkb_is_read_in_place_as_shapely_reads_it():
+    """2D point WKB (with nulls, an empty point, sliced, chunked, large binary) gives the coordinates shapely
+    decodes; other geometries, Z and big-endian points are left to shapely (None)."""
+    import pyarrow as pa
+
+    from zeren.layers.sources import wkb_point_xy
+
+    rng = np.random.default_rng(1)
+    geoms = shapely.points(rng.uniform(-180, 180, (5000, 2)))
+    geoms[::7] = None
+    geoms[5] = shapely.Point()
+    arr = pa.array(shapely.to_wkb(geoms), type=pa.binary())
+    for wkb, part in ((arr, geoms), (arr.slice(3), geoms[3:]), (pa.chunked_array([arr[:10], arr[10:]]), geoms),
+                      (arr.cast(pa.large_binary()), geoms)):
+        x, y = wkb_point_xy(wkb)
+        coords, at = shapely.get_coordinates(part, return_index=True)
+        ex, ey = np.full(len(part), np.nan), np.full(len(part), np.nan)
+        ex[at], ey[at] = coords[:, 0], coords[:, 1]
+        assert np.array_equal(x, ex, equal_nan=True) and np.array_equal(y, ey, equal_nan=True)
+        assert 700 < np.isnan(x).sum() == (shapely.is_missing(part) | shapely.is_empty(part)).sum()
+    for other in ([shapely.Point(1, 2, 3)], [shapely.box(0, 0, 1, 1)], [shapely.MultiPoint([(1, 2)])]):
+        assert wkb_point_xy(pa.array(shapely.to_wkb(other))) is None
+    assert wkb_point_xy(pa.array(shapely.to_wkb([shapely.Point(1, 2)], byte_order=0))) is None

@@ -162,34 +162,16 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
                          geometry_type="Point" if lonlat else None if one_chunk else "Unknown")
     writing = True
     try:
-        if table.lonlat_columns is not None:  # points given by two numbers: no geometry object per row
-            writing = _assign_lonlat_csv(ws, table, input_crs, as_of, writer, result, skip_bad=skip_bad,
+        with _Writes() as writes:  # each piece written on a thread while the next one is assigned
+            if _point_file(table):  # points (by two numbers, WKT or WKB): no geometry object per row
+                writing = _assign_points(ws, table, input_crs, as_of, writer, result, writes, skip_bad=skip_bad,
                                          one_chunk=one_chunk, chunk_rows=chunk_rows, progress=progress,
-                                         budget=budget)
-        for frame in table.chunks(chunk_rows) if table.lonlat_columns is None else ():
-            check_columns([c for c in frame.columns if c != frame.geometry.name], str(sites))
-            first = frame.attrs.get("first_row", 1)
-            where = [f"{unit} {i + first}" for i in range(len(frame))]
-            batch = assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs, as_of,
-                                 where=where, progress=progress, lists="json", budget=budget)
-            result.as_of = batch.as_of
-            bad = batch.bad_rows
-            result.read += len(frame)
-            result.bad += len(bad)
-            result.problems += [batch.problems[i] for i in bad[:max(0, 50 - len(result.problems))]]
-            if len(bad) and not skip_bad:
-                writing = False  # keep reading, to name every problem; write nothing
-            if not writing:
-                continue
-            added = batch.columns
-            if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
-                added = added.assign(error=pd.Series(batch.problems, dtype=object))
-            table_out = pd.DataFrame(frame.drop(columns=frame.geometry.name)).reset_index(drop=True)
-            joined = table_out.join(added.reset_index(drop=True))
-            # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
-            writer.write(gpd.GeoDataFrame(joined, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326")))
-            result.assigned += int(batch.good.sum())
-            result.covered += int(added["covered"].sum())
+                                         budget=budget, unit=unit, name=str(sites))
+            else:
+                for frame in table.chunks(chunk_rows):
+                    writing = _assign_frame(ws, frame, input_crs, as_of, writer, result, writes, writing,
+                                            skip_bad=skip_bad, one_chunk=one_chunk, progress=progress,
+                                            budget=budget, unit=unit, name=str(sites))
         if result.bad and not skip_bad:
             writer.abort()
             more = result.bad - len(result.problems)
@@ -204,36 +186,112 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
     return result
 
 
-def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer: LayerWriter,
-                       result: FileAssignment, *, skip_bad: bool, one_chunk: bool, chunk_rows: int, progress,
-                       budget) -> bool:
-    """``assign_file`` for a CSV with lon/lat columns, at disk speed: each chunk stays an Arrow table of text,
-    the coordinates go from it to numpy, the added columns are built as arrays and appended to it, and the
-    writer takes the table and the coordinates (:meth:`LayerWriter.write_points`). The same rows, columns,
-    messages and rules as the general path (``assign_sites`` on a frame of points). Returns whether the
+def _assign_frame(ws: Workspace, frame: gpd.GeoDataFrame, input_crs: InputCRS, as_of, writer: LayerWriter,
+                  result: FileAssignment, writes, writing: bool, *, skip_bad: bool, one_chunk: bool, progress,
+                  budget, unit: str, name: str) -> bool:
+    """One chunk of ``assign_file`` as a GeoDataFrame (``assign_sites``): any geometry. Returns whether the
     output is still to be written (False once an unusable site was met without ``skip_bad``)."""
+    check_columns([c for c in frame.columns if c != frame.geometry.name], name)
+    first = frame.attrs.get("first_row", 1)
+    where = [f"{unit} {i + first}" for i in range(len(frame))]
+    batch = assign_sites(ws, np.asarray(frame.geometry.to_numpy(), dtype=object), input_crs, as_of,
+                         where=where, progress=progress, lists="json", budget=budget)
+    result.as_of = batch.as_of
+    bad = batch.bad_rows
+    result.read += len(frame)
+    result.bad += len(bad)
+    result.problems += [batch.problems[i] for i in bad[:max(0, 50 - len(result.problems))]]
+    if len(bad) and not skip_bad:
+        writing = False  # keep reading, to name every problem; write nothing
+    if not writing:
+        return False
+    added = batch.columns
+    if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
+        added = added.assign(error=pd.Series(batch.problems, dtype=object))
+    table_out = pd.DataFrame(frame.drop(columns=frame.geometry.name)).reset_index(drop=True)
+    joined = table_out.join(added.reset_index(drop=True))
+    # GeoJSON is WGS84 lon/lat by definition (RFC 7946): every format gets the converted geometries
+    writes.submit(writer.write, gpd.GeoDataFrame(joined, geometry=gpd.GeoSeries(batch.wgs84, crs="EPSG:4326")))
+    result.assigned += int(batch.good.sum())
+    result.covered += int(added["covered"].sum())
+    return True
+
+
+def _point_file(table) -> bool:
+    """Whether ``assign_file`` reads the file as points on the Arrow path: a CSV with lon/lat or WKT columns
+    (a chunk of WKT holding other geometries takes the frame path), a GeoPackage (or other GDAL file) layer or
+    a GeoParquet file that declares 2D points."""
+    if table.kind == "csv":
+        return True
+    return table.point_layer
+
+
+def _point_chunks(table, chunk_rows: int):
+    """Per chunk of a point file: (attributes as an Arrow table, x, y, None), the coordinates in the file's CRS
+    (NaN: no usable point), or (attributes, None, None, geometries) for a chunk that holds other geometries."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import shapely
+
+    from zeren.layers.sources import csv_numbers, point_xy
+
+    if table.lonlat_columns is not None:
+        lon_col, lat_col = table.lonlat_columns
+        for chunk in table.csv_tables(chunk_rows):
+            yield chunk, csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col)), None
+        return
+    if table.kind == "csv":  # a WKT column, kept among the attributes as the user wrote it
+        column = table.geometry_columns[0]
+        for chunk in table.csv_tables(chunk_rows):
+            cells = chunk.column(column)
+            text = pc.if_else(pc.equal(cells, ""), pa.scalar(None, type=cells.type), cells)  # "" is no geometry
+            geoms = shapely.from_wkt(text.to_numpy(zero_copy_only=False), on_invalid="ignore")
+            xy = point_xy(geoms)
+            yield (chunk, *xy, None) if xy is not None else (chunk, None, None, geoms)
+        return
+    for attrs, xy, geoms in table.point_tables(chunk_rows):
+        yield (attrs, *xy, None) if xy is not None else (attrs, None, None, geoms)
+
+
+def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: LayerWriter,
+                   result: FileAssignment, writes, *, skip_bad: bool, one_chunk: bool, chunk_rows: int, progress,
+                   budget, unit: str, name: str) -> bool:
+    """``assign_file`` for points at disk speed (a CSV with lon/lat or WKT, a GeoPackage or GeoParquet of
+    points): each chunk stays an Arrow table, the coordinates go from it to numpy, the added columns are
+    built as arrays and appended to it, and the writer takes the table and the coordinates
+    (:meth:`LayerWriter.write_points`). The same rows, columns, messages and rules as the general path
+    (``assign_sites`` on a frame of points). Returns whether the output is still to be written (False once
+    an unusable site was met without ``skip_bad``)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from zeren.geo.sites import points_to_wgs84
     from zeren.geo.validity import as_timestamp
-    from zeren.layers.sources import csv_numbers
+    from zeren.layers.writers import _plain_text
 
-    lon_col, lat_col = table.lonlat_columns
     catalogue = ws.catalogue
     day = as_timestamp(as_of)
     result.as_of = day
     writing = True
     first = table.first_row
     as_frame = None
-    for chunk in table.csv_tables(chunk_rows):
+    for chunk, x, y, geoms in _point_chunks(table, chunk_rows):
         n = chunk.num_rows
-        if as_frame is None:
+        if geoms is not None:  # not points after all: this chunk as a frame
+            frame = gpd.GeoDataFrame(chunk.to_pandas(), geometry=gpd.GeoSeries(geoms), crs=table.crs)
+            frame.attrs["first_row"] = first
+            writing = _assign_frame(ws, frame, input_crs, as_of, writer, result, writes, writing,
+                                    skip_bad=skip_bad, one_chunk=one_chunk, progress=progress, budget=budget,
+                                    unit=unit, name=name)
+            first += n
+            continue
+        if table.kind != "csv":
+            check_columns(chunk.column_names, name)
+        if as_frame is None and table.kind == "csv" and writer.driver != "CSV":  # (CSV: the same text either way)
             as_frame = pa.Schema.from_pandas(chunk.slice(0, 0).to_pandas(), preserve_index=False).remove_metadata()
-        x, y = csv_numbers(chunk.column(lon_col)), csv_numbers(chunk.column(lat_col))
 
         def where(i, first=first):
-            return f"row {i + first}"
+            return f"{unit} {i + first}"
 
         if budget is not None:
             budget.check((np.isfinite(x) & np.isfinite(y)).astype(np.int64), where)
@@ -249,20 +307,72 @@ def _assign_lonlat_csv(ws: Workspace, table, input_crs: InputCRS, as_of, writer:
             continue
         good = np.ones(n, dtype=bool)
         good[bad] = False
-        columns = _point_columns(catalogue, lon, lat, good, day)
-        if progress is not None and good.any():
-            progress(int(good.sum()))
-        if len(bad) or (skip_bad and not one_chunk):  # every chunk of a streamed file has the same columns
+        with_error = bool(len(bad)) or (skip_bad and not one_chunk)  # every chunk of a streamed file has it
+        error = None
+        if with_error:
             error = np.full(n, None, dtype=object)
             error[bad] = [problems[i] for i in bad.tolist()]
-            columns["error"] = pa.array(error, type=pa.string())
-        chunk = chunk.cast(as_frame)  # the input columns typed as a frame of them types them (large text)
-        for name, values in columns.items():
-            chunk = chunk.append_column(name, values)
-        writer.write_points(chunk, lon, lat)
-        result.assigned += int(good.sum())
-        result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
+        # assigned and written CHUNK rows at a time, each piece written on a thread while the next is assigned:
+        # the output text of a whole chunk is never held at once, and the writing overlaps the assigning. A
+        # GeoPackage takes the chunk in one write: appending to a layer updates its R*Tree row by row (five
+        # appends of 200,000 points cost three times one write of 1,000,000)
+        gather = [] if writer.driver == "GPKG" else None
+        for start in range(0, max(n, 1), CHUNK):  # an empty table too: its header is written
+            part = slice(start, min(n, start + CHUNK))
+            columns = _point_columns(catalogue, lon[part], lat[part], good[part], day)
+            if with_error:
+                columns["error"] = pa.array(error[part], type=pa.string())
+            piece = chunk.slice(start, part.stop - start)
+            if as_frame is not None:  # the input columns typed as a frame of them types them (large text)
+                piece = piece.cast(as_frame)
+            elif table.kind != "csv":  # typed columns: as a frame of them types them (nullable integers...)
+                piece = pa.Table.from_pandas(piece.to_pandas(), preserve_index=False).replace_schema_metadata()
+            for column, values in columns.items():
+                piece = piece.append_column(column, values)
+            if gather is None:
+                writes.submit(writer.write_points, piece, lon[part], lat[part])
+            else:
+                gather.append(_plain_text(piece))
+            assigned = int(good[part].sum())
+            if progress is not None and assigned:
+                progress(assigned)
+            result.assigned += assigned
+            result.covered += int(pc.sum(columns["covered"]).as_py() or 0)
+        if gather:
+            writes.submit(writer.write_points, pa.concat_tables(gather), lon, lat)
+        del gather
     return writing
+
+
+class _Writes:
+    """Calls run one at a time on a thread, in order (``submit`` waits for the previous call first, so at most
+    one piece is being written while the next is built); leaving the block waits for the last one, and an
+    error of a call is raised by the next ``submit`` or on leaving."""
+
+    def __enter__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="zeren-write")
+        self._pending = None
+        return self
+
+    def submit(self, func, *args) -> None:
+        self._wait()
+        self._pending = self._pool.submit(func, *args)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._wait()
+            elif self._pending is not None:  # already failing: let the write finish (the output is discarded)
+                self._pending.exception()
+        finally:
+            self._pool.shutdown(wait=True)
 
 
 def _point_columns(catalogue, lon: np.ndarray, lat: np.ndarray, good: np.ndarray, day) -> dict:

@@ -94,7 +94,9 @@ def test_nearest_tree_is_built_once_per_date(index, monkeypatch):
     real = shapely.STRtree
 
     def counting(geoms, *args, **kwargs):
-        built.append(len(geoms))
+        # geometries in the tree; for the boundary lines of the nearest-zone search, their segments
+        lines = len(geoms) and all(shapely.get_type_id(np.asarray(geoms)) == 1)
+        built.append(int((shapely.get_num_coordinates(geoms) - 1).sum()) if lines else len(geoms))
         return real(geoms, *args, **kwargs)
 
     monkeypatch.setattr(geo_assign.shapely, "STRtree", counting)
@@ -232,3 +234,54 @@ def test_assignment_columns_are_the_declared_ones():
     index = ZoneIndex(CITY)
     result = assign(index, index.responsibility(APPOINTMENTS, "2025-01-01"), np.array([pt(0.5, 0.5)], dtype=object))
     assert tuple(assignment_columns(result).columns) == ASSIGNMENT_COLUMNS
+
+
+@pytest.mark.parametrize("per_piece", [2, 3])
+def test_nearest_zone_over_boundary_lines_is_the_one_over_single_segments(monkeypatch, per_piece):
+    """Runs of a ring's segments kept as one line each give the same nearest zones and the same distances (bit
+    for bit) as one segment a line, on zones whose rings have many vertices and shared, partly deduplicated
+    borders; uncovered points all around them and in a zone without a lead."""
+    rng = np.random.default_rng(5)
+    city = CITY.copy()
+    city["geometry"] = shapely.segmentize(city.geometry.to_numpy(), D / 7)  # shared borders: the same vertices
+    points = random_points(rng, 3000)
+    answers = []
+    for k in (1, per_piece):
+        monkeypatch.setattr(geo_assign, "_SEGMENTS_PER_PIECE", k)
+        index = ZoneIndex(city)
+        resp = index.responsibility(APPOINTMENTS, "2025-03-01")
+        result = assign(index, resp, points)
+        answers.append((result.nearest_zone, result.nearest_distance_m))
+        zone_of, tree = resp.lead_segments
+        assert len(zone_of) == len(tree.geometries)
+        if k > 1:
+            assert (shapely.get_num_coordinates(tree.geometries) > 2).any()
+    assert (answers[0][0] >= 0).sum() > 300
+    assert np.array_equal(answers[0][0], answers[1][0])
+    assert np.array_equal(answers[0][1], answers[1][1], equal_nan=True)
+
+
+@pytest.mark.parametrize("collide", [False, True], ids=["hashed", "every-hash-equal"])
+def test_first_of_shared_keeps_one_copy_per_segment_the_first_ranked(monkeypatch, collide):
+    """Shared segments (either direction, -0.0 as 0.0) keep the copy of the zone ranked first, against a plain
+    dictionary over the rows; also when every hash collides (the exact sort decides then)."""
+    from zeren.geo import assign as geo_assign
+
+    rng = np.random.default_rng(4)
+    base = np.round(rng.uniform(-2, 2, (300, 2, 2)), 1)  # coarse: many repeated ends
+    base[:20, 0] = [0.0, 0.0]
+    picks = rng.integers(0, len(base), 2000)
+    ends = base[picks].copy()
+    flip = rng.random(len(ends)) < 0.5
+    ends[flip] = ends[flip][:, ::-1]
+    ends[:50][ends[:50] == 0.0] = -0.0
+    rank = rng.integers(0, 40, len(ends))
+    best = {}
+    for i, ((ax, ay), (bx, by)) in enumerate(ends.tolist()):
+        key = tuple(sorted([(ax + 0.0, ay + 0.0), (bx + 0.0, by + 0.0)]))
+        if key not in best or (rank[i], i) < best[key]:
+            best[key] = (rank[i], i)
+    expected = sorted(i for _, i in best.values())
+    if collide:
+        monkeypatch.setattr(geo_assign.pd, "factorize", lambda h: (np.zeros(len(h), dtype=np.intp), h[:1]))
+    assert geo_assign._first_of_shared(ends, rank).tolist() == expected
