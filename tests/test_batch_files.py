@@ -358,14 +358,7 @@ def test_point_files_on_the_arrow_path_write_what_the_frame_path_writes(demo_tem
         wkt = shapely.to_wkt(sites.geometry.to_numpy(), rounding_precision=-1)
         pd.DataFrame(sites.drop(columns="geometry")).assign(wkt=np.where(pd.isna(wkt), "", wkt)).to_csv(
             src, index=False)
-    frames = []
-    real = service._assign_frame
-
-    def frame_path(*args, **kwargs):
-        frames.append(len(args[1]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_assign_frame", frame_path)
+    frames = _count_frame_chunks(monkeypatch)
     out, ref = tmp_path / f"new{out_suffix}", tmp_path / f"old{out_suffix}"
     run = _assign(capsys, src, out, demo_template, "--chunk-rows", "700", "--skip-bad")
     assert frames == []  # every chunk on the Arrow path
@@ -389,6 +382,21 @@ def test_point_files_on_the_arrow_path_write_what_the_frame_path_writes(demo_tem
         assert json.loads(pq.read_schema(out).metadata[b"geo"]) == json.loads(pq.read_schema(ref).metadata[b"geo"])
 
 
+def _count_frame_chunks(monkeypatch) -> list[int]:
+    """The sizes of the chunks that take the frame path (``_assign_frame``), appended as they run."""
+    from zeren.api.service import assign as service
+
+    frames = []
+    real = service._assign_frame
+
+    def frame_path(*args, **kwargs):
+        frames.append(len(args[1]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service, "_assign_frame", frame_path)
+    return frames
+
+
 def test_a_wkt_csv_chunk_of_other_geometries_takes_the_frame_path(demo_template, tmp_path, capsys,  # noqa: F811
                                                                    monkeypatch):
     """Points in the first chunks, polygons and a line in the last: the point chunks stay Arrow tables, the
@@ -401,14 +409,7 @@ def test_a_wkt_csv_chunk_of_other_geometries_takes_the_frame_path(demo_template,
     src = tmp_path / "sites.csv"
     pd.DataFrame({"site_id": sites["site_id"], "名称": sites["名称"],
                   "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
-    frames = []
-    real = service._assign_frame
-
-    def frame_path(*args, **kwargs):
-        frames.append(len(args[1]))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(service, "_assign_frame", frame_path)
+    frames = _count_frame_chunks(monkeypatch)
     out, ref = tmp_path / "new.gpkg", tmp_path / "old.gpkg"
     _assign(capsys, src, out, demo_template, "--chunk-rows", "100")
     assert len(frames) == 1 and 31 <= frames[0] < 200  # the only chunk that is not all points: the last
