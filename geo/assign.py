@@ -24,7 +24,8 @@ of uncovered sites queries: in lon/lat for a few sites (``lead_lonlat_tree``: on
 projected), in the metric CRS for batches (``lead_segments`` / ``lead_tree``), each built on first use. So one
 point costs a tree query and a few array operations, and ``geo.answer.site_answer`` reads no DataFrame.
 
-Threads: an index and its responsibilities are read-only once built and may be shared between threads.
+Threads (the rule is ``geo.prepared``'s): an index and its responsibilities are read-only once built and may be
+shared between threads.
 Shapely releases the GIL inside GEOS, and GEOS does not promise that *prepared* geometries are safe to use
 from several threads at once (libgeos/geos#825: their lazily built indexes and intersectors keep state). The
 zones (``ZoneIndex.geoms``, the very objects of the zones frame: one decode of the store's geometries) are
@@ -51,6 +52,7 @@ from zeren.geo.crs import geometry_projector, metric_crs
 from zeren.geo.errors import GeoInputError
 from zeren.geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
 from zeren.geo.pointgrid import PointGrid
+from zeren.geo.prepared import private_prepared
 from zeren.geo.validity import active_mask, as_timestamp
 
 NO_LEVEL = len(BASE_KINDS)  # sorts after every base kind
@@ -287,9 +289,7 @@ class ZoneIndex:
         """The zones again, as copies of their own, prepared: what the batch predicates with the zones first
         evaluate (the shares' "covers", the point grid), under ``prepared_lock``. Made on the first batch that
         needs them (about 3 s at 600,000 zones), not when the store opens: a lookup never does."""
-        geoms = shapely.from_wkb(shapely.to_wkb(self.geoms))
-        shapely.prepare(geoms)
-        return geoms
+        return private_prepared(self.geoms)
 
     @cached_property
     def point_grid(self) -> PointGrid:

@@ -13,6 +13,7 @@ import shapely
 from pyproj import CRS, Transformer
 from shapely.errors import GEOSException
 
+from zeren.geo.prepared import private_prepared
 from zeren.geo.repair import polygonal_part
 
 from zeren.geo.appointments import active_appointments
@@ -280,9 +281,9 @@ def clip_to(territory: shapely.Geometry, pieces: np.ndarray) -> np.ndarray:
     pieces = np.asarray(pieces, dtype=object)
     if len(pieces) == 0:
         return pieces
-    shapely.prepare(territory)
-    inside = shapely.covers(territory, pieces)
-    crossing = np.flatnonzero(~inside & shapely.intersects(territory, pieces))
+    prepared = private_prepared(territory)  # the caller's zone may be shared with other threads
+    inside = shapely.covers(prepared, pieces)
+    crossing = np.flatnonzero(~inside & shapely.intersects(prepared, pieces))
     outside = shapely.area(shapely.difference(pieces[crossing], territory))
     whole = outside <= _COVERAGE_AREA_RTOL * shapely.area(pieces[crossing])
     inside[crossing[whole]] = True
@@ -385,27 +386,28 @@ def overlap_table(children: np.ndarray, parents: np.ndarray, metric: Metric,
     union), or that a parent covers, shares its own area; when ``parents_disjoint`` (a verified
     coverage) such a child shares nothing with the others, and only the parent holding its
     representative point is tested. Only the remaining pairs are intersected, in the metric CRS.
-    Parents are the prepared side of every predicate: they are few and large.
+    Parents are the prepared side of every predicate: they are few and large, and the callers' zones, shared
+    with other threads, so the predicates use private prepared copies (see ``geo.prepared``).
     """
     children = np.asarray(children, dtype=object)
     parents = np.asarray(parents, dtype=object)
     if len(children) == 0 or len(parents) == 0:
         return Overlaps(np.zeros(0, int), np.zeros(0, int), np.zeros(0))
-    parent, child = shapely.STRtree(children).query(parents, predicate="intersects")
+    prepared = private_prepared(parents)
+    parent, child = shapely.STRtree(children).query(prepared, predicate="intersects")
     order = np.lexsort((parent, child))
     parent, child = parent[order], child[order]
     own = np.zeros(len(child), dtype=bool)
     if children_inside:
         own = np.bincount(child, minlength=len(children))[child] == 1
-    shapely.prepare(parents)
     test = np.flatnonzero(~own)
     if parents_disjoint and len(test):
         ask = np.unique(child[test])
         home = np.full(len(children), -1)
-        hp, hc = shapely.STRtree(shapely.point_on_surface(children[ask])).query(parents, predicate="contains")
+        hp, hc = shapely.STRtree(shapely.point_on_surface(children[ask])).query(prepared, predicate="contains")
         home[ask[hc]] = hp
         test = test[home[child[test]] == parent[test]]
-    own[test] = shapely.covers(parents[parent[test]], children[child[test]])
+    own[test] = shapely.covers(prepared[parent[test]], children[child[test]])
     cut = ~own
     if parents_disjoint:
         cut &= ~np.isin(child, child[own])
