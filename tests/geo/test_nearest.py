@@ -1,0 +1,114 @@
+"""geo.nearest.near_pairs against the brute force (every point measured against every geometry), on the real
+Chengdu subdistricts in UTM: the same pairs and the same distances through every path (cells, crowded cells
+cut in four, one query per point) and on degenerate inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import zeren.geo.nearest as nearest
+from zeren.geo.nearest import near_pairs
+
+GPKG = Path(__file__).resolve().parents[2] / "data" / "chengdu_hangzhou.gpkg"
+SLACK = 1.0
+
+
+def brute(geoms, x, y, slack=SLACK):
+    """Every (point, geometry) pair within slack of the point's nearest geometry, with shapely's distance."""
+    d = shapely.distance(shapely.points(x, y)[:, None], geoms[None, :])
+    s, g = np.nonzero(d <= np.nanmin(d, axis=1)[:, None] + slack)
+    return _sorted(s, g, d[s, g])
+
+
+def _sorted(s, g, d):
+    order = np.lexsort((g, s))
+    return np.asarray(s)[order], np.asarray(g)[order], np.asarray(d)[order]
+
+
+def assert_brute(tree, x, y, slack=SLACK):
+    got = _sorted(*near_pairs(tree, x, y, slack))
+    want = brute(tree.geometries, x, y, slack)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    np.testing.assert_array_equal(got[2], want[2])  # the same GEOS distances, to the last bit
+    return got
+
+
+@pytest.fixture(scope="module")
+def chengdu():
+    """(boundary lines of the real Chengdu subdistricts in UTM 48N, the subdistrict polygons in UTM 48N)."""
+    zones = gpd.read_file(GPKG, layer="subdistricts_chengdu").set_crs(4326, allow_override=True).to_crs(32648)
+    polygons = np.asarray(zones.geometry.array, dtype=object)
+    lines = shapely.get_parts(shapely.boundary(polygons))
+    return lines, polygons
+
+
+def _outside(polygons, n, seed, margin=20_000):
+    """n random points in the zones' bounds widened by ``margin`` metres, none inside a zone."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = shapely.total_bounds(polygons)
+    x = rng.uniform(minx - margin, maxx + margin, 4 * n)
+    y = rng.uniform(miny - margin, maxy + margin, 4 * n)
+    inside = shapely.STRtree(polygons).query(shapely.points(x, y), predicate="within")[0]
+    keep = np.setdiff1d(np.arange(4 * n), inside)[:n]
+    return x[keep], y[keep]
+
+
+def test_the_pairs_and_distances_of_the_brute_force_on_real_boundaries(chengdu):
+    lines, polygons = chengdu
+    x, y = _outside(polygons, 3000, seed=1)
+    s, g, d = assert_brute(shapely.STRtree(lines), x, y)
+    assert set(s.tolist()) == set(range(len(x)))  # every point has its nearest
+    assert len(s) > len(x)  # shared borders: ties within a metre exist and are all found
+
+
+def test_polygons_as_well_as_lines(chengdu):
+    _, polygons = chengdu
+    x, y = _outside(polygons, 1500, seed=2, margin=5_000)
+    assert_brute(shapely.STRtree(polygons), x, y, slack=50.0)
+
+
+def test_crowded_cells_and_the_one_query_per_point_fallback_give_the_same_pairs(chengdu, monkeypatch):
+    lines, polygons = chengdu
+    x, y = _outside(polygons, 2000, seed=3, margin=2_000)
+    tree = shapely.STRtree(lines)
+    calls = {"cells": 0, "alone": 0}
+    by_cells, one_by_one = nearest._by_cells, nearest._one_by_one
+
+    def count_cells(*a):
+        found, rest = by_cells(*a)
+        calls["cells"] += 1
+        return found, rest
+
+    def count_alone(tree, points, todo, slack):
+        calls["alone"] += len(todo)
+        return one_by_one(tree, points, todo, slack)
+
+    monkeypatch.setattr(nearest, "_by_cells", count_cells)
+    monkeypatch.setattr(nearest, "_one_by_one", count_alone)
+    monkeypatch.setattr(nearest, "MAX_CANDIDATES", 3)  # most cells crowded: cut in four, then point by point
+    assert_brute(tree, x, y)
+    assert calls["cells"] == nearest.LEVELS and 0 < calls["alone"] < len(x)
+    monkeypatch.setattr(nearest, "MAX_CANDIDATES", 0)  # every cell crowded: the fallback answers all
+    calls["alone"] = 0
+    assert_brute(tree, x, y)
+    assert calls["alone"] == len(x)
+
+
+def test_degenerate_inputs(chengdu):
+    lines, polygons = chengdu
+    tree = shapely.STRtree(lines)
+    x0, y0 = _outside(polygons, 1, seed=4)
+    assert_brute(tree, np.repeat(x0, 50), np.repeat(y0, 50))  # one place: no cell has an area
+    xs = np.linspace(x0[0], x0[0] + 30_000, 40)
+    assert_brute(tree, xs, np.full(40, y0[0]))  # points on a line
+    assert_brute(tree, x0, y0)  # a single point
+    s, g, d = near_pairs(tree, np.array([x0[0], np.inf]), np.array([y0[0], 0.0]), SLACK)
+    assert set(s.tolist()) == {0}  # a coordinate a projection overflowed: no pair, and the others answered
+    empty = near_pairs(shapely.STRtree(np.array([], dtype=object)), x0, y0, SLACK)
+    assert all(len(a) == 0 for a in empty)
+    assert all(len(a) == 0 for a in near_pairs(tree, np.zeros(0), np.zeros(0), SLACK))
