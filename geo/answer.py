@@ -6,6 +6,7 @@ and the responsibility's arrays, never a DataFrame cell."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -226,8 +227,14 @@ def json_literals(values) -> np.ndarray:
     """JSON literals of a sequence of texts (None/NaN -> ``null``), as ``json.dumps(v, ensure_ascii=False)``
     writes them; each distinct value is encoded once."""
     codes, uniques = pd.factorize(pd.Series(np.asarray(values, dtype=object), dtype=object), use_na_sentinel=True)
-    encoded = np.array([json.dumps(str(u), ensure_ascii=False) for u in uniques] + ["null"], dtype=object)
+    # json.dumps(ensure_ascii=False) escapes exactly '"', '\\' and U+0000..U+001F: any other text is its literal
+    # between quotes (five times as fast as calling it on each of the 280,000 codes of a 30,000-zone batch)
+    encoded = np.array(['"' + u + '"' if _ESCAPED(u) is None else json.dumps(u, ensure_ascii=False)
+                        for u in map(str, uniques)] + ["null"], dtype=object)
     return encoded[codes]  # code -1 (missing) takes the trailing "null"
+
+
+_ESCAPED = re.compile(r'["\\\x00-\x1f]').search
 
 
 def _number_literals(values: np.ndarray) -> np.ndarray:

@@ -523,6 +523,16 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
 
 
+def prepare_for_points(index: ZoneIndex, resp: Responsibility) -> None:
+    """Build now what a large batch of points (``assign_xy`` of ``_PARALLEL_MIN_SITES`` or more) builds on
+    first use: the point grid, then the led zones' boundary segments of the nearest-zone search. A caller
+    that reads its input meanwhile on another thread (``zeren assign``) has them ready sooner. Safe beside
+    other users of the index: the grid is built under ``prepared_lock``, as ``assign_xy`` builds it."""
+    with index.prepared_lock:
+        index.point_grid  # noqa: B018 - cached properties, built here
+    resp.lead_segments  # noqa: B018
+
+
 def assign_xy(index: ZoneIndex, resp: Responsibility, lon, lat, *, with_nearest: bool = True) -> Assignment:
     """``assign`` of points given as WGS84 coordinate arrays (every one finite): the same Assignment as
     ``assign(index, resp, shapely.points(lon, lat))``, but a large batch makes a geometry only for the points

@@ -29,6 +29,7 @@ __all__ = ["near_pairs"]
 POINTS_PER_CELL = 4
 MAX_CANDIDATES = 16
 LEVELS = 4
+_PROBES = 256
 _REL_EPS = 1e-9  # widening of the candidates' radius, relative: rounding in the cell arithmetic
 
 
@@ -49,7 +50,7 @@ def near_pairs(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray, slack: float
         return empty
     side = _first_side(x[todo], y[todo])
     for _ in range(LEVELS):
-        if not len(todo) or not side > 0:
+        if not len(todo) or not side > 0 or not _cells_pay(tree, points, todo, side, slack):
             break
         found, todo = _by_cells(tree, points, x, y, todo, side, slack)
         parts.append(found)
@@ -74,6 +75,18 @@ def _first_side(x: np.ndarray, y: np.ndarray) -> float:
     if area > 0:
         return float(np.sqrt(area / cells))
     return max(w, h) / cells  # points on a line (or one place: 0, and every point is queried alone)
+
+
+def _cells_pay(tree, points, todo, side, slack) -> bool:
+    """Whether most cells of ``side`` around the points ``todo`` would have few candidates, judged on up to
+    ``_PROBES`` of them spread through the batch (one nearest and one "dwithin" query each). Where the
+    geometries crowd the points (a gap among many small zones) cells cost more than a query per point."""
+    probe = todo[np.linspace(0, len(todo) - 1, min(len(todo), _PROBES)).astype(np.intp)]
+    (p, _), d = tree.query_nearest(points[probe], return_distance=True)
+    near = np.full(len(probe), np.inf)
+    np.minimum.at(near, p, d)
+    c, _ = tree.query(points[probe], predicate="dwithin", distance=near + side * np.sqrt(2.0) + slack)
+    return bool(np.mean(np.bincount(c, minlength=len(probe)) <= MAX_CANDIDATES) >= 0.5)
 
 
 def _by_cells(tree, points, x, y, todo, side, slack):

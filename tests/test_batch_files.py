@@ -58,7 +58,8 @@ def test_json_list_columns_are_what_json_dumps_writes(workspace, only_points):
 
 
 def test_json_literals_escape_like_json_dumps():
-    values = np.array(['a"b', "c\\d", "换行\n", None, "\u202e", "\x00", "plain"], dtype=object)
+    every = [chr(c) for c in range(0x3100)] + [chr(c) + "x" for c in (0x2028, 0x2029, 0xFEFF, 0x1F600, 0xD800)]
+    values = np.array(['a"b', "c\\d", "换行\n", None, "\u202e", "\x00", "plain", *every], dtype=object)
     assert list(json_literals(values)) == [json.dumps(v, ensure_ascii=False) if v is not None else "null"
                                            for v in values]
 
@@ -273,6 +274,27 @@ def test_lonlat_csv_at_disk_speed_writes_what_the_in_memory_path_writes(demo_tem
     elif suffix == ".parquet":
         assert pq.read_schema(out).remove_metadata() == pq.read_schema(ref).remove_metadata()
         assert json.loads(pq.read_schema(out).metadata[b"geo"]) == json.loads(pq.read_schema(ref).metadata[b"geo"])
+
+
+def test_a_large_file_prepares_the_index_while_it_is_read_and_writes_the_same(demo_template, tmp_path,  # noqa: F811
+                                                                             capsys, monkeypatch):
+    """A file of many points has the point grid and the nearest-zone segments built on a thread while its first
+    chunk is read (here "many" is lowered to 500 points so the demo city takes that path): the same rows as
+    the frame path, and the preparation really ran before the first chunk was assigned."""
+    import zeren.geo.assign as geo_assign
+
+    monkeypatch.setattr(geo_assign, "_PARALLEL_MIN_SITES", 500)
+    calls = []
+    prepare = geo_assign.prepare_for_points
+    monkeypatch.setattr(geo_assign, "prepare_for_points",
+                        lambda index, resp: calls.append(prepare(index, resp)) or None)
+    src = tmp_path / "sites.csv"
+    _lonlat_csv(src, 2500)
+    out, ref = tmp_path / "new.csv", tmp_path / "old.csv"
+    _assign(capsys, src, out, demo_template, "--chunk-rows", "700", "--skip-bad")
+    assert len(calls) == 1
+    _reference(src, demo_template, ref)
+    assert out.read_bytes() == ref.read_bytes()
 
 
 def test_zeren_assign_imports_neither_the_web_server_nor_the_map_pages():

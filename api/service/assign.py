@@ -226,6 +226,34 @@ def _point_file(table) -> bool:
     return table.point_layer
 
 
+def _prepare_for_points(catalogue, day, table):
+    """For a file of many points (by its row count, or a CSV of several megabytes): the index's batch
+    structures built on a thread (``geo.assign.prepare_for_points``) while the caller reads; a future, or None
+    for a small file (its points take the tree: nothing to build)."""
+    import threading
+    from concurrent.futures import Future
+
+    from zeren.geo.assign import _PARALLEL_MIN_SITES, prepare_for_points
+
+    rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
+    if rows < _PARALLEL_MIN_SITES or not len(catalogue.index):
+        return None
+    done: Future = Future()
+
+    def run():
+        try:
+            prepare_for_points(catalogue.index, catalogue.responsibility(day))
+            done.set_result(None)
+        except BaseException as exc:  # raised where the caller waits for it
+            done.set_exception(exc)
+
+    threading.Thread(target=run, name="zeren-prepare", daemon=True).start()
+    return done
+
+
+_CSV_BYTES_PER_POINT = 40  # "id,lon,lat" rows with a few more columns: an under-estimate of rows is harmless
+
+
 def _point_chunks(table, chunk_rows: int):
     """Per chunk of a point file: (attributes as an Arrow table, x, y, None), the coordinates in the file's CRS
     (NaN: no usable point), or (attributes, None, None, geometries) for a chunk that holds other geometries."""
@@ -275,6 +303,7 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
     writing = True
     first = table.first_row
     as_frame = None
+    warming = _prepare_for_points(catalogue, day, table)  # while the first chunk is read
     for chunk, x, y, geoms in _point_chunks(table, chunk_rows):
         n = chunk.num_rows
         if geoms is not None:  # not points after all: this chunk as a frame
@@ -316,6 +345,9 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
         # the output text of a whole chunk is never held at once, and the writing overlaps the assigning. A
         # GeoPackage takes the chunk in one write: appending to a layer updates its R*Tree row by row (five
         # appends of 200,000 points cost three times one write of 1,000,000)
+        if warming is not None:
+            warming.result()
+            warming = None
         gather = [] if writer.driver == "GPKG" else None
         for start in range(0, max(n, 1), CHUNK):  # an empty table too: its header is written
             part = slice(start, min(n, start + CHUNK))

@@ -90,6 +90,7 @@ def test_crowded_cells_and_the_one_query_per_point_fallback_give_the_same_pairs(
 
     monkeypatch.setattr(nearest, "_by_cells", count_cells)
     monkeypatch.setattr(nearest, "_one_by_one", count_alone)
+    monkeypatch.setattr(nearest, "_cells_pay", lambda *a: True)  # every level tried, whatever the probe says
     monkeypatch.setattr(nearest, "MAX_CANDIDATES", 3)  # most cells crowded: cut in four, then point by point
     assert_brute(tree, x, y)
     assert calls["cells"] == nearest.LEVELS and 0 < calls["alone"] < len(x)
@@ -112,3 +113,23 @@ def test_degenerate_inputs(chengdu):
     empty = near_pairs(shapely.STRtree(np.array([], dtype=object)), x0, y0, SLACK)
     assert all(len(a) == 0 for a in empty)
     assert all(len(a) == 0 for a in near_pairs(tree, np.zeros(0), np.zeros(0), SLACK))
+
+
+def test_the_probe_sends_crowded_points_one_by_one_and_spread_ones_to_cells(chengdu, monkeypatch):
+    """Points far outside the city take cells; points in a band a few metres from many boundaries (every
+    cell crowded) are answered one query each, and both give the brute force's pairs."""
+    lines, polygons = chengdu
+    tree = shapely.STRtree(lines)
+    used = []
+    by_cells = nearest._by_cells
+    monkeypatch.setattr(nearest, "_by_cells", lambda *a: used.append(len(a[4])) or by_cells(*a))
+    far_x, far_y = _outside(polygons, 2000, seed=5, margin=40_000)
+    assert_brute(tree, far_x, far_y)
+    assert used and used[0] == 2000
+    used.clear()
+    rng = np.random.default_rng(6)
+    anchor = shapely.get_coordinates(shapely.line_interpolate_point(lines, 0.5, normalized=True))
+    x, y = anchor[:, 0] + rng.uniform(-2, 2, len(anchor)), anchor[:, 1] + rng.uniform(-2, 2, len(anchor))
+    monkeypatch.setattr(nearest, "MAX_CANDIDATES", 1)
+    assert_brute(tree, x, y)
+    assert not used
