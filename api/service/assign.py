@@ -235,7 +235,10 @@ def _prepare_for_points(catalogue, day, table):
 
     from zeren.geo.assign import _PARALLEL_MIN_SITES, prepare_for_points
 
-    rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
+    try:
+        rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
+    except OSError:  # not a plain file (a GDAL virtual path): count as small, the grid is built when used
+        rows = 0
     if rows < _PARALLEL_MIN_SITES or not len(catalogue.index):
         return None
     done: Future = Future()
