@@ -680,7 +680,8 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     if not len(todo):
         return nearest, distance
     if len(todo) <= _FEW_NEAREST:
-        found = _nearest_few(index, resp, sites[todo])
+        with np.errstate(invalid="ignore"):  # a site projected to infinity (far side of the globe): no nearest
+            found = _nearest_few(index, resp, sites[todo])
         if found is not None:
             nearest[todo], distance[todo] = found
         return nearest, distance
