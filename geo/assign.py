@@ -709,16 +709,17 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
         np.minimum.at(closest, s, d)
         # Zones within a metre of the closest one tie (shared borders project with centimetres of noise)
         s, z = tree.query(metric_sites[ok], predicate="dwithin", distance=closest + NEAREST_TIE_M)
-        s = ok[s]
-        d = shapely.distance(metric_sites[s], tree.geometries[z])
+        s, d = ok[s], None  # distances measured below, for the pairs that need one only (lines, polygons)
     # Among the ties the most specific kind, then the lowest code, wins.
     zone = zone_of[z]
     order = np.lexsort((index.lead_rank[zone], s))
-    s, zone, d = s[order], zone[order], d[order]
+    s, zone, z = s[order], zone[order], z[order]
+    d = d[order] if d is not None else None
     first = np.concatenate(([True], s[1:] != s[:-1]))
     nearest[todo[s[first]]] = zone[first]
     if segments is None:  # the tree's geometries are the zones: the winner's distance is its pair's
-        distance[todo[s[first]]] = d[first]
+        distance[todo[s[first]]] = d[first] if d is not None else \
+            shapely.distance(metric_sites[s[first]], tree.geometries[z[first]])
         return nearest, distance
     # A site outside the winning zone is as far from it as from the nearest segment of its boundary, and every
     # segment of it that near is among the candidates found: the distance is the least of theirs (GEOS measures
@@ -727,7 +728,8 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     winner[s[first]] = zone[first]
     mine = zone == winner[s]
     least = np.full(len(todo), np.inf)
-    np.minimum.at(least, s[mine], d[mine])
+    np.minimum.at(least, s[mine], d[mine] if d is not None else
+                  shapely.distance(metric_sites[s[mine]], tree.geometries[z[mine]]))
     distance[todo[s[first]]] = least[s[first]]
     return nearest, distance
 
