@@ -237,7 +237,8 @@ def test_new_crs_strings_do_not_stall_the_event_loop(client):
         time.sleep(0.02)
     for t in threads:
         t.join()
-    assert sorted(health)[len(health) // 2] < 0.05, f"/health p50 {sorted(health)[len(health) // 2] * 1000:.0f} ms"
+    # 3 ms idle, 1.5 s before the fix; the bound leaves room for a loaded CI machine and still catches that
+    assert sorted(health)[len(health) // 2] < 0.25, f"/health p50 {sorted(health)[len(health) // 2] * 1000:.0f} ms"
 
 
 # -- text input: NUL and lone surrogates are 422 naming the field, on both stores ---------------------------
