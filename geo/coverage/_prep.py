@@ -386,15 +386,15 @@ def overlap_table(children: np.ndarray, parents: np.ndarray, metric: Metric,
     union), or that a parent covers, shares its own area; when ``parents_disjoint`` (a verified
     coverage) such a child shares nothing with the others, and only the parent holding its
     representative point is tested. Only the remaining pairs are intersected, in the metric CRS.
-    Parents are the prepared side of every predicate: they are few and large, and the callers' zones, shared
-    with other threads, so the predicates use private prepared copies (see ``geo.prepared``).
+    Parents are the prepared side of every predicate: they are few and large. They are the callers' zones,
+    shared with other threads: the tree queries prepare temporary copies, "covers" takes private prepared
+    copies (see ``geo.prepared``).
     """
     children = np.asarray(children, dtype=object)
     parents = np.asarray(parents, dtype=object)
     if len(children) == 0 or len(parents) == 0:
         return Overlaps(np.zeros(0, int), np.zeros(0, int), np.zeros(0))
-    prepared = private_prepared(parents)
-    parent, child = shapely.STRtree(children).query(prepared, predicate="intersects")
+    parent, child = shapely.STRtree(children).query(parents, predicate="intersects")
     order = np.lexsort((parent, child))
     parent, child = parent[order], child[order]
     own = np.zeros(len(child), dtype=bool)
@@ -404,10 +404,11 @@ def overlap_table(children: np.ndarray, parents: np.ndarray, metric: Metric,
     if parents_disjoint and len(test):
         ask = np.unique(child[test])
         home = np.full(len(children), -1)
-        hp, hc = shapely.STRtree(shapely.point_on_surface(children[ask])).query(prepared, predicate="contains")
+        hp, hc = shapely.STRtree(shapely.point_on_surface(children[ask])).query(parents, predicate="contains")
         home[ask[hc]] = hp
         test = test[home[child[test]] == parent[test]]
-    own[test] = shapely.covers(prepared[parent[test]], children[child[test]])
+    if len(test):
+        own[test] = shapely.covers(private_prepared(parents)[parent[test]], children[child[test]])
     cut = ~own
     if parents_disjoint:
         cut &= ~np.isin(child, child[own])

@@ -11,7 +11,6 @@ from pyproj import CRS
 
 from zeren.geo.coverage import _prep
 from zeren.geo.coverage._prep import Metric
-from zeren.geo.prepared import private_prepared
 
 REASONS = ("unit_without_planner", "sliver", "outside_units")
 REASON_LABELS = {
@@ -313,9 +312,9 @@ def _units_in_pieces(pieces: np.ndarray, geoms: np.ndarray, area_m2: np.ndarray,
     or the piece's area."""
     if len(pieces) == 0 or len(geoms) == 0:
         return np.zeros(0, int), np.zeros(0, int)
-    # the pieces may be a cached result other threads read: the predicate uses private prepared copies
-    points = shapely.STRtree(shapely.point_on_surface(geoms))
-    piece, unit = points.query(private_prepared(pieces), predicate="contains")
+    # (the query prepares a temporary copy of each piece: the pieces, maybe a cached result other threads
+    # read, stay unprepared; see geo.prepared)
+    piece, unit = shapely.STRtree(shapely.point_on_surface(geoms)).query(pieces, predicate="contains")
     lone_units = np.ones(len(geoms), dtype=bool)
     lone_units[unit] = False
     lone_pieces = np.ones(len(pieces), dtype=bool)
