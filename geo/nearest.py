@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-__all__ = ["near_pairs"]
+__all__ = ["near_pairs", "near_candidates", "nearest_distance"]
 
 POINTS_PER_CELL = 4
 MAX_CANDIDATES = 16
@@ -70,6 +70,21 @@ def near_pairs(tree: shapely.STRtree, x: np.ndarray, y: np.ndarray, slack: float
     return s[keep], g[keep], d[keep]
 
 
+def nearest_distance(tree: shapely.STRtree, geoms: np.ndarray) -> np.ndarray:
+    """The distance from each geometry to the nearest one of the tree (inf where the tree gives none)."""
+    (q, _), d = tree.query_nearest(geoms, return_distance=True)
+    out = np.full(len(geoms), np.inf)
+    np.minimum.at(out, q, d)
+    return out
+
+
+def near_candidates(tree: shapely.STRtree, geoms: np.ndarray, slack: float) -> tuple[np.ndarray, np.ndarray]:
+    """(query index, tree index) of every tree geometry within ``slack`` of each query geometry's nearest one,
+    one nearest and one "dwithin" query per geometry (any geometry type; distances not measured). The query
+    geometries must have finite coordinates."""
+    return tree.query(geoms, predicate="dwithin", distance=nearest_distance(tree, geoms) + slack)
+
+
 def _first_side(x: np.ndarray, y: np.ndarray) -> float:
     """The side of a square cell holding about POINTS_PER_CELL of the points, were they spread evenly over
     their bounding box."""
@@ -86,10 +101,7 @@ def _cells_pay(tree, points, todo, side, slack) -> bool:
     ``_PROBES`` of them spread through the batch (one nearest and one "dwithin" query each). Where the
     geometries crowd the points (a gap among many small zones) cells cost more than a query per point."""
     probe = todo[np.linspace(0, len(todo) - 1, min(len(todo), _PROBES)).astype(np.intp)]
-    (p, _), d = tree.query_nearest(points[probe], return_distance=True)
-    near = np.full(len(probe), np.inf)
-    np.minimum.at(near, p, d)
-    c, _ = tree.query(points[probe], predicate="dwithin", distance=near + side * np.sqrt(2.0) + slack)
+    c, _ = near_candidates(tree, points[probe], side * np.sqrt(2.0) + slack)
     return bool(np.mean(np.bincount(c, minlength=len(probe)) <= MAX_CANDIDATES) >= 0.5)
 
 
@@ -102,10 +114,7 @@ def _by_cells(tree, points, x, y, todo, side, slack):
     cx = x[todo].min() + (keys // (int(iy.max()) + 1) + 0.5) * side
     cy = y[todo].min() + (keys % (int(iy.max()) + 1) + 0.5) * side
     centres = shapely.points(cx, cy)
-    (c, _), d = tree.query_nearest(centres, return_distance=True)
-    dc = np.full(len(keys), np.inf)
-    np.minimum.at(dc, c, d)
-    radius = dc + side * np.sqrt(2.0) + slack
+    radius = nearest_distance(tree, centres) + side * np.sqrt(2.0) + slack
     # widened by the rounding of the cell arithmetic: relative to the coordinates' magnitude and the side
     scale = max(float(np.abs(x[todo]).max()), float(np.abs(y[todo]).max()), side)
     c2, g2 = tree.query(centres, predicate="dwithin", distance=radius * (1 + _REL_EPS) + _REL_EPS * scale)
@@ -125,8 +134,5 @@ def _by_cells(tree, points, x, y, todo, side, slack):
 
 def _one_by_one(tree, points, todo, slack):
     """The pairs of ``todo`` from a nearest query per point, then the geometries within slack of it."""
-    (s, _), d = tree.query_nearest(points[todo], return_distance=True)
-    closest = np.full(len(todo), np.inf)
-    np.minimum.at(closest, s, d)
-    s, g = tree.query(points[todo], predicate="dwithin", distance=closest + slack)
+    s, g = near_candidates(tree, points[todo], slack)
     return todo[s], g, shapely.distance(points[todo[s]], tree.geometries[g])
