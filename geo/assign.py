@@ -51,7 +51,7 @@ import shapely
 from zeren.geo.crs import geometry_projector, metric_crs
 from zeren.geo.errors import GeoInputError
 from zeren.geo.kinds import BASE_KINDS, DEFAULT_CONSULTATION_KINDS
-from zeren.geo.nearest import near_pairs
+from zeren.geo.nearest import near_candidates, near_pairs, nearest_distance
 from zeren.geo.pointgrid import PointGrid
 from zeren.geo.prepared import private_prepared
 from zeren.geo.validity import active_mask, as_timestamp
@@ -119,10 +119,7 @@ class Responsibility:
         tree = self.service_tree
         if tree is None or not len(metric_sites):
             return np.full(len(metric_sites), np.nan)
-        out = np.full(len(metric_sites), np.inf)
-        (s, _), d = tree.query_nearest(metric_sites, return_distance=True)
-        np.minimum.at(out, s, d)
-        return out
+        return nearest_distance(tree, metric_sites)
 
     @cached_property
     def lead_lonlat_tree(self) -> tuple[np.ndarray, shapely.STRtree | None]:
@@ -523,11 +520,14 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
     return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
 
 
-def prepare_for_points(index: ZoneIndex, resp: Responsibility) -> None:
-    """Build now what a large batch of points (``assign_xy`` of ``_PARALLEL_MIN_SITES`` or more) builds on
-    first use: the point grid, then the led zones' boundary segments of the nearest-zone search. A caller
-    that reads its input meanwhile on another thread (``zeren assign``) has them ready sooner. Safe beside
-    other users of the index: the grid is built under ``prepared_lock``, as ``assign_xy`` builds it."""
+def prepare_for_points(index: ZoneIndex, resp: Responsibility, n_points: int) -> None:
+    """Build now what ``assign_xy`` of ``n_points`` points builds on first use: for a large batch the point
+    grid, then the led zones' boundary segments of the nearest-zone search; nothing for a small one (its
+    points take the tree). A caller that reads its input meanwhile on another thread (``zeren assign``) has
+    them ready sooner. Safe beside other users of the index: the grid is built under ``prepared_lock``, as
+    ``assign_xy`` builds it."""
+    if n_points < _PARALLEL_MIN_SITES or not len(index):
+        return
     with index.prepared_lock:
         index.point_grid  # noqa: B018 - cached properties, built here
     resp.lead_segments  # noqa: B018
@@ -703,12 +703,9 @@ def _nearest(index: ZoneIndex, resp: Responsibility, sites, lead_zone):
     if mx is not None:  # points: candidates per cell of points (geo.nearest), the same pairs and distances
         s, z, d = near_pairs(tree, mx, my, NEAREST_TIE_M)
     else:  # (a site the projection took to infinity, on the far side of the globe, has no nearest zone)
-        ok = np.flatnonzero(np.isfinite(shapely.bounds(metric_sites)).all(axis=1))
-        (s, _), d = tree.query_nearest(metric_sites[ok], return_distance=True)
-        closest = np.full(len(ok), np.inf)
-        np.minimum.at(closest, s, d)
         # Zones within a metre of the closest one tie (shared borders project with centimetres of noise)
-        s, z = tree.query(metric_sites[ok], predicate="dwithin", distance=closest + NEAREST_TIE_M)
+        ok = np.flatnonzero(np.isfinite(shapely.bounds(metric_sites)).all(axis=1))
+        s, z = near_candidates(tree, metric_sites[ok], NEAREST_TIE_M)
         s, d = ok[s], None  # distances measured below, for the pairs that need one only (lines, polygons)
     # Among the ties the most specific kind, then the lowest code, wins.
     zone = zone_of[z]

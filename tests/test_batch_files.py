@@ -286,13 +286,17 @@ def test_a_large_file_prepares_the_index_while_it_is_read_and_writes_the_same(de
     monkeypatch.setattr(geo_assign, "_PARALLEL_MIN_SITES", 500)
     calls = []
     prepare = geo_assign.prepare_for_points
-    monkeypatch.setattr(geo_assign, "prepare_for_points",
-                        lambda index, resp: calls.append(prepare(index, resp)) or None)
+
+    def spy(index, resp, n):  # records whether the grid and the segments were built by it
+        prepare(index, resp, n)
+        calls.append("point_grid" in vars(index) and "lead_segments" in vars(resp))
+
+    monkeypatch.setattr(geo_assign, "prepare_for_points", spy)
     src = tmp_path / "sites.csv"
     _lonlat_csv(src, 2500)
     out, ref = tmp_path / "new.csv", tmp_path / "old.csv"
     _assign(capsys, src, out, demo_template, "--chunk-rows", "700", "--skip-bad")
-    assert len(calls) == 1
+    assert len(calls) == 1 and calls[0]
     _reference(src, demo_template, ref)
     assert out.read_bytes() == ref.read_bytes()
 

@@ -227,25 +227,22 @@ def _point_file(table) -> bool:
 
 
 def _prepare_for_points(catalogue, day, table):
-    """For a file of many points (by its row count, or a CSV of several megabytes): the index's batch
-    structures built on a thread (``geo.assign.prepare_for_points``) while the caller reads; a future, or None
-    for a small file (its points take the tree: nothing to build)."""
+    """The index's batch structures for the points of ``table`` (``geo.assign.prepare_for_points``, sized by
+    its row count or, for a CSV, its bytes), built on a thread while the caller reads: a future."""
     import threading
     from concurrent.futures import Future
 
-    from zeren.geo.assign import _PARALLEL_MIN_SITES, prepare_for_points
+    from zeren.geo.assign import prepare_for_points
 
     try:
         rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
     except OSError:  # not a plain file (a GDAL virtual path): count as small, the grid is built when used
         rows = 0
-    if rows < _PARALLEL_MIN_SITES or not len(catalogue.index):
-        return None
     done: Future = Future()
 
     def run():
         try:
-            prepare_for_points(catalogue.index, catalogue.responsibility(day))
+            prepare_for_points(catalogue.index, catalogue.responsibility(day), rows)
             done.set_result(None)
         except BaseException as exc:  # raised where the caller waits for it
             done.set_exception(exc)
@@ -309,6 +306,9 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
     warming = _prepare_for_points(catalogue, day, table)  # while the first chunk is read
     for chunk, x, y, geoms in _point_chunks(table, chunk_rows):
         n = chunk.num_rows
+        if warming is not None:  # ready before anything is assigned, on either path
+            warming.result()
+            warming = None
         if geoms is not None:  # not points after all: this chunk as a frame
             frame = gpd.GeoDataFrame(chunk.to_pandas(), geometry=gpd.GeoSeries(geoms), crs=table.crs)
             frame.attrs["first_row"] = first
@@ -348,9 +348,6 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
         # the output text of a whole chunk is never held at once, and the writing overlaps the assigning. A
         # GeoPackage takes the chunk in one write: appending to a layer updates its R*Tree row by row (five
         # appends of 200,000 points cost three times one write of 1,000,000)
-        if warming is not None:
-            warming.result()
-            warming = None
         gather = [] if writer.driver == "GPKG" else None
         for start in range(0, max(n, 1), CHUNK):  # an empty table too: its header is written
             part = slice(start, min(n, start + CHUNK))
