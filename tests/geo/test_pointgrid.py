@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPoint, MultiPolygon, Point, Polygon, box
 
-from zeren.geo.pointgrid import PointGrid, covers_pairs
+from zeren.geo.pointgrid import PointGrid, components4, covers_pairs
 
 GPKG = Path(__file__).resolve().parents[2] / "data" / "chengdu_hangzhou.gpkg"
 
@@ -358,3 +358,59 @@ def test_box_labels_of_boxes_straddling_a_cell_edge_and_the_margin():
     site, zone = grid.expand(np.arange(5), labels)
     assert sorted(zone[site == 0].tolist()) == [0]
     assert not (site == 2).any() and not (site == 4).any()  # clean but outside every zone
+
+
+# --- components4: the grid's labelling of clean cells, checked against scipy.ndimage.label ------------------
+
+def _same_as_scipy(mask: np.ndarray) -> int:
+    from scipy import ndimage
+
+    expected, n_expected = ndimage.label(mask)  # 4-connectivity, numbered in raster order
+    got, n = components4(mask)
+    assert n == n_expected
+    assert got.shape == mask.shape
+    np.testing.assert_array_equal(got, expected)
+    return n
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 17), (17, 1), (2, 2), (40, 33), (301, 7)])
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.55, 0.8, 1.0])
+def test_components4_is_scipys_label_on_random_masks(shape, p):
+    rng = np.random.default_rng(int(p * 100) + shape[0] * 1000 + shape[1])
+    for _ in range(20):
+        _same_as_scipy(rng.random(shape) < p)
+
+
+def test_components4_on_snakes_spirals_and_combs():
+    # one component that winds through every row: many rounds of hooking if the roots were not compressed
+    snake = np.zeros((401, 301), bool)
+    snake[::2, :] = True
+    snake[1::4, -1] = True
+    snake[3::4, 0] = True
+    assert _same_as_scipy(snake) == 1
+    spiral = np.zeros((99, 99), bool)
+    top, left, bottom, right = 0, 0, 98, 98
+    while top <= bottom and left <= right:
+        spiral[top, left:right + 1] = spiral[top:bottom + 1, right] = True
+        spiral[bottom, left:right + 1] = spiral[top + 2:bottom + 1, left] = True
+        top, left, bottom, right = top + 2, left + 2, bottom - 2, right - 2
+    _same_as_scipy(spiral)
+    comb = np.zeros((50, 60), bool)
+    comb[0, :] = True
+    comb[:, ::2] = True
+    assert _same_as_scipy(comb) == 1
+    _same_as_scipy(~comb)  # the teeth's gaps: 29 separate columns
+    diagonal = np.eye(30, dtype=bool)  # touching only at corners: 30 components under 4-connectivity
+    assert _same_as_scipy(diagonal) == 30
+
+
+def test_components4_on_the_real_chengdu_grid(chengdu_grid):
+    # the clean cells of the grid over the real districts: what the grid's labels were built from
+    clean = chengdu_grid.labels.reshape(chengdu_grid.shape) > 0
+    assert 0.5 < clean.mean() < 1
+    assert _same_as_scipy(clean) == chengdu_grid.n_components
+
+
+def test_components4_refuses_other_ranks():
+    with pytest.raises(ValueError):
+        components4(np.ones(5, bool))
