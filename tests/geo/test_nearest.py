@@ -84,9 +84,9 @@ def test_crowded_cells_and_the_one_query_per_point_fallback_give_the_same_pairs(
         calls["cells"] += 1
         return found, rest
 
-    def count_alone(tree, points, todo, slack):
+    def count_alone(tree, points, x, y, todo, slack):
         calls["alone"] += len(todo)
-        return one_by_one(tree, points, todo, slack)
+        return one_by_one(tree, points, x, y, todo, slack)
 
     monkeypatch.setattr(nearest, "_by_cells", count_cells)
     monkeypatch.setattr(nearest, "_one_by_one", count_alone)
@@ -133,3 +133,47 @@ def test_the_probe_sends_crowded_points_one_by_one_and_spread_ones_to_cells(chen
     monkeypatch.setattr(nearest, "MAX_CANDIDATES", 1)
     assert_brute(tree, x, y)
     assert not used
+
+
+@pytest.mark.parametrize("slack", [0.0, SLACK, 50.0])
+def test_the_vertex_bound_gives_the_pairs_of_the_brute_force(chengdu, monkeypatch, slack):
+    """Many points left for one query each take the bound of their nearest vertex (a k-d tree) instead of the
+    tree's nearest search: near boundaries (ties of shared borders, points on vertices), far outside, and
+    against polygons, the pairs and the distances are the brute force's."""
+    lines, polygons = chengdu
+    monkeypatch.setattr(nearest, "_cells_pay", lambda *a: False)  # every point one query each
+    monkeypatch.setattr(nearest, "VERTEX_BOUND_MIN", 1)
+    rng = np.random.default_rng(7)
+    mid = shapely.get_coordinates(shapely.line_interpolate_point(lines, 0.5, normalized=True))
+    vertices = shapely.get_coordinates(lines)[rng.choice(len(shapely.get_coordinates(lines)), 300)]
+    far_x, far_y = _outside(polygons, 1000, seed=8, margin=30_000)
+    x = np.concatenate([mid[:, 0] + rng.uniform(-3, 3, len(mid)), vertices[:, 0], far_x])
+    y = np.concatenate([mid[:, 1] + rng.uniform(-3, 3, len(mid)), vertices[:, 1], far_y])
+    tree = shapely.STRtree(lines)
+    assert tree not in nearest._VERTEX_TREES
+    s, _, d = assert_brute(tree, x, y, slack)
+    assert tree in nearest._VERTEX_TREES  # the bound was used, and its k-d tree is kept for the next call
+    assert set(s.tolist()) == set(range(len(x)))
+    assert (d[np.isin(s, np.arange(len(mid), len(mid) + 300))] == 0).any()  # points on vertices: distance 0
+    assert_brute(tree, far_x, far_y, slack)  # the kept k-d tree
+    px, py = _outside(polygons, 800, seed=9, margin=5_000)
+    assert_brute(shapely.STRtree(polygons), px, py, slack)
+
+
+def test_the_vertex_trees_go_with_their_trees(chengdu, monkeypatch):
+    import gc
+
+    lines, polygons = chengdu
+    monkeypatch.setattr(nearest, "_cells_pay", lambda *a: False)
+    monkeypatch.setattr(nearest, "VERTEX_BOUND_MIN", 1)
+    x, y = _outside(polygons, 50, seed=10)
+    before = len(nearest._VERTEX_TREES)
+    tree = shapely.STRtree(lines[:500])
+    near_pairs(tree, x, y, SLACK)
+    assert len(nearest._VERTEX_TREES) == before + 1
+    del tree
+    gc.collect()
+    assert len(nearest._VERTEX_TREES) == before
+    # a tree of empty geometries has no vertex to bound with: the nearest search answers (no pair at all)
+    empty = shapely.STRtree(np.array([shapely.LineString()], dtype=object))
+    assert all(len(a) == 0 for a in near_pairs(empty, x, y, SLACK))
