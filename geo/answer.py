@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -246,12 +247,13 @@ def _number_literals(values: np.ndarray) -> np.ndarray:
 _MAX_GROUP_ZONES = 8  # sites matching more zones than this are encoded one by one (polygons across many zones)
 
 
-def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray] | None:
-    """(group per site, one site per group): sites that match the same zones share a group, so their
+def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """(group per site, one site per group, key per group): sites that match the same zones share a group, so their
     ``planners`` and ``consultations`` lists are the same text (and their ``zones`` too when every share is 1,
     as for points). A million points over a city fall into a few hundred groups: each list is encoded once per
     group and gathered. The key of a site is its zones in lead-rank order, packed exactly into one integer
-    (or compared as rows when they do not fit). None when some site matches more than ``_MAX_GROUP_ZONES``."""
+    (or compared as rows when they do not fit: the keys are None then). None when some site matches more
+    than ``_MAX_GROUP_ZONES``."""
     n, site, zone = result.n_sites, result.pair_site, result.pair_zone
     counts = np.bincount(site, minlength=n) if len(site) else np.zeros(n, dtype=np.int64)
     width = int(counts.max()) if n else 0
@@ -270,10 +272,9 @@ def _zone_groups(result: Assignment) -> tuple[np.ndarray, np.ndarray] | None:
             key += rows[:, j]
         codes, _ = pd.factorize(key)  # numbered in order of first appearance
         first = np.flatnonzero(codes > np.r_[-1, np.maximum.accumulate(codes)[:-1]])
-    else:
-        _, first, codes = np.unique(rows, axis=0, return_index=True, return_inverse=True)
-        codes = codes.ravel()
-    return codes, first
+        return codes, first, key[first]
+    _, first, codes = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    return codes.ravel(), first, None
 
 
 def _json_list_columns(result: Assignment) -> dict[str, np.ndarray]:
@@ -330,19 +331,86 @@ def _json_list_parts(result: Assignment) -> dict[str, tuple[np.ndarray, np.ndarr
     grouped = _zone_groups(result) if result.n_sites else None
     if grouped is None:
         return {column: (texts, None) for column, texts in _json_lists(result).items()}
-    codes, first = grouped
-    keep = np.isin(result.pair_site, first)  # the pairs of each group's first site, renumbered by group
+    codes, first, keys = grouped
+    whole = bool(np.all(np.asarray(result.pair_share) == 1.0))  # (points): a group's zones are one text too
+    memo = _GroupTexts.of(result.resp) if whole and keys is not None else None
+    known, kept = memo.find(keys) if memo is not None else (np.full(len(first), -1), None)
+    new = np.flatnonzero(known < 0)
+    keep = np.isin(result.pair_site, first[new])  # the pairs of each new group's first site, renumbered
     group_of_site = np.full(result.n_sites, -1, dtype=np.int64)
-    group_of_site[first] = np.arange(len(first))
-    one = replace(result, n_sites=len(first), pair_site=group_of_site[result.pair_site[keep]],
+    group_of_site[first[new]] = np.arange(len(new))
+    one = replace(result, n_sites=len(new), pair_site=group_of_site[result.pair_site[keep]],
                   pair_zone=result.pair_zone[keep], pair_share=result.pair_share[keep])
     lists = _json_lists(one)
+    if memo is not None:
+        memo.add(keys[new], lists)
+        lists = _gather_texts(known, kept, new, lists)
     out = {column: (lists[column], codes) for column in ("planners", "consultations")}
-    if np.all(np.asarray(result.pair_share) == 1.0):
+    if whole:
         out["zones"] = (lists["zones"], codes)
     else:  # shares differ between sites of one group: the zones column is encoded site by site
         out["zones"] = (_json_lists(result, columns=("zones",))["zones"], None)
     return out
+
+
+class _GroupTexts:
+    """The list texts of the groups of zones already encoded on one date, kept in the Responsibility's memo:
+    the chunks of a large file (30,000 groups in every chunk of 200,000 points against 30,000 zones) and the
+    requests of one day meet the same groups again, and encode only the new ones. The keys are
+    ``_zone_groups``' packed zone lists (zone positions in this index, in lead-rank order), so a text is
+    found only for exactly the same zones, on the same date's appointments. Bounded: after ``MAX_GROUPS``
+    groups nothing more is kept (the rest is encoded as before)."""
+
+    MAX_GROUPS = 200_000
+    COLUMNS = ("planners", "consultations", "zones")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.keys = np.zeros(0, dtype=np.int64)  # sorted
+        self.texts = {c: np.zeros(0, dtype=object) for c in self.COLUMNS}
+
+    @classmethod
+    def of(cls, resp) -> "_GroupTexts":
+        with _MEMO_LOCK:
+            return resp.memo.setdefault("group_texts", cls())
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, dict]:
+        """(the position of each key's texts, -1 where none is kept; the texts those positions index)."""
+        with self.lock:  # the keys and their texts as one snapshot: add() replaces both together
+            kept, texts = self.keys, self.texts
+        at = np.searchsorted(kept, keys)
+        found = at < len(kept)
+        found[found] = kept[at[found]] == keys[found]
+        return np.where(found, at, -1), texts
+
+    def add(self, keys: np.ndarray, lists: dict) -> None:
+        """Keep the texts of new groups (``lists``: per column, aligned with ``keys``)."""
+        with self.lock:
+            fresh = ~np.isin(keys, self.keys)  # (another thread may have kept some meanwhile)
+            if not fresh.any() or len(self.keys) + int(fresh.sum()) > self.MAX_GROUPS:
+                return
+            merged = np.concatenate([self.keys, keys[fresh]])
+            order = np.argsort(merged, kind="stable")
+            # replaced, not changed in place: a snapshot another thread holds stays whole
+            self.texts = {c: np.concatenate([self.texts[c], np.asarray(lists[c], dtype=object)[fresh]])[order]
+                          for c in self.COLUMNS}
+            self.keys = merged[order]
+
+
+def _gather_texts(known: np.ndarray, texts: dict, new: np.ndarray, lists: dict) -> dict:
+    """Per column, the texts of every group: the kept ones (``texts`` at ``known``), the new ones from
+    ``lists`` (aligned with the positions ``new``)."""
+    out = {}
+    for column, kept in texts.items():
+        values = np.empty(len(known), dtype=object)
+        old = np.flatnonzero(known >= 0)
+        values[old] = kept[known[old]]
+        values[new] = lists[column]
+        out[column] = values
+    return out
+
+
+_MEMO_LOCK = threading.Lock()
 
 
 def _json_lists(result: Assignment, columns=("planners", "consultations", "zones")) -> dict[str, np.ndarray]:

@@ -96,6 +96,12 @@ class Responsibility:
     index: ZoneIndex = field(repr=False, compare=False)  # the index these arrays are aligned on
 
     @cached_property
+    def memo(self) -> dict:
+        """What the encoders of answers keep for this date, by name (``geo.answer``'s texts per group of
+        zones): it lives as long as this Responsibility, and is cleared with it when an appointment changes."""
+        return {}
+
+    @cached_property
     def lead_tree(self) -> tuple[np.ndarray, shapely.STRtree | None]:
         """(candidates, tree): the positions of the zones that have a lead on this date and an STRtree of them
         in the index's metric CRS (None when no zone has a lead). Built on first use, then kept as long as

@@ -13,7 +13,7 @@ import pyogrio
 import pytest
 import shapely
 
-from tests.layers._support import cli, demo_template  # noqa: F401 - fixtures
+from tests.layers._support import cli, demo_store, demo_template  # noqa: F401 - fixtures
 from zeren.api.service.workspace import Workspace
 from zeren.geo.answer import assignment_columns, json_literals
 
@@ -479,3 +479,72 @@ def test_point_wkb_is_read_in_place_as_shapely_reads_it():
     for other in ([shapely.Point(1, 2, 3)], [shapely.box(0, 0, 1, 1)], [shapely.MultiPoint([(1, 2)])]):
         assert wkb_point_xy(pa.array(shapely.to_wkb(other))) is None
     assert wkb_point_xy(pa.array(shapely.to_wkb([shapely.Point(1, 2)], byte_order=0))) is None
+
+
+def _point_texts(ws, points, day=AS_OF):
+    from zeren.geo.answer import assignment_arrays
+
+    result = ws.catalogue.assign(points, pd.Timestamp(day))
+    arrays = assignment_arrays(result)
+    return {c: arrays[c].cast("string").to_pylist() for c in LIST_COLUMNS}, result
+
+
+def _fresh_texts(ws, points, day=AS_OF):
+    """The texts with nothing kept from before: the date's memo emptied first."""
+    ws.catalogue.responsibility(pd.Timestamp(day)).memo.clear()
+    return _point_texts(ws, points, day)[0]
+
+
+def test_list_texts_kept_per_date_are_the_ones_a_fresh_encoding_gives(demo_store, monkeypatch):
+    """The chunks of a file (and the requests of one day) meet the same groups of zones again: their texts are
+    kept with the date's responsibility and only new groups are encoded. What is gathered is exactly what a
+    fresh encoding writes, for a batch that shares groups with the one before and for one that does not; an
+    appointment ended in between gives a new responsibility, whose texts name the change."""
+    import zeren.geo.answer as answer
+    from zeren.api.service import appointments as appointment_uc
+    from zeren.api.service.actors import Actor
+
+    ws = Workspace.open(demo_store)
+    rng = np.random.default_rng(21)
+    first = shapely.points(rng.uniform(103.9, 104.2, 4000), rng.uniform(30.55, 30.8, 4000))
+    second = shapely.points(rng.uniform(103.95, 104.25, 4000), rng.uniform(30.5, 30.75, 4000))
+    want_second = _fresh_texts(ws, second)
+    _fresh_texts(ws, first)  # the memo now holds the groups of the first batch only
+    memo = ws.catalogue.responsibility(pd.Timestamp(AS_OF)).memo["group_texts"]
+    kept = len(memo.keys)
+    assert kept > 20
+    encoded = []
+    lists = answer._json_lists
+    monkeypatch.setattr(answer, "_json_lists", lambda result, **k: encoded.append(result.n_sites) or
+                        lists(result, **k))
+    got, result = _point_texts(ws, second)
+    assert got == want_second
+    groups = len(answer._zone_groups(result)[1])
+    assert 0 < encoded[0] < groups  # some groups came from the memo, the new ones were encoded
+    assert len(memo.keys) == kept + encoded[0]
+    encoded.clear()
+    assert _point_texts(ws, second)[0] == want_second and encoded == [0]  # every group kept: nothing encoded
+    # an appointment ends: the next answers come from a new responsibility, with the planners as they are now
+    lead = ws.catalogue.appointments
+    lead = lead[(lead["role"] == "lead") & (lead["zone_kind"] == "subdistrict")].iloc[0]
+    appointment_uc.end_appointment(ws, int(lead["id"]), "2025-01-01", actor=Actor("tester"))
+    after, _ = _point_texts(ws, second)
+    assert after == _fresh_texts(ws, second)
+    item = json.dumps({"planner_id": lead["planner_id"], "role": "lead", "zone_kind": "subdistrict",
+                       "zone_code": lead["zone_code"]}, ensure_ascii=False)
+    assert sum(item in t for t in want_second["planners"]) > 0  # the batch falls in that subdistrict
+    assert not any(item in t for t in after["planners"])
+
+
+def test_list_texts_kept_per_date_under_threads(workspace):
+    """Threads encoding batches of one date at once (requests of a server) share the memo and each gets the
+    texts a fresh serial encoding gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(22)
+    batches = [shapely.points(rng.uniform(103.9, 104.2, 3000), rng.uniform(30.55, 30.8, 3000)) for _ in range(8)]
+    want = [_fresh_texts(workspace, b) for b in batches]
+    workspace.catalogue.responsibility(pd.Timestamp(AS_OF)).memo.clear()
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda b: _point_texts(workspace, b)[0], batches * 2))
+    assert got == want * 2
