@@ -495,7 +495,7 @@ def _fresh_texts(ws, points, day=AS_OF):
     return _point_texts(ws, points, day)[0]
 
 
-def test_list_texts_kept_per_date_are_the_ones_a_fresh_encoding_gives(demo_store, monkeypatch):
+def test_list_texts_kept_per_date_are_the_ones_a_fresh_encoding_gives(demo_store, monkeypatch):  # noqa: F811
     """The chunks of a file (and the requests of one day) meet the same groups of zones again: their texts are
     kept with the date's responsibility and only new groups are encoded. What is gathered is exactly what a
     fresh encoding writes, for a batch that shares groups with the one before and for one that does not; an
