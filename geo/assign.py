@@ -150,9 +150,12 @@ class Responsibility:
         candidates = np.flatnonzero(self.lead_key != NO_LEAD)
         if not len(candidates):
             return None
-        geoms = self.index.metric_geoms[candidates]
-        if int(shapely.get_num_coordinates(geoms).sum()) > _MAX_NEAREST_SEGMENTS:
+        if int(shapely.get_num_coordinates(self.index.geoms[candidates]).sum()) > _MAX_NEAREST_SEGMENTS:
             return None
+        # the zones' metric copies where they are kept already; else only these, projected for the segments and
+        # let go (a batch of points needs nothing else in metres: 30,000 zones' polygons are 90 MB)
+        metric = vars(self.index).get("metric_geoms")
+        geoms = metric[candidates] if metric is not None else self.index.to_metric(self.index.geoms[candidates])
         rings, ring_zone = shapely.get_parts(shapely.boundary(geoms), return_index=True)
         coords, at = shapely.get_coordinates(rings, return_index=True)
         start = np.flatnonzero(at[1:] == at[:-1])  # segment i runs from coords[start[i]] to coords[start[i] + 1]

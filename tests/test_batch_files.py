@@ -548,3 +548,16 @@ def test_list_texts_kept_per_date_under_threads(workspace):
     with ThreadPoolExecutor(4) as pool:
         got = list(pool.map(lambda b: _point_texts(workspace, b)[0], batches * 2))
     assert got == want * 2
+
+
+def test_the_index_build_gives_its_freed_memory_back(monkeypatch):
+    """After the batch structures are built, the heap their temporaries used goes back to the system
+    (glibc's malloc_trim: 300 MB at 30,000 zones): found on this Linux, and harmless to call again."""
+    import sys
+
+    from zeren.api.service import assign as service
+
+    service._give_back_freed_memory()
+    service._give_back_freed_memory()
+    if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
+        assert callable(service._MALLOC_TRIM)

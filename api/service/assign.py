@@ -243,6 +243,7 @@ def _prepare_for_points(catalogue, day, table):
     def run():
         try:
             prepare_for_points(catalogue.index, catalogue.responsibility(day), rows)
+            _give_back_freed_memory()
             done.set_result(None)
         except BaseException as exc:  # raised where the caller waits for it
             done.set_exception(exc)
@@ -251,6 +252,31 @@ def _prepare_for_points(catalogue, day, table):
     return done
 
 
+def _give_back_freed_memory() -> None:
+    """Return the heap memory freed by the index's build to the system (glibc's ``malloc_trim``; nothing
+    elsewhere). The build's temporaries (the grid's marking, the shared segments' keys, the zones projected
+    for the segments) are freed, but glibc keeps most of such memory for reuse: at 30,000 zones 300 MB stayed
+    resident beside the output being gathered, and the peak of a million-point ``zeren assign`` into a
+    GeoPackage went from 1.40 to 1.60 GB. A few milliseconds; safe beside other threads (glibc locks)."""
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        import ctypes
+        import sys
+
+        trim = False
+        if sys.platform.startswith("linux"):
+            try:
+                trim = getattr(ctypes.CDLL(None), "malloc_trim", False)  # (absent on musl)
+            except OSError:
+                trim = False
+        if trim:
+            trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+        _MALLOC_TRIM = trim
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
 _CSV_BYTES_PER_POINT = 40  # "id,lon,lat" rows with a few more columns: an under-estimate of rows is harmless
 
 
