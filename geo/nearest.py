@@ -28,8 +28,10 @@ gaps of a 30,000-zone city, 1.2 s of the 1.66 s). Each point's distance to the n
 geometries, from a k-d tree over the vertices (``scipy.spatial.cKDTree``, built once per tree), bounds its
 nearest distance from above, and the "dwithin" query with that bound plus ``slack`` holds every geometry the
 exact search would give (the vertex is on a geometry; the bound is widened by 1e-9 of the distance and of the
-coordinates, for the rounding of the k-d tree and of GEOS). The pairs and distances are the same, to the bit; it takes 0.6 s there, with the
-import of scipy.spatial (0.25 s, paid only where the bound is used).
+coordinates, for the rounding of the k-d tree and of GEOS). The pairs and distances are the same, to the bit;
+it takes 0.6 s there, with the import of scipy.spatial (0.25 s, paid only where the bound is used). A tree of
+more than ``VERTEX_BOUND_MAX`` vertices (a nation's zones as polygons, when their segments were too many to
+keep) gets no k-d tree: it would cost more memory than the segments that were declined.
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ MAX_CANDIDATES = 16
 LEVELS = 4
 _PROBES = 256
 VERTEX_BOUND_MIN = 20_000  # points left for one-by-one queries from which the vertex bound pays (its k-d tree)
+VERTEX_BOUND_MAX = 3_000_000  # vertices of a tree at most, for its k-d tree (about 35 bytes each: 100 MB)
 _VERTEX_TREES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # STRtree -> k-d tree of its vertices
 _VERTEX_LOCK = threading.Lock()
 _REL_EPS = 1e-9  # widening of the candidates' radius, relative: rounding in the cell arithmetic
@@ -164,12 +167,16 @@ def _one_by_one(tree, points, x, y, todo, slack):
 
 
 def _vertex_tree(tree: shapely.STRtree):
-    """The k-d tree of every vertex of ``tree``'s geometries, built once per tree (kept while the tree lives)."""
+    """The k-d tree of every vertex of ``tree``'s geometries, built once per tree (kept while the tree lives);
+    None for a tree of more than ``VERTEX_BOUND_MAX`` vertices (remembered too)."""
     with _VERTEX_LOCK:
-        kd = _VERTEX_TREES.get(tree)
-        if kd is None:
+        if tree in _VERTEX_TREES:
+            return _VERTEX_TREES[tree]
+        kd = None
+        if int(shapely.get_num_coordinates(tree.geometries).sum()) <= VERTEX_BOUND_MAX:
             from scipy.spatial import cKDTree  # (0.25 s to import: only where the bound pays)
 
             vertices = shapely.get_coordinates(tree.geometries)
-            kd = _VERTEX_TREES[tree] = cKDTree(vertices, balanced_tree=False, compact_nodes=False)
+            kd = cKDTree(vertices, leafsize=32, balanced_tree=False, compact_nodes=False)
+        _VERTEX_TREES[tree] = kd
         return kd

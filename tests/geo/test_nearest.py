@@ -174,6 +174,11 @@ def test_the_vertex_trees_go_with_their_trees(chengdu, monkeypatch):
     del tree
     gc.collect()
     assert len(nearest._VERTEX_TREES) == before
+    # a tree of more vertices than the bound may hold gets none: the nearest search answers, the same pairs
+    monkeypatch.setattr(nearest, "VERTEX_BOUND_MAX", 100)
+    big = shapely.STRtree(lines)
+    assert_brute(big, x, y)
+    assert big in nearest._VERTEX_TREES and nearest._VERTEX_TREES[big] is None
     # a tree of empty geometries has no vertex to bound with: the nearest search answers (no pair at all)
     empty = shapely.STRtree(np.array([shapely.LineString()], dtype=object))
     assert all(len(a) == 0 for a in near_pairs(empty, x, y, SLACK))
