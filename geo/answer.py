@@ -358,16 +358,18 @@ class _GroupTexts:
     the chunks of a large file (30,000 groups in every chunk of 200,000 points against 30,000 zones) and the
     requests of one day meet the same groups again, and encode only the new ones. The keys are
     ``_zone_groups``' packed zone lists (zone positions in this index, in lead-rank order), so a text is
-    found only for exactly the same zones, on the same date's appointments. Bounded: after ``MAX_GROUPS``
-    groups nothing more is kept (the rest is encoded as before)."""
+    found only for exactly the same zones, on the same date's appointments. Bounded: once ``MAX_CHARS`` of
+    text are kept nothing more is (the rest is encoded as before): 30,000 groups of a 30,000-zone city hold
+    8.5M characters, and a server keeps the responsibilities of up to 32 dates."""
 
-    MAX_GROUPS = 200_000
+    MAX_CHARS = 16_000_000
     COLUMNS = ("planners", "consultations", "zones")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.keys = np.zeros(0, dtype=np.int64)  # sorted
         self.texts = {c: np.zeros(0, dtype=object) for c in self.COLUMNS}
+        self.chars = 0
 
     @classmethod
     def of(cls, resp) -> "_GroupTexts":
@@ -387,8 +389,12 @@ class _GroupTexts:
         """Keep the texts of new groups (``lists``: per column, aligned with ``keys``)."""
         with self.lock:
             fresh = ~np.isin(keys, self.keys)  # (another thread may have kept some meanwhile)
-            if not fresh.any() or len(self.keys) + int(fresh.sum()) > self.MAX_GROUPS:
+            if not fresh.any() or self.chars >= self.MAX_CHARS:
                 return
+            chars = sum(sum(map(len, np.asarray(lists[c], dtype=object)[fresh])) for c in self.COLUMNS)
+            if self.chars + chars > self.MAX_CHARS:
+                return
+            self.chars += chars
             merged = np.concatenate([self.keys, keys[fresh]])
             order = np.argsort(merged, kind="stable")
             # replaced, not changed in place: a snapshot another thread holds stays whole

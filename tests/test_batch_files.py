@@ -550,6 +550,23 @@ def test_list_texts_kept_per_date_under_threads(workspace):
     assert got == want * 2
 
 
+def test_list_texts_kept_per_date_are_bounded(workspace, monkeypatch):
+    """Past its budget of text the memo keeps nothing more, and the texts are still the fresh ones."""
+    from zeren.geo.answer import _GroupTexts
+
+    rng = np.random.default_rng(23)
+    a = shapely.points(rng.uniform(103.9, 104.2, 3000), rng.uniform(30.55, 30.8, 3000))
+    b = shapely.points(rng.uniform(104.0, 104.3, 3000), rng.uniform(30.5, 30.7, 3000))
+    want_b = _fresh_texts(workspace, b)
+    _fresh_texts(workspace, a)
+    memo = workspace.catalogue.responsibility(pd.Timestamp(AS_OF)).memo["group_texts"]
+    assert 0 < memo.chars == sum(len(t) for c in memo.COLUMNS for t in memo.texts[c])
+    kept, chars = len(memo.keys), memo.chars
+    monkeypatch.setattr(_GroupTexts, "MAX_CHARS", chars + 10)  # no room for b's new groups
+    assert _point_texts(workspace, b)[0] == want_b
+    assert len(memo.keys) == kept and memo.chars == chars
+
+
 def test_the_index_build_gives_its_freed_memory_back(monkeypatch):
     """After the batch structures are built, the heap their temporaries used goes back to the system
     (glibc's malloc_trim: 300 MB at 30,000 zones): found on this Linux, and harmless to call again."""
