@@ -66,14 +66,17 @@ STYLE_DISTRICT = {"fill": False, "color": palette.DISTRICT_OUTLINE, "weight": 2.
 
 
 # --- small helpers ---------------------------------------------------------------------------------
+# The page kit, shared by the other page modules (maps.diff, maps.feedback, maps.embed) and named without an
+# underscore for that: bilingual, zone_labels, new_map, finish_map, bounds_of, prepare_polygons, point_data,
+# add_zeren_layer. They are not in __all__: pages are built from maps' page functions, not from these.
 
-def _bi(zh: str, en: str) -> str:
+def bilingual(zh: str, en: str) -> str:
     return f"{zh} / {en}"
 
 
 def _kind_label(kind: str) -> str:
     zh, en = KIND_LABELS.get(kind, (kind, kind))
-    return _bi(zh, en)
+    return bilingual(zh, en)
 
 
 def _missing(value: Any) -> bool:
@@ -110,7 +113,7 @@ def _column(frame: pd.DataFrame, name: str, default=None) -> list:
     return [default] * len(frame)
 
 
-def _labels(frame: pd.DataFrame) -> list:
+def zone_labels(frame: pd.DataFrame) -> list:
     return [zone_label(n, e) for n, e in zip(_column(frame, "name"), _column(frame, "name_en"))]
 
 
@@ -232,7 +235,7 @@ def _add_basemap(m: folium.Map, settings: MapSettings) -> None:
                          control=False).add_to(m)
 
 
-def _new_map(settings: MapSettings, bounds: Sequence[float] | None, title: str | None) -> folium.Map:
+def new_map(settings: MapSettings, bounds: Sequence[float] | None, title: str | None) -> folium.Map:
     if bounds is None or not np.all(np.isfinite(bounds)):
         bounds = (73.5, 18.0, 134.8, 53.6)  # China, when there is nothing to draw
     minx, miny, maxx, maxy = (float(v) for v in bounds)
@@ -264,14 +267,14 @@ def _new_map(settings: MapSettings, bounds: Sequence[float] | None, title: str |
     return m
 
 
-def _finish(m: folium.Map, legend: dict | None, collapsed: bool) -> folium.Map:
+def finish_map(m: folium.Map, legend: dict | None, collapsed: bool) -> folium.Map:
     if legend:
         Legend(legend).add_to(m)
     folium.LayerControl(position="topright", collapsed=collapsed).add_to(m)
     return m
 
 
-def _bounds(*geom_arrays) -> tuple | None:
+def bounds_of(*geom_arrays) -> tuple | None:
     arrays = [np.asarray(g, dtype=object) for g in geom_arrays if g is not None and len(g)]
     if not arrays:
         return None
@@ -291,7 +294,7 @@ class _Prepared:
         self.coverage = coverage
 
 
-def _prepare_polygons(geoms: np.ndarray, columns: Mapping[str, list], settings: MapSettings, *,
+def prepare_polygons(geoms: np.ndarray, columns: Mapping[str, list], settings: MapSettings, *,
                       kind: str | None = None, simplify: bool = True, allow_url: bool = False,
                       fit_budget: bool = False, url_drops: Sequence[str] = ()) -> _Prepared:
     """Simplify, shift and pack polygons with their columns.
@@ -340,7 +343,7 @@ def _prepare_polygons(geoms: np.ndarray, columns: Mapping[str, list], settings: 
     return _Prepared(data, display[order], order, coverage, keep)
 
 
-def _point_or_plain(geoms: np.ndarray, rows: list[dict], settings: MapSettings) -> dict:
+def point_data(geoms: np.ndarray, rows: list[dict], settings: MapSettings) -> dict:
     display = to_display_crs(np.asarray(geoms, dtype=object), settings.gcj02)
     return {"geojson": plain_geojson(display, rows, settings.precision)}
 
@@ -380,7 +383,7 @@ TILED_COVERAGE_NOTE = ("单元间缝隙见缺口图，重叠见 /coverage/overla
                        "/coverage/overlaps")
 
 
-def _layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
+def add_zeren_layer(m: folium.Map, name: str, data: dict, *, style: dict, tooltip=None, popup=None,
            interactive: bool = True, show: bool = True, control: bool = True, layer_id: str | None = None,
            extra: dict | None = None) -> ZerenLayer:
     spec = {"style": style, "styleKey": "_s", "interactive": interactive, **data}
@@ -435,15 +438,15 @@ def _overlay_layers(m, overlays: gpd.GeoDataFrame, lead_of: dict, book: PlannerB
         colour = palette.OVERLAY_COLOURS.get(kind, "#555555")
         codes = [str(c) for c in _column(part, "code")]
         cols = {
-            "code": codes, "label": _labels(part), "kind_label": [_kind_label(kind)] * len(part),
+            "code": codes, "label": zone_labels(part), "kind_label": [_kind_label(kind)] * len(part),
             "planner": [book.get(lead_of.get((kind, c))) for c in codes],
         }
-        prep = _prepare_polygons(part.geometry.values, cols, settings, kind=kind)
+        prep = prepare_polygons(part.geometry.values, cols, settings, kind=kind)
         style = {"fill": False, "color": colour, "weight": 3, "opacity": 0.95,
                  "dashArray": "2 6" if kind == "key_area" else ("10 4" if kind == "historic_area" else None)}
         style = {k: v for k, v in style.items() if v is not None}
         tooltip = [F_NAME, F_KIND, ["须征询规划师 / Planner to consult", "planner.name"], F_ORG, F_CONTACT]
-        _layer(m, _kind_label(kind), prep.data, style=style, tooltip=tooltip, layer_id=f"overlay-{kind}")
+        add_zeren_layer(m, _kind_label(kind), prep.data, style=style, tooltip=tooltip, layer_id=f"overlay-{kind}")
         items.append({"label": _kind_label(kind), "stroke": colour, "weight": 3, "dash": kind != "renewal_area",
                       "line": True})
     return items
@@ -452,10 +455,10 @@ def _overlay_layers(m, overlays: gpd.GeoDataFrame, lead_of: dict, book: PlannerB
 def _district_layer(m, districts, settings) -> dict | None:
     if districts is None or len(districts) == 0:
         return None
-    cols = {"code": [str(c) for c in _column(districts, "code")], "label": _labels(districts),
+    cols = {"code": [str(c) for c in _column(districts, "code")], "label": zone_labels(districts),
             "kind_label": [_kind_label("district")] * len(districts)}
-    prep = _prepare_polygons(districts.geometry.values, cols, settings, kind="district")
-    _layer(m, "区县界 / district boundaries", prep.data, style=STYLE_DISTRICT, tooltip=[F_NAME, F_CODE],
+    prep = prepare_polygons(districts.geometry.values, cols, settings, kind="district")
+    add_zeren_layer(m, "区县界 / district boundaries", prep.data, style=STYLE_DISTRICT, tooltip=[F_NAME, F_CODE],
            layer_id="districts")
     return {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2, "dash": True,
             "line": True}
@@ -478,7 +481,7 @@ def _gap_rows(gaps: gpd.GeoDataFrame) -> tuple[np.ndarray, dict, list]:
     areas = _areas_m2(gaps)
     reasons = [_text(r) for r in _column(gaps, "reason")]
     cols = {
-        "label": [_bi(*GAP_REASON_LABELS[r]) if r in GAP_REASON_LABELS else ("缺口 / gap" if r is None else r)
+        "label": [bilingual(*GAP_REASON_LABELS[r]) if r in GAP_REASON_LABELS else ("缺口 / gap" if r is None else r)
                   for r in reasons],
         "area": [format_area(a) for a in areas],
         "width": [None if _missing(w) else f"{float(w):,.1f} m" for w in _column(gaps, "width_m")],
@@ -545,19 +548,19 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
         "status": [None if p is not None else NO_LEAD_TEXT for p in pids],
         "_s": [{"fillColor": colours[p]} if p is not None else STYLE_NO_PLANNER for p in pids],
     }
-    prep = _prepare_polygons(geoms, cols, settings, kind=kind, allow_url=True, fit_budget=True,
+    prep = prepare_polygons(geoms, cols, settings, kind=kind, allow_url=True, fit_budget=True,
                              url_drops=("name", "name_en"))
-    bounds = _bounds(prep.display) if prep.display is not None else None
+    bounds = bounds_of(prep.display) if prep.display is not None else None
     if bounds is None:
         b = shapely.total_bounds(geoms) if len(geoms) else None
         bounds = tuple(b) if b is not None else None
         if bounds is not None and settings.gcj02:
             shifted = to_display_crs(np.array([shapely.box(*bounds)], dtype=object), True)
             bounds = tuple(shapely.total_bounds(shifted))
-    m = _new_map(settings, bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+    m = new_map(settings, bounds, title or bilingual("责任规划师覆盖", "responsible-planner coverage"))
 
     zh, en = KIND_LABELS.get(kind, (kind, kind))
-    _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", prep.data, style=STYLE_ZONE,
+    add_zeren_layer(m, f"{zh} · 责任规划师 / {en} · lead planners", prep.data, style=STYLE_ZONE,
            tooltip=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones",
            extra={"label": ["name", "name_en"]})
     # territory outlines: only for layers small enough to inline (large ones rely on the colouring)
@@ -568,7 +571,7 @@ def coverage_map(zones: gpd.GeoDataFrame, leads: pd.DataFrame, planners: pd.Data
         terr = terr[~shapely.is_missing(terr)]
         if len(terr):
             # unions of already simplified and shifted display polygons: packed as they are
-            _layer(m, "规划师辖区边界 / planners' territories",
+            add_zeren_layer(m, "规划师辖区边界 / planners' territories",
                    {"packed": pack_polygons(terr, prep.data["packed"]["p"]), "columns": {}},
                    style=STYLE_TERRITORY, interactive=False, layer_id="territories")
             territories_drawn = True
@@ -597,16 +600,16 @@ def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, t
     gaps = _without_unit_gaps(gaps, True)
     if gaps is not None and len(gaps):
         g, gcols, gtip = _gap_rows(gaps)
-        gprep = _prepare_polygons(g, gcols, settings, simplify=False)
-        _layer(m, "缺口 / gaps", gprep.data, style=STYLE_GAP, tooltip=gtip, layer_id="gaps")
+        gprep = prepare_polygons(g, gcols, settings, simplify=False)
+        add_zeren_layer(m, "缺口 / gaps", gprep.data, style=STYLE_GAP, tooltip=gtip, layer_id="gaps")
         items.append({"label": "缺口（无单元覆盖）/ gap (no unit)", "fill": palette.NO_PLANNER})
     if overlaps is not None and len(overlaps):
         areas = _areas_m2(overlaps)
         ocols = {"label": ["重叠 / overlap"] * len(overlaps), "area": [format_area(a) for a in areas],
                  "codes": [", ".join(v for v in _frame_codes_text(overlaps, i).values() if v) or None
                            for i in range(len(overlaps))]}
-        oprep = _prepare_polygons(overlaps.geometry.values, ocols, settings, simplify=False)
-        _layer(m, "重叠 / overlaps", oprep.data, style=STYLE_OVERLAP,
+        oprep = prepare_polygons(overlaps.geometry.values, ocols, settings, simplify=False)
+        add_zeren_layer(m, "重叠 / overlaps", oprep.data, style=STYLE_OVERLAP,
                tooltip=[["重叠 / Overlap", "label"], ["单元 / Units", "codes"], F_AREA], layer_id="overlaps")
         items.append({"label": "重叠 / overlap", "fill": palette.OVERLAP, "stroke": "#B84A00"})
     items += _overlay_layers(m, overlays, lead_of, book, settings)
@@ -616,12 +619,12 @@ def _coverage_rest(m, settings, kind, book, colours, lead_of, n_unassigned, n, t
     items += [i for i in extra_items if i]
 
     legend = {
-        "title": title or _bi(f"{zh}责任规划师", f"lead planners by {en}"),
+        "title": title or bilingual(f"{zh}责任规划师", f"lead planners by {en}"),
         "items": items,
         "notes": [f"共 {n} 个单元，{n_unassigned} 个无责任规划师 / {n} units, {n_unassigned} without a lead planner",
                   *notes],
     }
-    return _finish(m, legend, collapsed=False)
+    return finish_map(m, legend, collapsed=False)
 
 
 # Tiled pages: up to this many zones the planners are coloured over their zones' bounding-box adjacency (a
@@ -650,7 +653,7 @@ def _boundaries(m: folium.Map, districts, settings: MapSettings, tiled: bool) ->
         return _district_layer(m, districts, settings)
     data = _tile_data(m, settings, "district", {})
     data["tiles"].pop("details")
-    _layer(m, "区县界 / district boundaries", data, style=STYLE_DISTRICT_TILES, interactive=False,
+    add_zeren_layer(m, "区县界 / district boundaries", data, style=STYLE_DISTRICT_TILES, interactive=False,
            layer_id="districts", extra={"pane": ["zerenBoundaryTiles", 397]})
     return {"label": "区县界 / district boundary", "stroke": palette.DISTRICT_OUTLINE, "weight": 2, "dash": True,
             "line": True}
@@ -689,11 +692,12 @@ def _tiled_coverage_map(base, geoms, kind, leads, planners, overlays, districts,
     lead_of = _lead_lookup(leads[leads["zone_kind"].astype(str).isin(OVERLAY_KINDS).to_numpy()])
     b = shapely.total_bounds(geoms) if len(geoms) else None
     bounds = tuple(b) if b is not None and np.all(np.isfinite(b)) else None
-    m = _new_map(_tiled_settings(settings), bounds, title or _bi("责任规划师覆盖", "responsible-planner coverage"))
+    m = new_map(_tiled_settings(settings), bounds,
+                title or bilingual("责任规划师覆盖", "responsible-planner coverage"))
     data = _tile_data(m, settings, kind, {"colours": colours, "noLead": STYLE_NO_PLANNER},
                       min_zoom=tile_min_zoom(geoms))
     zh, en = KIND_LABELS.get(kind, (kind, kind))
-    _layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
+    add_zeren_layer(m, f"{zh} · 责任规划师 / {en} · lead planners", data, style=STYLE_ZONE,
            tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
            popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
     district_item = None
@@ -738,14 +742,14 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
     context = as_wgs84_frame(context, "context") if context is not None and len(context) else None
 
     parts = [f.geometry.values for f in (units, gaps, districts, context) if f is not None]
-    raw_bounds = _bounds(*parts)
+    raw_bounds = bounds_of(*parts)
     bounds = raw_bounds
     if raw_bounds is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*raw_bounds)]), True)))
     tiled = context is not None and tiled_layer(settings, len(context))
     units_tiled = False
-    m = _new_map(_tiled_settings(settings) if tiled else settings, bounds,
-                 title or _bi("责任规划师缺口", "planner coverage gaps"))
+    m = new_map(_tiled_settings(settings) if tiled else settings, bounds,
+                 title or bilingual("责任规划师缺口", "planner coverage gaps"))
     items: list[dict] = []
 
     if tiled:
@@ -754,7 +758,7 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         geoms = np.asarray(context.geometry.values, dtype=object)
         data = _tile_data(m, settings, _pick_kind(context, None), {"lead": STYLE_CONTEXT, "noLead": STYLE_NO_PLANNER},
                           min_zoom=tile_min_zoom(geoms))
-        _layer(m, "单元 / units", data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
+        add_zeren_layer(m, "单元 / units", data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE, F_KIND, F_STATUS],
                popup=[F_NAME, F_CODE, F_KIND, F_PLANNER, F_ORG, F_CONTACT, F_STATUS], layer_id="zones")
         items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
         notes.append(TILED_NOTE)
@@ -764,23 +768,23 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
             notes.insert(0, f"无责任规划师单元 {len(units)} 个 / {len(units)} units without a planner")
             units, units_tiled = None, True
     elif context is not None:
-        ccols = {"code": [str(c) for c in _column(context, "code")], "label": _labels(context)}
-        cprep = _prepare_polygons(context.geometry.values, ccols, settings)
-        _layer(m, "其他单元 / other units", cprep.data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE],
+        ccols = {"code": [str(c) for c in _column(context, "code")], "label": zone_labels(context)}
+        cprep = prepare_polygons(context.geometry.values, ccols, settings)
+        add_zeren_layer(m, "其他单元 / other units", cprep.data, style=STYLE_CONTEXT, tooltip=[F_NAME, F_CODE],
                layer_id="context")
         items.append({"label": "有责任规划师的单元 / unit with a planner", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
     if units is not None:
         areas = _areas_m2(units)
         ucols = {
             "code": [str(c) for c in _column(units, "code")],
-            "label": _labels(units),
+            "label": zone_labels(units),
             "district": [_shown(v) for v in _column(units, "district_name")],
             "area": [format_area(a) for a in areas],
             "population": [None if _missing(p) else f"{int(p):,}" for p in _column(units, "population")],
             "status": [NO_LEAD_TEXT] * len(units),
         }
-        uprep = _prepare_polygons(units.geometry.values, ucols, settings)
-        _layer(m, "无责任规划师的单元 / units without a planner", uprep.data, style=STYLE_NO_PLANNER,
+        uprep = prepare_polygons(units.geometry.values, ucols, settings)
+        add_zeren_layer(m, "无责任规划师的单元 / units without a planner", uprep.data, style=STYLE_NO_PLANNER,
                tooltip=[F_NAME, F_CODE, ["区县 / District", "district"], F_AREA,
                         ["人口 / Population", "population"], F_STATUS], layer_id="units-without-planner")
         total = float(np.nansum(areas))
@@ -790,8 +794,8 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
                         f"{len(units)} units without a planner, {format_area(total)}")
     if gaps is not None and len(gaps):
         g, gcols, gtip = _gap_rows(gaps)
-        gprep = _prepare_polygons(g, gcols, settings, simplify=False)
-        _layer(m, "缺口 / gaps", gprep.data, style=STYLE_GAP, tooltip=gtip, layer_id="gaps")
+        gprep = prepare_polygons(g, gcols, settings, simplify=False)
+        add_zeren_layer(m, "缺口 / gaps", gprep.data, style=STYLE_GAP, tooltip=gtip, layer_id="gaps")
         total = float(np.nansum(_areas_m2(gaps)))
         items.append({"label": "缺口（无单元覆盖）/ gap (no unit)", "fill": palette.NO_PLANNER})
         notes.append(f"缺口 {len(gaps)} 处，共 {format_area(total)} / {len(gaps)} gaps, {format_area(total)}")
@@ -800,8 +804,8 @@ def gap_map(gaps: Any = None, units_without_planner: gpd.GeoDataFrame | None = N
         items.append(district_item)
     if units is None and not units_tiled and (gaps is None or len(gaps) == 0):
         notes.insert(0, "没有缺口 / no gaps")
-    legend = {"title": title or _bi("覆盖缺口", "coverage gaps"), "items": items, "notes": notes}
-    return _finish(m, legend, collapsed=False)
+    legend = {"title": title or bilingual("覆盖缺口", "coverage gaps"), "items": items, "notes": notes}
+    return finish_map(m, legend, collapsed=False)
 
 
 # --- site map -------------------------------------------------------------------------------------
@@ -880,8 +884,8 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
         focus_keys = {lead_key, *consult, nearest_key if not covered else None} - {None}
         in_focus = np.array([k in focus_keys for k in zip(zsel["kind"].astype(str), zsel["code"].astype(str))])
         focus = zsel.geometry.values[in_focus] if in_focus.any() else zsel.geometry.values
-    bounds = _bounds(site_display, to_display_crs(focus, settings.gcj02) if focus is not None else None)
-    m = _new_map(settings, bounds, title or _bi("选址查询", "site check"))
+    bounds = bounds_of(site_display, to_display_crs(focus, settings.gcj02) if focus is not None else None)
+    m = new_map(settings, bounds, title or bilingual("选址查询", "site check"))
 
     items: list[dict] = []
     if zsel is not None and len(zsel):
@@ -893,11 +897,11 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
         roles, planners_col, styles = [], [], []
         for key in drawn:
             if key == lead_key:
-                roles.append(_bi("责任规划师所在单元", "lead planner's unit"))
+                roles.append(bilingual("责任规划师所在单元", "lead planner's unit"))
                 planners_col.append(lead_planner)
                 styles.append({"fillColor": "#0077BB", "fillOpacity": 0.22, "color": "#0077BB", "weight": 3})
             elif key in consult:
-                roles.append(_bi("须征询", "consultation required"))
+                roles.append(bilingual("须征询", "consultation required"))
                 ps = consult[key]
                 planners_col.append({"name": "、".join(p.get("name") or "" for p in ps),
                                      "org": "、".join(p.get("org") or "" for p in ps if p.get("org")) or None,
@@ -905,7 +909,7 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
                 styles.append({"fill": False, "color": palette.OVERLAY_COLOURS["historic_area"], "weight": 3,
                                "dashArray": "10 4"})
             elif key == nearest_key and not covered:
-                roles.append(_bi("最近的责任规划师辖区", "nearest planner's zone"))
+                roles.append(bilingual("最近的责任规划师辖区", "nearest planner's zone"))
                 planners_col.append(_planner_from_answer(nearest.get("planner")))
                 styles.append({"fillColor": "#0077BB", "fillOpacity": 0.12, "color": "#0077BB", "weight": 2.5,
                                "dashArray": "6 4"})
@@ -913,11 +917,11 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
                 roles.append(None)
                 planners_col.append(None)
                 styles.append({"fillColor": "#BBBBBB", "fillOpacity": 0.12, "color": "#777777", "weight": 1.2})
-        cols = {"code": [k[1] for k in drawn], "label": _labels(zsel),
+        cols = {"code": [k[1] for k in drawn], "label": zone_labels(zsel),
                 "kind_label": [_kind_label(k[0]) for k in drawn], "role": roles, "planner": planners_col,
                 "_s": styles}
-        prep = _prepare_polygons(zsel.geometry.values, cols, settings, simplify=False)
-        _layer(m, "相关单元 / zones", prep.data, style={"weight": 1.5, "opacity": 1}, layer_id="site-zones",
+        prep = prepare_polygons(zsel.geometry.values, cols, settings, simplify=False)
+        add_zeren_layer(m, "相关单元 / zones", prep.data, style={"weight": 1.5, "opacity": 1}, layer_id="site-zones",
                tooltip=[F_NAME, F_KIND, ["关系 / Relation", "role"], ["规划师 / Planner", "planner.name"],
                         F_ORG, F_CONTACT],
                popup=[F_NAME, F_KIND, ["关系 / Relation", "role"], ["规划师 / Planner", "planner.name"],
@@ -935,18 +939,18 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
                 zones["kind"].astype(str), zones["code"].astype(str))].index(True)]
             line = shapely.shortest_line(geom, zone_geom)
             dist = format_distance(nearest.get("distance_m"))
-            _layer(m, "到最近辖区的距离 / distance to the nearest zone",
-                   _point_or_plain(np.array([line], dtype=object),
+            add_zeren_layer(m, "到最近辖区的距离 / distance to the nearest zone",
+                   point_data(np.array([line], dtype=object),
                                    [{"label": _ref_label(nearest.get("zone")), "distance": dist}], settings),
                    style={"color": "#0077BB", "weight": 2.5, "dashArray": "2 6"}, layer_id="nearest-line",
                    tooltip=[["最近辖区 / Nearest zone", "label"], ["距离 / Distance", "distance"]])
 
-    site_row = {"label": site_name or "选址 / site", "covered": _bi("有责任规划师", "covered") if covered
-                else _bi("无责任规划师", "not covered")}
+    site_row = {"label": site_name or "选址 / site", "covered": bilingual("有责任规划师", "covered") if covered
+                else bilingual("无责任规划师", "not covered")}
     is_point = geom.geom_type in ("Point", "MultiPoint")
     site_style = ({"radius": 8, "fillColor": "#FFD400", "fillOpacity": 1, "color": "#000000", "weight": 2}
                   if is_point else {"fillColor": "#FFD400", "fillOpacity": 0.35, "color": "#000000", "weight": 3})
-    _layer(m, "选址 / site", _point_or_plain(np.array([geom], dtype=object), [site_row], settings),
+    add_zeren_layer(m, "选址 / site", point_data(np.array([geom], dtype=object), [site_row], settings),
            style=site_style, tooltip=[["选址 / Site", "label"], ["责任规划师 / Lead planner", "covered"]],
            layer_id="site")
     items.insert(0, {"label": "选址 / site", "fill": "#FFD400", "stroke": "#000000", "weight": 2,
@@ -967,8 +971,8 @@ def site_map(site: Any, answer: Mapping, zones: gpd.GeoDataFrame | None = None, 
     for c in answer.get("consultations") or []:
         p = _planner_from_answer(c.get("planner"))
         lines.append(f"须征询 / Consult：{_planner_line(p)} — {_ref_label(c.get('zone'))}")
-    legend = {"title": title or _bi("选址查询", "site check"), "lines": lines, "items": items}
-    return _finish(m, legend, collapsed=True)
+    legend = {"title": title or bilingual("选址查询", "site check"), "lines": lines, "items": items}
+    return finish_map(m, legend, collapsed=True)
 
 
 # --- planner map ------------------------------------------------------------------------------------
@@ -1006,20 +1010,21 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
         parts.append(zones.geometry.values)
     if projects is not None and len(projects):
         parts.append(projects.geometry.values)
-    raw = _bounds(*parts)
+    raw = bounds_of(*parts)
     bounds = raw
     if raw is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*raw)]), True)))
-    m = _new_map(settings, bounds, title or _bi(f"{me['name']}的辖区与项目", f"zones and projects of {me['name']}"))
+    m = new_map(settings, bounds,
+                title or bilingual(f"{me['name']}的辖区与项目", f"zones and projects of {me['name']}"))
 
     items: list[dict] = []
     if zones is not None:
         roles = [(_text(r) or "lead") for r in _column(zones, "role", "lead")]
         kinds = [str(k) for k in _column(zones, "kind", "zone")]
         styles = [STYLE_PLANNER_LEAD if r == "lead" else STYLE_PLANNER_OTHER for r in roles]
-        cols = {"code": [str(c) for c in _column(zones, "code")], "label": _labels(zones),
+        cols = {"code": [str(c) for c in _column(zones, "code")], "label": zone_labels(zones),
                 "kind_label": [_kind_label(k) for k in kinds],
-                "role": [_bi(*ROLE_LABELS.get(r, (r, r))) for r in roles], "_s": styles}
+                "role": [bilingual(*ROLE_LABELS.get(r, (r, r))) for r in roles], "_s": styles}
         if tiled_layer(settings, len(zones)):
             # from the tiles of each kind: this planner's zones styled by role, every other zone not drawn
             codes = cols["code"]
@@ -1031,14 +1036,14 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
                     "roles": {codes[i]: cols["role"][i] for i in mine}},
                     min_zoom=0)
                 data["tiles"].pop("details")
-                _layer(m, f"辖区 / zones · {_kind_label(kind)}", data, style={"opacity": 1},
+                add_zeren_layer(m, f"辖区 / zones · {_kind_label(kind)}", data, style={"opacity": 1},
                        layer_id=f"planner-zones-{kind}", tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]],
                        popup=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
         else:
             # zones of several kinds nest; simplify each kind as its own coverage
-            prep = _prepare_polygons(zones.geometry.values, cols, settings,
+            prep = prepare_polygons(zones.geometry.values, cols, settings,
                                      simplify=len(set(kinds)) == 1)
-            _layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
+            add_zeren_layer(m, "辖区 / zones", prep.data, style={"opacity": 1}, layer_id="planner-zones",
                    tooltip=[F_NAME, F_CODE, F_KIND, ["角色 / Role", "role"]])
         if "lead" in roles:
             items.append({"label": "责任规划师辖区 / zone as lead planner", "fill": "#BFD9EC", "stroke": "#0077BB",
@@ -1048,7 +1053,7 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
                           "stroke": "#0077BB", "dash": True})
 
     for status, (zh, en) in STATUS_LABELS.items():
-        items.append({"label": _bi(zh, en), "fill": palette.STATUS_COLOURS[status], "stroke": "#333333",
+        items.append({"label": bilingual(zh, en), "fill": palette.STATUS_COLOURS[status], "stroke": "#333333",
                       "circle": True})
     if projects is not None and len(projects):
         rows = []
@@ -1057,18 +1062,18 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
             zh, en = STATUS_LABELS.get(status, (status or "", status or ""))
             role = None
             if str(rec.get("lead_planner_id")) == pid:
-                role = _bi("牵头", "lead")
+                role = bilingual("牵头", "lead")
             elif "consultation_planner_ids" in rec:
-                role = _bi("征询", "consulted")
+                role = bilingual("征询", "consulted")
             created = rec.get("created_at")
             rows.append({
-                "label": _shown(rec.get("name")), "status": _bi(zh, en) if status else None,
+                "label": _shown(rec.get("name")), "status": bilingual(zh, en) if status else None,
                 "type": _shown(rec.get("type")), "scale": _shown(rec.get("scale")),
                 "created": None if _missing(created) else str(pd.Timestamp(created).date()),
                 "role": role,
                 "_s": {"fillColor": palette.STATUS_COLOURS.get(status, "#BBBBBB")},
             })
-        _layer(m, "项目 / projects", _point_or_plain(projects.geometry.values, rows, settings),
+        add_zeren_layer(m, "项目 / projects", point_data(projects.geometry.values, rows, settings),
                style={"radius": 7, "fillOpacity": 0.85, "color": "#333333", "weight": 1.5}, layer_id="projects",
                tooltip=[["项目 / Project", "label"], F_STATUS, ["类型 / Type", "type"], ["规模 / Scale", "scale"],
                         ["创建 / Created", "created"], ["角色 / Role", "role"]],
@@ -1079,7 +1084,7 @@ def planner_map(planner: Mapping | pd.Series, zones: gpd.GeoDataFrame | None,
     legend = {"title": me["name"], "lines": lines, "items": items,
               "notes": [f"单元 {0 if zones is None else len(zones)} 个，项目 {n_proj} 个 / "
                         f"{0 if zones is None else len(zones)} zones, {n_proj} projects"]}
-    return _finish(m, legend, collapsed=True)
+    return finish_map(m, legend, collapsed=True)
 
 
 # --- life circles -----------------------------------------------------------------------------------
@@ -1095,7 +1100,7 @@ def life_circle_layer(circles: gpd.GeoDataFrame, *, score: str = "score", radius
         raise ValueError(f"circles frame has no {score!r} column")
     scores = circles[score].to_numpy(dtype=float, na_value=np.nan)
     colours = [palette.score_colour(s) for s in scores]
-    labels = _labels(circles) if "name" in circles.columns else [None] * len(circles)
+    labels = zone_labels(circles) if "name" in circles.columns else [None] * len(circles)
     codes = [str(c) for c in _column(circles, "code", "")]
     geoms = np.asarray(circles.geometry.values, dtype=object)
     # Overlapping circles are told apart by their outline: one colour per circle, different from every circle
@@ -1122,11 +1127,11 @@ def life_circle_layer(circles: gpd.GeoDataFrame, *, score: str = "score", radius
     if len(geoms) and np.all(np.isin(types, (3, 6))):
         # never as a coverage: circles overlap by design, and cleaning them into a tiling for display would
         # hand each overlap to one circle and hide the others' edges
-        data = _prepare_polygons(geoms, cols, settings, simplify=False).data
+        data = prepare_polygons(geoms, cols, settings, simplify=False).data
         extra = None
     else:
         rows = decode_rows(cols, len(circles))
-        data = _point_or_plain(geoms, rows, settings)
+        data = point_data(geoms, rows, settings)
         extra = {"radiusM": float(radius_m or 1000.0)}
     spec = {"id": "life-circles", "style": style, "styleKey": "_s", "tooltip": tooltip, "legend": legend, **data,
             **(extra or {}), "labels": _circle_labels(circles, geoms, labels, codes, settings)}
@@ -1146,7 +1151,7 @@ def _circle_labels(circles: gpd.GeoDataFrame, geoms: np.ndarray, labels: list, c
         points[known] = shapely.points(lon[known], lat[known])
     keep = ~shapely.is_missing(points)
     rows = [{"_text": label or code} for label, code, k in zip(labels, codes, keep) if k]
-    return _point_or_plain(points[keep], rows, settings)["geojson"]
+    return point_data(points[keep], rows, settings)["geojson"]
 
 
 def decode_rows(columns: Mapping[str, list], n: int) -> list[dict]:
@@ -1157,7 +1162,7 @@ def life_circle_map(circles: gpd.GeoDataFrame, *, score: str = "score", title: s
                     settings: MapSettings = MapSettings()) -> folium.Map:
     """A page of life circles coloured by their health-check ``score`` (生活圈体检)."""
     circles = as_wgs84_frame(circles, "circles")
-    m = _new_map(settings, _bounds(np.asarray(circles.geometry.to_numpy(), dtype=object)),
+    m = new_map(settings, bounds_of(np.asarray(circles.geometry.to_numpy(), dtype=object)),
                  title or "生活圈体检 / life-circle health check")
     life_circle_layer(circles, score=score, settings=settings).add_to(m)
-    return _finish(m, None, collapsed=False)
+    return finish_map(m, None, collapsed=False)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from zeren.maps.builders import _bi, _bounds, _finish, _labels, _layer, _new_map, _prepare_polygons
+from zeren.maps.builders import (add_zeren_layer, bilingual, bounds_of, finish_map, new_map, prepare_polygons,
+                                 zone_labels)
 from zeren.maps.display import as_wgs84_frame, to_display_crs
 from zeren.maps.settings import MapSettings
 
@@ -53,10 +54,10 @@ def edition_diff_map(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, zones: list[d
     focus = [new_geom.get(z["code"]) if z["status"] != "removed" else old_geom.get(z["code"])
              for z in zones if z["status"] != "unchanged"]
     focus = [g for g in focus if g is not None]
-    bounds = _bounds(np.array(focus, dtype=object)) if focus else _bounds(new.geometry.values if len(new) else None)
+    bounds = bounds_of(np.array(focus, dtype=object)) if focus else bounds_of(new.geometry.values if len(new) else None)
     if bounds is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*bounds)]), True)))
-    m = _new_map(settings, bounds, title or _bi("边界版本变化", "boundary edition changes"))
+    m = new_map(settings, bounds, title or bilingual("边界版本变化", "boundary edition changes"))
     items: list[dict] = []
     counts = {s: 0 for s in ("added", "removed", "changed", "unchanged")}
     for z in zones:
@@ -65,10 +66,10 @@ def edition_diff_map(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, zones: list[d
     unchanged = [c for c, z in status.items() if z["status"] == "unchanged" and c in new_geom]
     if unchanged:
         frame = new[new["code"].astype(str).isin(unchanged)]
-        prep = _prepare_polygons(frame.geometry.values, {"code": frame["code"].astype(str).tolist(),
-                                                         "label": _labels(frame),
+        prep = prepare_polygons(frame.geometry.values, {"code": frame["code"].astype(str).tolist(),
+                                                         "label": zone_labels(frame),
                                                          "status": ["未变 / unchanged"] * len(frame)}, settings)
-        _layer(m, "未变 / unchanged", prep.data, style=CONTEXT_STYLE, tooltip=_TIP[:3], layer_id="unchanged")
+        add_zeren_layer(m, "未变 / unchanged", prep.data, style=CONTEXT_STYLE, tooltip=_TIP[:3], layer_id="unchanged")
         items.append({"label": "未变 / unchanged", "fill": "#DDDDDD", "stroke": "#AAAAAA"})
     for name in ("added", "changed", "removed"):  # removed last: their dashed outlines over what replaced them
         style, label = STATUS_STYLE[name]
@@ -79,10 +80,10 @@ def edition_diff_map(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, zones: list[d
             continue
         geoms = np.array([source[z["code"]] for z in entries], dtype=object)
         frame = pd.DataFrame({"name": [z["name"] for z in entries]})
-        cols = {"code": [z["code"] for z in entries], "label": _labels(frame),
+        cols = {"code": [z["code"] for z in entries], "label": zone_labels(frame),
                 "status": [label] * len(entries), "change": [_change_text(z) for z in entries]}
-        prep = _prepare_polygons(geoms, cols, settings, simplify=False)
-        _layer(m, label, prep.data, style=style, tooltip=_TIP, layer_id=f"diff-{name}")
+        prep = prepare_polygons(geoms, cols, settings, simplify=False)
+        add_zeren_layer(m, label, prep.data, style=style, tooltip=_TIP, layer_id=f"diff-{name}")
         items.append({"label": label, "fill": style["fillColor"], "stroke": style["color"],
                       "dash": "dashArray" in style})
     changed = [z["code"] for z in zones if z["status"] == "changed" and z.get("geometry_changed")
@@ -90,10 +91,10 @@ def edition_diff_map(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, zones: list[d
     if changed:
         geoms = np.array([old_geom[c] for c in changed], dtype=object)
         frame = pd.DataFrame({"name": [status[c]["name"] for c in changed]})
-        prep = _prepare_polygons(geoms, {"code": changed, "label": _labels(frame),
+        prep = prepare_polygons(geoms, {"code": changed, "label": zone_labels(frame),
                                          "status": ["旧边界 / old boundary"] * len(changed)}, settings,
                                  simplify=False)
-        _layer(m, "旧边界 / old boundary (dashed)", prep.data, style=OLD_STYLE, tooltip=_TIP[:3],
+        add_zeren_layer(m, "旧边界 / old boundary (dashed)", prep.data, style=OLD_STYLE, tooltip=_TIP[:3],
                layer_id="diff-old-boundary", interactive=False)
         items.append({"label": "旧边界 / old boundary", "stroke": "#333333", "dash": True})
     notes = [f"新增 {counts['added']}，撤销 {counts['removed']}，变更 {counts['changed']}，未变 {counts['unchanged']} / "
@@ -101,8 +102,8 @@ def edition_diff_map(old: gpd.GeoDataFrame, new: gpd.GeoDataFrame, zones: list[d
              f"unchanged {counts['unchanged']}"]
     if subtitle:
         notes.insert(0, subtitle)
-    legend = {"title": title or _bi("边界版本变化", "boundary edition changes"), "items": items, "notes": notes}
-    return _finish(m, legend, collapsed=False)
+    legend = {"title": title or bilingual("边界版本变化", "boundary edition changes"), "items": items, "notes": notes}
+    return finish_map(m, legend, collapsed=False)
 
 
 __all__ = ["edition_diff_map"]

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from branca.element import Element
 
 from zeren.geo.kinds import DISCIPLINE_LABELS
-from zeren.maps.builders import _new_map
+from zeren.maps.builders import new_map
 from zeren.maps.display import script_json
 from zeren.maps.elements import ZerenLayer
 from zeren.maps.settings import MapSettings
@@ -76,7 +76,7 @@ def find_page(settings: MapSettings, bounds: Sequence[float] | None, *, outline_
     """The page. ``bounds``: the city (lon/lat) the map opens on; ``outline_urls``: GeoJSON layers of zone
     outlines to draw (loaded by URL, shifted to GCJ-02 on GCJ-02 tiles); ``start``: a WGS84 point to look up
     as soon as the page opens."""
-    m = _new_map(settings, bounds, title or "找到我的责任规划师 / Find my planner")
+    m = new_map(settings, bounds, title or "找到我的责任规划师 / Find my planner")
     prefix = settings.asset_url_prefix
     m.default_js = list(m.default_js) + [(EMBED_JS, prefix + EMBED_JS)]
     m.default_css = list(m.default_css) + [(EMBED_CSS, prefix + EMBED_CSS)]

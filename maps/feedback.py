@@ -11,7 +11,8 @@ import pandas as pd
 import shapely
 
 from zeren.geo.kinds import FEEDBACK_STATUS_LABELS
-from zeren.maps.builders import _bi, _bounds, _finish, _layer, _new_map, _point_or_plain, _prepare_polygons, _labels
+from zeren.maps.builders import (add_zeren_layer, bilingual, bounds_of, finish_map, new_map, point_data,
+                                 prepare_polygons, zone_labels)
 from zeren.maps.display import as_wgs84_frame, to_display_crs
 from zeren.maps.settings import MapSettings
 
@@ -35,19 +36,19 @@ def feedback_map(cases: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None = None,
     cases = as_wgs84_frame(cases, "feedback") if cases is not None and len(cases) else None
     zones = as_wgs84_frame(zones, "zones") if zones is not None and len(zones) else None
     parts = [g.geometry.values for g in (zones, cases) if g is not None]
-    raw = _bounds(*parts)
+    raw = bounds_of(*parts)
     bounds = raw
     if raw is not None and settings.gcj02:
         bounds = tuple(shapely.total_bounds(to_display_crs(np.array([shapely.box(*raw)]), True)))
-    m = _new_map(settings, bounds, title or _bi("居民留言", "resident feedback"))
+    m = new_map(settings, bounds, title or bilingual("居民留言", "resident feedback"))
     if zones is not None:
-        cols = {"code": [str(c) for c in zones["code"]], "label": _labels(zones),
+        cols = {"code": [str(c) for c in zones["code"]], "label": zone_labels(zones),
                 "_s": [{} for _ in range(len(zones))]}
-        prep = _prepare_polygons(zones.geometry.values, cols, settings, simplify=False)
-        _layer(m, "单元 / zones", prep.data, style={"fill": True, "fillColor": "#DDDDDD", "fillOpacity": 0.15,
+        prep = prepare_polygons(zones.geometry.values, cols, settings, simplify=False)
+        add_zeren_layer(m, "单元 / zones", prep.data, style={"fill": True, "fillColor": "#DDDDDD", "fillOpacity": 0.15,
                                                     "color": "#555555", "weight": 1}, layer_id="feedback-zones",
                tooltip=[["单元 / Zone", "label"], ["编码 / Code", "code"]])
-    items = [{"label": _bi(*FEEDBACK_STATUS_LABELS[s]), "fill": c, "stroke": "#333333", "circle": True}
+    items = [{"label": bilingual(*FEEDBACK_STATUS_LABELS[s]), "fill": c, "stroke": "#333333", "circle": True}
              for s, c in FEEDBACK_STATUS_COLOURS.items()]
     counts: dict[str, int] = {}
     if cases is not None:
@@ -58,11 +59,11 @@ def feedback_map(cases: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None = None,
             counts[status] = counts.get(status, 0) + 1
             hours = rec.get("response_hours")
             rows.append({
-                "ref": rec.get("ref"), "status": _bi(*FEEDBACK_STATUS_LABELS.get(status, (status, status))),
+                "ref": rec.get("ref"), "status": bilingual(*FEEDBACK_STATUS_LABELS.get(status, (status, status))),
                 "category": labels.get(rec.get("category"), rec.get("category")),
                 "zone": rec.get("zone_name"), "received": str(rec.get("created_at"))[:10],
                 "response": None if hours is None or pd.isna(hours) else f"{hours / 24:.1f} 天 / days",
-                "outside": (_bi("辖区外，转最近单元", "outside every zone: nearest zone") if rec.get("outside")
+                "outside": (bilingual("辖区外，转最近单元", "outside every zone: nearest zone") if rec.get("outside")
                             else None),
                 "_s": {"fillColor": FEEDBACK_STATUS_COLOURS.get(status, "#BBBBBB")},
             })
@@ -70,11 +71,11 @@ def feedback_map(cases: gpd.GeoDataFrame, zones: gpd.GeoDataFrame | None = None,
         fields = [["编号 / Ref", "ref"], ["状态 / Status", "status"], ["类别 / Category", "category"],
                   ["单元 / Zone", "zone"], ["收到 / Received", "received"], ["答复用时 / Response", "response"],
                   ["备注 / Note", "outside"]]
-        _layer(m, "留言 / feedback", _point_or_plain(points, rows, settings),
+        add_zeren_layer(m, "留言 / feedback", point_data(points, rows, settings),
                style={"radius": 6, "fillOpacity": 0.85, "color": "#333333", "weight": 1}, layer_id="feedback",
                tooltip=fields, popup=fields)
     total = sum(counts.values())
     notes = [f"留言 {total} 条 / {total} cases: " + ", ".join(f"{FEEDBACK_STATUS_LABELS[s][0]} {n}"
                                                              for s, n in counts.items() if s in FEEDBACK_STATUS_LABELS)]
-    return _finish(m, {"title": _bi("居民留言", "resident feedback"), "items": items, "notes": notes},
+    return finish_map(m, {"title": bilingual("居民留言", "resident feedback"), "items": items, "notes": notes},
                    collapsed=True)
