@@ -67,14 +67,16 @@ def consultation_reason(zone: dict) -> str:
     return f"项目位于{zh}内，须征询其规划师 / site lies in {en}: consultation required"
 
 
-def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
+def site_answer(result: Assignment, i: int, book: PlannerBook, *,
+                max_suggestion_m: float | None = None) -> dict:
     """The full answer for site ``i``.
 
     Zones: every matched zone, the most specific kind first, then by code. Planners: every active appointment
     on a matched zone, zone by zone in the zones' order, appointments by role then planner id (so the answer
     does not depend on which index plan found the pairs).
     Consultations: the same for the zones whose kind obliges consultation. Nearest: for an uncovered site,
-    the nearest zone with a lead (when the assignment computed it).
+    the nearest zone with a lead (when the assignment computed it), as :func:`offered_nearest` offers it: not
+    to a site outside every zone when it is farther than ``max_suggestion_m`` (default ``MAX_SUGGESTION_M``).
     """
     index, resp = result.index, result.resp
     refs = index.zone_refs
@@ -104,10 +106,11 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
                                       "reason": consultation_reason(refs[z])})
 
     nearest = None
-    if result.nearest_zone is not None and result.nearest_zone[i] >= 0:
-        nz = int(result.nearest_zone[i])
+    offered, distance = offered_nearest(result, max_suggestion_m, sites=np.array([i]))
+    if offered[0] >= 0:
+        nz = int(offered[0])
         nearest = {"zone": dict(refs[nz]), "planner": book.get(resp.lead_planner[nz]),
-                   "distance_m": round(float(result.nearest_distance_m[i]), 1)}
+                   "distance_m": round(float(distance[0]), 1)}
     return {
         "covered": lz >= 0,
         "lead": lead,
@@ -124,6 +127,29 @@ def site_answer(result: Assignment, i: int, book: PlannerBook) -> dict:
 MAX_SUGGESTION_M = 50_000.0
 
 
+def offered_nearest(result: Assignment, max_suggestion_m: float | None = None, *, sites=None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(nearest zone position, its distance in metres) per site -- of ``sites`` (positions;
+    default every site) -- as every answer offers them, lookups, batches and projects alike: -1 and NaN for a
+    covered site, where none was computed, and for a site outside every zone in force whose nearest zone with a
+    lead is farther than ``max_suggestion_m`` (default ``MAX_SUGGESTION_M``; ``explain_uncovered`` says why).
+    A site inside a zone that has no lead is offered its nearest at any distance: it is in the service area."""
+    limit = MAX_SUGGESTION_M if max_suggestion_m is None else float(max_suggestion_m)
+    n = result.n_sites
+    sites = np.arange(n) if sites is None else np.asarray(sites, dtype=np.int64)
+    if result.nearest_zone is None:
+        return np.full(len(sites), -1, dtype=np.int64), np.full(len(sites), np.nan)
+    zone = np.asarray(result.nearest_zone, dtype=np.int64)[sites].copy()
+    distance = np.asarray(result.nearest_distance_m, dtype=float)[sites].copy()
+    matched = np.bincount(result.pair_site, minlength=n)[sites] > 0 if len(result.pair_site) else np.zeros(
+        len(sites), dtype=bool)
+    with np.errstate(invalid="ignore"):
+        far = (zone >= 0) & ~matched & ~(np.round(distance, 1) <= limit)  # (the distance as answers show it)
+    zone[far] = -1
+    distance[zone < 0] = np.nan
+    return zone, distance
+
+
 def _km(metres: float) -> str:
     return f"{metres / 1000:,.1f} km" if metres >= 1000 else f"{metres:,.0f} m"
 
@@ -137,8 +163,9 @@ def explain_uncovered(answer: dict, result: Assignment, i: int, metric_site, *,
     * ``notice``: a bilingual sentence for an uncovered site (None when covered): outside the service area
       (and how far), no edition in force on that date (and when the editions run), or no lead here.
 
-    Outside the service area, a nearest zone farther than ``max_suggestion_m`` is not offered (``nearest``
-    becomes None and the notice says so). ``metric_site``: the site in the index's metric CRS.
+    Outside the service area, a nearest zone farther than ``max_suggestion_m`` is not offered (``site_answer``
+    left ``nearest`` None, given the same limit; the notice says how far it is). ``metric_site``: the site in
+    the index's metric CRS.
     """
     resp, index = result.resp, result.index
     notice = None
@@ -165,11 +192,10 @@ def explain_uncovered(answer: dict, result: Assignment, i: int, metric_site, *,
         distance = float(resp.service_area_distance_m(np.asarray([metric_site], dtype=object))[0])
         outside = True
         notice = f"此处在服务范围之外，距最近的区域 {_km(distance)} / outside the service area: {_km(distance)} from the nearest zone"
-        near = answer["nearest"]
-        if near is not None and near["distance_m"] > max_suggestion_m:
-            answer["nearest"] = None
-            notice += (f"；最近的有规划师的区域远在 {_km(near['distance_m'])}，不作推荐 / the nearest zone with a "
-                       f"planner is {_km(near['distance_m'])} away, beyond {_km(max_suggestion_m)}: none is suggested")
+        if answer["nearest"] is None and result.nearest_zone is not None and result.nearest_zone[i] >= 0:
+            far = round(float(result.nearest_distance_m[i]), 1)  # withheld by offered_nearest: say why
+            notice += (f"；最近的有规划师的区域远在 {_km(far)}，不作推荐 / the nearest zone with a "
+                       f"planner is {_km(far)} away, beyond {_km(max_suggestion_m)}: none is suggested")
         distance = round(distance, 1)
     answer["outside_service_area"] = outside
     answer["service_area_distance_m"] = distance
@@ -216,10 +242,9 @@ def assignment_columns(result: Assignment, *, lists: str = "python") -> pd.DataF
         out["zones"] = _group_lists(n, result.pair_site, idx.lead_rank[result.pair_zone], [
             {"kind": k, "code": c, "share": round(float(s), 6)}
             for k, c, s in zip(idx.kind[result.pair_zone], idx.code[result.pair_zone], result.pair_share)])
-    nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
+    nz, dist = offered_nearest(result)
     out["nearest_zone_code"] = text(_at(idx.code, nz))
     out["nearest_planner_id"] = text(_at(result.resp.lead_planner, nz))
-    dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
     out["nearest_distance_m"] = np.round(dist, 1)
     return out
 
@@ -293,8 +318,7 @@ def assignment_arrays(result: Assignment) -> dict:
 
     n, idx, resp = result.n_sites, result.index, result.resp
     lead_zone = result.lead_zone
-    nz = result.nearest_zone if result.nearest_zone is not None else np.full(n, -1)
-    dist = result.nearest_distance_m if result.nearest_distance_m is not None else np.full(n, np.nan)
+    nz, dist = offered_nearest(result)
     lists = {}
     for column, (texts, codes) in _json_list_parts(result).items():  # a group's text once: dictionary-encoded
         texts = pa.array(texts, type=pa.string())

@@ -149,7 +149,7 @@ class Catalogue:
         point = shapely.points([site.lon], [site.lat])
         result = self.assign(point, day)
         book = self.private_book if include_private else self.public_book
-        answer = site_answer(result, 0, book)
+        answer = site_answer(result, 0, book, max_suggestion_m=max_suggestion_m)
         if not answer["covered"] and len(result.index):
             explain_uncovered(answer, result, 0, result.index.to_metric(point)[0], max_suggestion_m=max_suggestion_m)
         else:

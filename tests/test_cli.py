@@ -17,6 +17,7 @@ import pyproj
 import pytest
 import shapely
 
+from zeren.geo.answer import MAX_SUGGESTION_M
 from zeren.geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from zeren.api.service.demo import HANDOVER_DATE
 from tests.layers._support import (  # noqa: F401 - fixtures
@@ -766,10 +767,18 @@ def test_random_uncovered_points_get_the_nearest_zone_with_a_lead(random_assignm
     assert list(near.index) == list(sites["n"])
     chosen = candidates.geometry.to_numpy()[near["index_right"].to_numpy()]
     metres = shapely.distance(sites.geometry.to_numpy(), chosen)
+    # a site outside every zone in force is offered no nearest zone farther than 50 km (offered_nearest)
+    in_force = zones_in_force(demo_frames["zones"], BIG_AS_OF)
+    inside = shapely.STRtree(in_force.geometry.to_numpy()).query(
+        points[uncovered].geometry.to_numpy(), predicate="intersects")[0]
+    offered = ~(~np.isin(np.arange(len(sites)), inside) & (np.round(metres, 1) > MAX_SUGGESTION_M))
     have = got[uncovered]
-    assert list(have["nearest_zone_code"]) == list(near["code"])
-    assert list(have["nearest_planner_id"]) == [leads[(k, c)] for k, c in zip(near["kind"], near["code"])]
-    assert np.abs(have["nearest_distance_m"].astype(float).to_numpy() - metres).max() <= 0.05 + 1e-6
+    assert list(have["nearest_zone_code"]) == [c if o else "" for c, o in zip(near["code"], offered)]
+    assert list(have["nearest_planner_id"]) == [leads[(k, c)] if o else ""
+                                                for k, c, o in zip(near["kind"], near["code"], offered)]
+    distance = have["nearest_distance_m"][offered].astype(float).to_numpy()
+    assert np.abs(distance - metres[offered]).max() <= 0.05 + 1e-6
+    assert (have["nearest_distance_m"][~offered] == "").all()
     assert (got.loc[~uncovered, "nearest_zone_code"] == "").all()
 
 

@@ -184,8 +184,9 @@ def submit_feedback(ws: Workspace, *, category, text, lon=None, lat=None, geomet
     day = when.date()
     catalogue = ws.catalogue
     catalogue.index.require_in_force(day)
+    # every nearest zone, however far: feedback applies its own limit (max_distance_m, a setting) just below
     answer = site_answer(catalogue.assign(np.array([site], dtype=object), as_timestamp(day)), 0,
-                         catalogue.public_book)
+                         catalogue.public_book, max_suggestion_m=np.inf)
     answer["as_of"] = day.isoformat()
     routed, by_nearest, distance = _routing(answer)
     outside = not answer.get("zones")

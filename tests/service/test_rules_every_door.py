@@ -146,3 +146,54 @@ def test_assign_refuses_clashing_columns_at_both_doors(capsys, demo_store, tmp_p
              "geometry": {"type": "Point", "coordinates": [104.05, 30.66]}}]}
         r = client.post("/assign", json=body)
         assert r.status_code == 422 and "covered, lead_planner_id" in r.json()["detail"], r.text
+
+
+# -- the nearest zone offered to a site outside every zone: the same rule for a lookup and a batch ----------
+def test_a_far_site_is_offered_no_nearest_zone_at_any_door(capsys, demo_store, tmp_path):
+    """A site outside every zone is offered the nearest zone with a planner only within 50 km (a planner
+    farther away is a sign the site is elsewhere): the lookup (CLI and HTTP), ``zeren assign`` and
+    ``POST /assign`` apply the one rule, and agree on the zone and distance they do offer."""
+    from zeren.geo.answer import MAX_SUGGESTION_M
+    from zeren.layers.catalogue import Catalogue
+
+    s = open_store(demo_store)
+    try:
+        catalogue = Catalogue(s)
+        minx, miny, maxx, maxy = catalogue.index.bounds
+        mid = (miny + maxy) / 2
+        sites = {"near": (maxx + 0.1, mid), "far": (maxx + 1.0, mid)}
+        looked = {k: catalogue.lookup(x, y, "wgs84", "2025-06-01") for k, (x, y) in sites.items()}
+    finally:
+        s.close()
+    near, far = looked["near"], looked["far"]
+    assert near["outside_service_area"] and far["outside_service_area"]
+    assert near["nearest"] is not None and near["nearest"]["distance_m"] <= MAX_SUGGESTION_M
+    assert far["nearest"] is None and "none is suggested" in far["notice"]
+    for k, (x, y) in sites.items():  # the CLI's lookup says the same
+        got = json.loads(cli(capsys, "lookup", "--lon", x, "--lat", y, "--as-of", "2025-06-01", "--json",
+                             "--store", demo_store).out)
+        assert got["nearest"] == looked[k]["nearest"] and got["notice"] == looked[k]["notice"]
+    path = write_csv(tmp_path / "sites.csv", ["name", "lon", "lat"], [[k, x, y] for k, (x, y) in sites.items()])
+    run = cli(capsys, "assign", path, "--crs", "wgs84", "--as-of", "2025-06-01", "--out", tmp_path / "out.csv",
+              "--store", demo_store)
+    assert run.rc == 0, run.text
+    rows = {r["name"]: r for r in csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8"))}
+    with TestClient(create_app(make_settings(demo_store))) as client:
+        body = {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": {"name": k}, "geometry": {"type": "Point", "coordinates": [x, y]}}
+            for k, (x, y) in sites.items()]}
+        r = client.post("/assign", params={"as_of": "2025-06-01"}, json=body)
+        assert r.status_code == 200, r.text
+        http = {f["properties"]["name"]: f["properties"] for f in r.json()["features"]}
+        for k in sites:  # and GET /lookup
+            g = client.get("/lookup", params={"lon": sites[k][0], "lat": sites[k][1], "as_of": "2025-06-01"})
+            assert g.json()["nearest"] == looked[k]["nearest"]
+    offered = near["nearest"]
+    assert rows["near"]["nearest_zone_code"] == offered["zone"]["code"]
+    assert float(rows["near"]["nearest_distance_m"]) == offered["distance_m"]
+    assert http["near"]["nearest_zone_code"] == offered["zone"]["code"]
+    assert http["near"]["nearest_distance_m"] == offered["distance_m"]
+    assert rows["far"]["nearest_zone_code"] == rows["far"]["nearest_planner_id"] == ""
+    assert rows["far"]["nearest_distance_m"] == ""
+    assert http["far"]["nearest_zone_code"] is None and http["far"]["nearest_distance_m"] is None
+    assert rows["far"]["covered"] == "False" and http["far"]["covered"] is False
