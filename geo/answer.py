@@ -316,7 +316,7 @@ def assignment_arrays(result: Assignment) -> dict:
     group of sites matching the same zones); ``cast(pa.string())`` gives plain text."""
     import pyarrow as pa
 
-    n, idx, resp = result.n_sites, result.index, result.resp
+    idx, resp = result.index, result.resp
     lead_zone = result.lead_zone
     nz, dist = offered_nearest(result)
     lists = {}
