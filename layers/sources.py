@@ -28,6 +28,9 @@ LON_COLUMNS = ("lon", "lng", "longitude", "x", "经度")
 LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
 _HEAD_BYTES = 4 << 20  # the part of a CSV read to guess its encoding
 _BLOCK_BYTES = 16 << 20
+# A CSV up to this size is read in one call, parsed on every core (1,000,000 points, 40 MB: 0.1 s where the
+# streaming reader, always single-threaded, takes 0.15-0.35 s); a larger one streams in flat memory.
+_WHOLE_READ_BYTES = 64 << 20
 
 
 def first_line(exc: Exception) -> str:
@@ -110,15 +113,18 @@ class SiteTable:
         object. At least one table (empty, with the header's columns, for a file without rows)."""
         names = self._names
         try:
-            reader = pa_csv.open_csv(
-                str(self.path),
+            options = dict(
                 read_options=pa_csv.ReadOptions(encoding=self._encoding, block_size=_BLOCK_BYTES),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True),
                 convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False,
                                                       null_values=[]))
+            if self.path.stat().st_size <= _WHOLE_READ_BYTES:  # read at once, on every core (the streaming
+                tables = _slices(pa_csv.read_csv(str(self.path), **options), size)  # reader uses one)
+            else:
+                tables = _read_ahead(_rebatch(pa_csv.open_csv(str(self.path), **options), size))
             empty = True
-            for table in _read_ahead(_rebatch(reader, size)):
+            for table in tables:
                 empty = False
                 yield table
             if empty:
@@ -307,6 +313,15 @@ def _read_ahead(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
                 return
             pending = pool.submit(next, tables, None)
             yield table
+
+
+def _slices(table: pa.Table, size: int | None) -> Iterator[pa.Table]:
+    """A table read whole, as the streaming path would give it: pieces of ``size`` rows (None: all)."""
+    if size is None or table.num_rows <= size:
+        yield table
+        return
+    for start in range(0, table.num_rows, size):
+        yield table.slice(start, size)
 
 
 def _rebatch(reader, size: int | None) -> Iterator[pa.Table]:

@@ -232,13 +232,18 @@ class LayerWriter:
         self.rows += table.num_rows
         self.chunks += 1
 
+    def _csv_sink(self):
+        """The one open file every CSV chunk is written into, whichever path wrote the chunk before it (a file
+        of points streams through the Arrow path, a chunk of other geometries through the frame path)."""
+        if self._csv is None:
+            self._csv = pa.OSFile(str(self._target), "wb")
+        return self._csv
+
     def _write_csv_table(self, table: pa.Table) -> None:
         """Each chunk written by itself into the open file (the header with the first): a column may be
         dictionary-encoded in one chunk and plain text in the next, the cells are the same."""
-        if self._csv is None:
-            self._csv = pa.OSFile(str(self._target), "wb")
-        pa_csv.write_csv(table, self._csv, write_options=pa_csv.WriteOptions(include_header=self.chunks == 0,
-                                                                               quoting_style="needed"))
+        pa_csv.write_csv(table, self._csv_sink(), write_options=pa_csv.WriteOptions(
+            include_header=self.chunks == 0, quoting_style="needed"))
 
     def _write_csv(self, attrs: pd.DataFrame, geometry: gpd.GeoSeries) -> None:
         if self.csv_wkt_column:
@@ -248,26 +253,19 @@ class LayerWriter:
             table = _arrow_table(attrs, csv=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             table = None  # mixed-type columns (a property that is text here, a number there): pandas writes them
-        if table is not None and self._csv is not False:
-            if self._csv is None:
-                self._csv = pa_csv.CSVWriter(str(self._target), table.schema,
-                                             write_options=pa_csv.WriteOptions(quoting_style="needed"))
+        if table is not None:
+            if self._csv_schema is None:
                 self._csv_schema = table.schema
             try:
-                self._csv.write_table(table if table.schema == self._csv_schema else table.cast(self._csv_schema))
+                self._write_csv_table(table if table.schema == self._csv_schema else table.cast(self._csv_schema))
                 return
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-                if self.chunks:  # a later chunk whose types differ from the first's: text from here on
-                    self._csv.close()
-                    self._csv = False
-                    attrs.astype(object).where(attrs.notna(), None).to_csv(
-                        self._target, mode="a", header=False, index=False, encoding="utf-8")
-                    return
-                self._csv.close()
-                self._csv = None
-        header = self.chunks == 0
-        attrs.to_csv(self._target, mode="w" if header else "a", header=header, index=False, encoding="utf-8")
-        self._csv = False
+                pass  # a later chunk whose types differ from the first's: this one as pandas writes it
+        if self.chunks == 0:
+            text = attrs.to_csv(header=True, index=False)
+        else:
+            text = attrs.astype(object).where(attrs.notna(), None).to_csv(header=False, index=False)
+        self._csv_sink().write(text.encode("utf-8"))
 
     def _write_parquet(self, frame: gpd.GeoDataFrame) -> None:
         geometry = frame.geometry

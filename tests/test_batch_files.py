@@ -580,3 +580,33 @@ def test_the_index_build_gives_its_freed_memory_back(monkeypatch):
     service._give_back_freed_memory()
     if sys.platform.startswith("linux") and "glibc" in " ".join(__import__("platform").libc_ver()):
         assert callable(service._MALLOC_TRIM)
+
+
+def test_a_csv_read_whole_or_streamed_writes_the_same(demo_template, tmp_path, capsys, monkeypatch):  # noqa: F811
+    """A CSV up to 64 MB is read in one call on every core, a larger one streamed block by block in flat
+    memory: the same rows reach the same chunks (quoted fields holding commas and newlines across the streamed
+    blocks), the outputs are the same bytes, and a ragged row is refused the same way by both."""
+    from zeren.layers import sources
+
+    sites = _sites(500)
+    names = [f"地块{i}" if i % 7 else f'多行,"名称"\n第{i}行' for i in range(len(sites))]
+    src = tmp_path / "sites.csv"
+    pd.DataFrame({"site_id": sites["site_id"], "名称": names,
+                  "wkt": shapely.to_wkt(sites.geometry.to_numpy())}).to_csv(src, index=False)
+    outs = {}
+    for how in ("whole", "streamed"):
+        if how == "streamed":
+            monkeypatch.setattr(sources, "_WHOLE_READ_BYTES", -1)
+            monkeypatch.setattr(sources, "_BLOCK_BYTES", 4096)  # many blocks: boundaries inside quoted fields
+        for chunk in ("37", "1000000"):
+            out = tmp_path / f"{how}-{chunk}.csv"
+            _assign(capsys, src, out, demo_template, "--chunk-rows", chunk)
+            outs[how, chunk] = out.read_bytes()
+        ragged = tmp_path / f"ragged-{how}.csv"
+        lines = src.read_text(encoding="utf-8").splitlines(keepends=True)
+        ragged.write_text("".join(lines[:300] + ["S99999,地块\n"] + lines[300:]), encoding="utf-8")
+        run = cli(capsys, "assign", ragged, "--crs", "wgs84", "--out", tmp_path / "r.csv", "--store", demo_template)
+        assert run.rc == 2 and "not a readable CSV" in run.err and "as many fields as the header" in run.err
+        assert not (tmp_path / "r.csv").exists()
+    assert len(set(outs.values())) == 1
+    assert pd.read_csv(tmp_path / "whole-37.csv", dtype=str)["名称"].tolist() == names
