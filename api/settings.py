@@ -58,6 +58,10 @@ Environment variables (all optional):
                             ``ZEREN_FEEDBACK_RATE_WINDOW``)
 ``ZEREN_FEEDBACK_MAX_DISTANCE_M`` feedback farther than this from every zone is refused as "in the sea or outside
                             the city" (default 50,000 m); nearer, it goes to the nearest zone's planner
+``ZEREN_INDEX_CACHE``       folder where ``zeren assign`` keeps the zone index's batch structures (the point grid,
+                            the led zones' segments) for the next run over the same zones (default
+                            ``~/.cache/zeren/index``, or under ``$XDG_CACHE_HOME``; ``off`` keeps none). Only
+                            a cache: deleting it is safe, a changed zone or appointment never reads a stale entry
 ``ZEREN_CHROMIUM``          the headless Chromium that prints ``GET /reports/...?format=pdf`` (default: chromium in
                             /usr/bin or on PATH; without one those answer 503 naming what is missing)
 =========================== ===========================================================================
@@ -308,6 +312,24 @@ class CommandEnvironment:
     map_attribution: str | None = None
     approval_number: str | None = None
     os_user: str = "unknown"  # the account running the command: see os_user()
+    index_cache: str | None = None  # folder of the batch structures ``zeren assign`` keeps (None: none kept)
+
+
+def index_cache_dir(env: Mapping[str, str] | None = None) -> str | None:
+    """The folder ``zeren assign`` keeps the zone index's batch structures in (``layers.index_cache``):
+    ``ZEREN_INDEX_CACHE``, else ``$XDG_CACHE_HOME/zeren/index``, else ``~/.cache/zeren/index``; None when
+    ``ZEREN_INDEX_CACHE`` is ``off`` (or ``0``, ``no``, ``none``) or no home folder is known."""
+    env = os.environ if env is None else env
+    given = _text(env, "ZEREN_INDEX_CACHE")
+    if given is not None:
+        return None if given.lower() in {"off", "0", "no", "none", "false"} else given
+    base = _text(env, "XDG_CACHE_HOME")
+    if base is None:
+        home = _text(env, "HOME")
+        if home is None:
+            return None
+        base = os.path.join(home, ".cache")
+    return os.path.join(base, "zeren", "index")
 
 
 def command_environment(environ: Mapping[str, str] | None = None) -> CommandEnvironment:
@@ -320,7 +342,7 @@ def command_environment(environ: Mapping[str, str] | None = None) -> CommandEnvi
         store=text("ZEREN_STORE") or "zeren.gpkg", basemap=text("ZEREN_BASEMAP") or "none",
         tianditu_key=text("ZEREN_TIANDITU_KEY"), tile_url=text("ZEREN_TILE_URL"),
         map_attribution=text("ZEREN_MAP_ATTRIBUTION"), approval_number=text("ZEREN_APPROVAL_NUMBER"),
-        os_user=os_user(env))
+        os_user=os_user(env), index_cache=index_cache_dir(env))
 
 
 def os_user(env: Mapping[str, str] | None = None) -> str:

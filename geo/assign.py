@@ -299,6 +299,22 @@ class ZoneIndex:
         return private_prepared(self.geoms)
 
     @cached_property
+    def geometry_digest(self) -> bytes:
+        """A digest of every zone's geometry (its WKB, in index order): what the keys of the batch structures
+        kept between processes start from (``point_grid_key``). About 0.15 s at 30,000 zones."""
+        import hashlib
+
+        h = hashlib.blake2b(digest_size=20)
+        h.update(b"%d|" % len(self.geoms))
+        for wkb in shapely.to_wkb(self.geoms):
+            if wkb is None:  # (a missing geometry)
+                h.update(b"-|")
+                continue
+            h.update(b"%d|" % len(wkb))
+            h.update(wkb)
+        return h.digest()
+
+    @cached_property
     def point_grid(self) -> PointGrid:
         """Grid for bulk point queries, built on the first large one (~0.15 s for 3,000 zones, ~0.8 s for 30,000)."""
         return PointGrid(self.prepared_geoms, workers=_WORKERS)
@@ -527,6 +543,115 @@ def assign(index: ZoneIndex, resp: Responsibility, sites, *, split_threshold: fl
             site, zone, share = site[drop], zone[drop], share[drop]
 
     return _assemble(index, resp, sites, n, site, zone, share, points_only, split_threshold, with_nearest)
+
+
+# --- the batch structures as arrays: what a later process (the next ``zeren assign``) adopts instead of
+# building them again. Each is keyed by everything its arrays depend on: the zones' geometries to the byte,
+# which zones lead on the date and their ranks, the metric CRS, the library versions that computed it, and
+# the format; a state under its key is the one a build would make, so adopting it changes no answer.
+
+_STATE_FORMAT = 1
+
+
+def batch_structures_pay(n_points: int) -> bool:
+    """Whether a batch of ``n_points`` points builds the point grid and the led zones' segments (a smaller one
+    takes the tree): whether keeping them for later batches is worth anything."""
+    return n_points >= _PARALLEL_MIN_SITES
+
+
+def _versions() -> bytes:
+    import pyproj
+
+    return "|".join([shapely.__version__, shapely.geos_version_string, pyproj.__version__,
+                     pyproj.proj_version_str, np.__version__]).encode()
+
+
+def point_grid_key(index: ZoneIndex) -> str:
+    """The key of ``index``'s point grid: a digest of the zones' geometries (WKB, in index order), the grid's
+    parameters and the versions of the libraries that compute it."""
+    import hashlib
+
+    h = hashlib.blake2b(digest_size=20)
+    h.update(b"point-grid|%d|%d|%d|" % (_STATE_FORMAT, PointGrid.STATE_VERSION, _WORKERS))
+    h.update(_versions())
+    h.update(index.geometry_digest)
+    return h.hexdigest()
+
+
+def lead_segments_key(resp: Responsibility) -> str:
+    """The key of ``resp.lead_segments``: the zones' geometries, which of them lead on the date and their
+    ranks (the shared segments' winners), the metric CRS, the versions of the libraries, the parameters."""
+    import hashlib
+
+    index = resp.index
+    candidates = np.flatnonzero(resp.lead_key != NO_LEAD).astype(np.int64)
+    h = hashlib.blake2b(digest_size=20)
+    h.update(b"lead-segments|%d|%d|%d|" % (_STATE_FORMAT, _SEGMENTS_PER_PIECE, _MAX_NEAREST_SEGMENTS))
+    h.update(_versions())
+    h.update(index.geometry_digest)
+    h.update(candidates.tobytes())
+    h.update(index.lead_rank[candidates].astype(np.int64).tobytes())
+    h.update((index.metric_crs.to_wkt() if index.metric_crs is not None else "").encode())
+    return h.hexdigest()
+
+
+def point_grid_state(index: ZoneIndex) -> dict[str, np.ndarray]:
+    """``index.point_grid`` (built now if it is not) as arrays: what ``adopt_point_grid`` takes."""
+    with index.prepared_lock:
+        return index.point_grid.state()
+
+
+def adopt_point_grid(index: ZoneIndex, state) -> bool:
+    """Give ``index`` the point grid of ``state`` (from ``point_grid_state`` of an index of the same key) instead
+    of building one. False, and nothing changed, when the index has a grid already or the arrays are not a grid
+    over these zones."""
+    with index.prepared_lock:
+        if "point_grid" in vars(index):
+            return False
+        try:
+            grid = PointGrid.from_state(index.prepared_geoms, state, workers=_WORKERS)
+        except ValueError:
+            return False
+        vars(index)["point_grid"] = grid  # (the cached property's own slot)
+        return True
+
+
+def lead_segments_state(resp: Responsibility) -> dict[str, np.ndarray]:
+    """``resp.lead_segments`` (built now if it is not) as arrays: the zone of each line, and the lines'
+    coordinates with the line each belongs to. What ``adopt_lead_segments`` takes."""
+    segments = resp.lead_segments
+    if segments is None:
+        return {"none": np.array([True])}
+    zone_of, tree = segments
+    coords, line = shapely.get_coordinates(tree.geometries, return_index=True)
+    return {"none": np.array([False]), "zone_of": np.asarray(zone_of, dtype=np.int64), "coords": coords,
+            "line": line.astype(np.int64)}
+
+
+def adopt_lead_segments(resp: Responsibility, state) -> bool:
+    """Give ``resp`` the led zones' segments of ``state`` (from ``lead_segments_state`` of a Responsibility of the
+    same key) instead of cutting them again. False, and nothing changed, when it has them already or the
+    arrays are not segments of zones that lead on its date."""
+    if "lead_segments" in vars(resp):
+        return False
+    try:
+        if bool(state["none"][0]):
+            value = None
+        else:
+            zone_of = np.asarray(state["zone_of"], dtype=np.int64)
+            coords = np.asarray(state["coords"], dtype=float)
+            line = np.asarray(state["line"], dtype=np.int64)
+            if (coords.ndim != 2 or coords.shape[1] != 2 or len(line) != len(coords) or not len(zone_of)
+                    or not np.isfinite(coords).all() or (np.diff(line) < 0).any() or int(line[0]) != 0
+                    or int(line[-1]) != len(zone_of) - 1 or len(np.unique(line)) != len(zone_of)
+                    or int(zone_of.min()) < 0 or int(zone_of.max()) >= len(resp.lead_key)
+                    or (resp.lead_key[zone_of] == NO_LEAD).any()):
+                return False
+            value = (zone_of, shapely.STRtree(shapely.linestrings(coords, indices=line)))
+    except (KeyError, IndexError, TypeError, ValueError, shapely.errors.GEOSException):
+        return False
+    vars(resp)["lead_segments"] = value  # (the cached property's own slot: a frozen dataclass's __dict__)
+    return True
 
 
 def prepare_for_points(index: ZoneIndex, resp: Responsibility, n_points: int) -> None:

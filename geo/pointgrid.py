@@ -210,6 +210,61 @@ class PointGrid:
             self._build(bounds, int(max_cells))
         self.build_seconds = time.perf_counter() - t0
 
+    # --- a built grid as arrays, and back -----------------------------------------------------------
+
+    STATE_VERSION = 1  # bump when the arrays' meaning changes: a kept state of another version is not adopted
+
+    def state(self) -> dict[str, np.ndarray]:
+        """The built grid as plain arrays (what ``from_state`` takes back): to keep it between processes. The
+        zones are not in it; the caller keys the state by them (``geo.assign.point_grid_key``)."""
+        labels = self.labels if self.labels is not None else np.zeros(0, np.uint16)
+        return {"version": np.array([self.STATE_VERSION]), "has_labels": np.array([self.labels is not None]),
+                "labels": labels, "offsets": self.offsets, "zone_ids": self.zone_ids,
+                "shape": np.array(self.shape, dtype=np.int64), "cell": np.array([self.cell]),
+                "origin": np.array(self.origin, dtype=float), "dirty_fraction": np.array([self.dirty_fraction]),
+                "n_components": np.array([self.n_components], dtype=np.int64)}
+
+    @classmethod
+    def from_state(cls, zones, state, *, workers: int = 2) -> "PointGrid":
+        """The grid ``state()`` gave, over the same ``zones`` (prepared in place, as the constructor does),
+        without building it. ``ValueError`` when the arrays are not a grid of this version over that many
+        zones (the caller then builds one)."""
+        t0 = time.perf_counter()
+        grid = cls.__new__(cls)
+        grid.zones = np.asarray(zones, dtype=object).ravel()
+        grid.workers = max(1, int(workers))
+        try:
+            if int(state["version"][0]) != cls.STATE_VERSION:
+                raise ValueError("a point grid of another version")
+            shape = tuple(int(v) for v in state["shape"])
+            labels = np.asarray(state["labels"]) if bool(state["has_labels"][0]) else None
+            offsets = np.asarray(state["offsets"], dtype=np.int64)
+            zone_ids = np.asarray(state["zone_ids"], dtype=np.intp)
+            n_comp = int(state["n_components"][0])
+            cell, origin = float(state["cell"][0]), tuple(float(v) for v in state["origin"])
+            dirty_fraction = float(state["dirty_fraction"][0])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ValueError(f"not a point grid state: {exc}") from None
+        # what the queries index with is checked: a label beyond the offsets, a zone beyond the zones, a
+        # labels array of another size would answer wrongly or fail later
+        if labels is not None:
+            if (len(shape) != 2 or min(shape) < 1 or labels.ndim != 1 or len(labels) != shape[0] * shape[1]
+                    or labels.dtype not in (np.uint16, np.int32) or len(offsets) != n_comp + 2):
+                raise ValueError("a point grid state of inconsistent sizes")
+            if len(labels) and int(labels.max()) > n_comp:
+                raise ValueError("a point grid state with labels beyond its components")
+            if not (cell > 0 and math.isfinite(cell) and all(math.isfinite(o) for o in origin)):
+                raise ValueError("a point grid state without a usable cell")
+        if (len(offsets) and (offsets[0] != 0 or int(offsets[-1]) != len(zone_ids) or (np.diff(offsets) < 0).any())
+                or (len(zone_ids) and (int(zone_ids.min()) < 0 or int(zone_ids.max()) >= len(grid.zones)))):
+            raise ValueError("a point grid state whose zones are not these")
+        shapely.prepare(grid.zones)
+        grid.labels, grid.offsets, grid.zone_ids = labels, offsets, zone_ids
+        grid.shape, grid.cell, grid.origin = shape, cell, origin
+        grid.dirty_fraction, grid.n_components = dirty_fraction, n_comp
+        grid.build_seconds = time.perf_counter() - t0
+        return grid
+
     # --- build -------------------------------------------------------------------------------------
 
     def _build(self, bounds: np.ndarray, max_cells: int) -> None:

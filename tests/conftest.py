@@ -22,6 +22,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+# ``zeren assign`` keeps the zone index's batch structures between runs (layers.index_cache, default
+# ~/.cache/zeren/index): the suite keeps them in a folder of its own, removed at the end, never the user's
+_OWN_INDEX_CACHE = None
+if "ZEREN_INDEX_CACHE" not in os.environ:
+    import tempfile
+
+    _OWN_INDEX_CACHE = os.environ["ZEREN_INDEX_CACHE"] = tempfile.mkdtemp(prefix="zeren-test-index-cache-")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_INDEX_CACHE:
+        shutil.rmtree(_OWN_INDEX_CACHE, ignore_errors=True)
+
 PG_URL_ENV = "ZEREN_TEST_PG_URL"
 REQUIRE_POSTGIS_ENV = "ZEREN_REQUIRE_POSTGIS"
 REQUIRE_BROWSER_ENV = "ZEREN_REQUIRE_BROWSER"

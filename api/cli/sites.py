@@ -5,12 +5,13 @@ import sys
 from pathlib import Path
 
 
-from zeren.api.cli.common import add_store_argument, parse_date_arg, print_json, workspace
+from zeren.api.cli.common import ENV, add_store_argument, parse_date_arg, print_json, workspace
 from zeren.api.cli.errors import EXIT_OK
 from zeren.api.service import assign as service
 from zeren.api.service.budget import CLI_MAX_FEATURE_VERTICES, CLI_MAX_VERTICES, cli_budget
 from zeren.api.service.lookup import lookup
 from zeren.geo.kinds import KIND_LABELS
+from zeren.layers.index_cache import IndexCache
 
 
 def _person(p: dict | None) -> str:
@@ -68,7 +69,8 @@ def cmd_assign(args) -> int:
         done = service.assign_file(ws, args.sites, args.out, layer=args.layer, crs=args.crs, as_of=args.as_of,
                                    skip_bad=args.skip_bad, chunk_rows=args.chunk_rows,
                                    progress=progress.update if progress else None,
-                                   budget=cli_budget(args.max_vertices, args.max_feature_vertices))
+                                   budget=cli_budget(args.max_vertices, args.max_feature_vertices),
+                                   index_cache=IndexCache(ENV.index_cache) if ENV.index_cache else None)
     finally:
         if progress:
             progress.close()

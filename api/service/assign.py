@@ -22,6 +22,7 @@ from zeren.geo.crs import InputCRS
 from zeren.geo.sites import sites_to_wgs84
 from zeren.layers.errors import ValidationError
 from zeren.layers.importer import open_table
+from zeren.layers.index_cache import IndexCache
 from zeren.layers.writers import LayerWriter, output_path
 
 # What assignment adds to each site: the assignment columns, plus ``error`` for sites that cannot be assigned
@@ -145,12 +146,15 @@ class FileAssignment:
 
 def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = None, crs: str | None = None,
                 as_of=None, skip_bad: bool = False, chunk_rows: int = FILE_CHUNK, progress=None,
-                budget=None) -> FileAssignment:
+                budget=None, index_cache: IndexCache | None = None) -> FileAssignment:
     """``zeren assign FILE --out OUT``: read the sites chunk by chunk (at most ``chunk_rows`` rows in memory),
     assign each chunk and write it, so a file of any size runs in flat memory. The output is written to a
     temporary file and moved into place at the end: unless ``skip_bad``, one unusable site anywhere means
     nothing is written (the whole file is still read, to name every problem at once). ``budget``: the vertex
-    limits, checked on each chunk before it is assigned (a site over its limit stops the run, nothing written)."""
+    limits, checked on each chunk before it is assigned (a site over its limit stops the run, nothing written).
+    ``index_cache``: where the zone index's batch structures are kept for the next run over the same zones
+    (``layers.index_cache``; a fresh process, as every ``zeren assign`` is, then adopts them instead of
+    building them)."""
     out_path = output_path(out)
     table, input_crs = open_table(sites, layer=layer, crs=crs)
     check_columns([c for c in table.header if c != "geometry"], str(sites))  # before any row is read
@@ -166,7 +170,7 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
             if _point_file(table):  # points (by two numbers, WKT or WKB): no geometry object per row
                 writing = _assign_points(ws, table, input_crs, as_of, writer, result, writes, skip_bad=skip_bad,
                                          one_chunk=one_chunk, chunk_rows=chunk_rows, progress=progress,
-                                         budget=budget, unit=unit, name=str(sites))
+                                         budget=budget, unit=unit, name=str(sites), index_cache=index_cache)
             else:
                 for frame in table.chunks(chunk_rows):
                     writing = _assign_frame(ws, frame, input_crs, as_of, writer, result, writes, writing,
@@ -226,13 +230,16 @@ def _point_file(table) -> bool:
     return table.point_layer
 
 
-def _prepare_for_points(catalogue, day, table):
+def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = None):
     """The index's batch structures for the points of ``table`` (``geo.assign.prepare_for_points``, sized by
-    its row count or, for a CSV, its bytes), built on a thread while the caller reads: a future."""
+    its row count or, for a CSV, its bytes), built on a thread while the caller reads: a future. With an
+    ``index_cache``, what it keeps for these zones (and this date's leads) is adopted instead of built, and
+    what had to be built is kept there for the next run."""
     import threading
     from concurrent.futures import Future
 
-    from zeren.geo.assign import prepare_for_points
+    from zeren.geo.assign import (adopt_lead_segments, adopt_point_grid, batch_structures_pay, lead_segments_key,
+                                  lead_segments_state, point_grid_key, point_grid_state, prepare_for_points)
 
     try:
         rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
@@ -242,7 +249,13 @@ def _prepare_for_points(catalogue, day, table):
 
     def run():
         try:
-            prepare_for_points(catalogue.index, catalogue.responsibility(day), rows)
+            index, resp = catalogue.index, catalogue.responsibility(day)
+            if index_cache is not None and len(index) and batch_structures_pay(rows):
+                _kept(index_cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
+                      lambda: point_grid_state(index))
+                _kept(index_cache, lead_segments_key(resp), lambda state: adopt_lead_segments(resp, state),
+                      lambda: lead_segments_state(resp))
+            prepare_for_points(index, resp, rows)  # (builds what was not adopted)
             _give_back_freed_memory()
             done.set_result(None)
         except BaseException as exc:  # raised where the caller waits for it
@@ -250,6 +263,15 @@ def _prepare_for_points(catalogue, day, table):
 
     threading.Thread(target=run, name="zeren-prepare", daemon=True).start()
     return done
+
+
+def _kept(cache: IndexCache, key: str, adopt, build) -> None:
+    """Adopt the structure ``cache`` keeps under ``key``; else build it (``build`` returns it as arrays) and
+    keep it there."""
+    state = cache.load(key)
+    if state is not None and adopt(state):
+        return
+    cache.save(key, build())
 
 
 def _give_back_freed_memory() -> None:
@@ -309,7 +331,7 @@ def _point_chunks(table, chunk_rows: int):
 
 def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: LayerWriter,
                    result: FileAssignment, writes, *, skip_bad: bool, one_chunk: bool, chunk_rows: int, progress,
-                   budget, unit: str, name: str) -> bool:
+                   budget, unit: str, name: str, index_cache: IndexCache | None = None) -> bool:
     """``assign_file`` for points at disk speed (a CSV with lon/lat or WKT, a GeoPackage or GeoParquet of
     points): each chunk stays an Arrow table, the coordinates go from it to numpy, the added columns are
     built as arrays and appended to it, and the writer takes the table and the coordinates
@@ -329,7 +351,7 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
     writing = True
     first = table.first_row
     as_frame = None
-    warming = _prepare_for_points(catalogue, day, table)  # while the first chunk is read
+    warming = _prepare_for_points(catalogue, day, table, index_cache)  # while the first chunk is read
     for chunk, x, y, geoms in _point_chunks(table, chunk_rows):
         n = chunk.num_rows
         if warming is not None:  # ready before anything is assigned, on either path
