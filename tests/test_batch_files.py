@@ -610,3 +610,18 @@ def test_a_csv_read_whole_or_streamed_writes_the_same(demo_template, tmp_path, c
         assert not (tmp_path / "r.csv").exists()
     assert len(set(outs.values())) == 1
     assert pd.read_csv(tmp_path / "whole-37.csv", dtype=str)["名称"].tolist() == names
+
+
+def test_zeren_assign_gives_the_collector_back_what_it_set_aside(demo_template, tmp_path, capsys):  # noqa: F811
+    """The run sets the objects that existed before it aside from the cycle collector (gc.freeze) and gives them
+    back when it ends, on success and on failure alike: in a long-lived process nothing stays frozen."""
+    import gc
+
+    src = tmp_path / "sites.csv"
+    _lonlat_csv(src, 2500)
+    before = gc.get_freeze_count()
+    assert _assign(capsys, src, tmp_path / "out.csv", demo_template, "--skip-bad").rc == 0
+    assert gc.get_freeze_count() == before
+    failed = cli(capsys, "assign", src, "--crs", "wgs84", "--out", tmp_path / "bad.csv", "--store", demo_template)
+    assert failed.rc == 2 and "cannot be assigned" in failed.err  # (bad rows, no --skip-bad)
+    assert gc.get_freeze_count() == before

@@ -1,6 +1,7 @@
 """``zeren lookup`` (who is responsible for this point?) and ``zeren assign`` (many sites from a file)."""
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -65,6 +66,10 @@ def cmd_lookup(args) -> int:
 def cmd_assign(args) -> int:
     ws = workspace(args)
     progress = _progress() if sys.stderr.isatty() else None
+    # The objects that exist now (the modules, their tables: hundreds of thousands) are set aside from the
+    # cycle collector for the run, so its full collections walk only what the run makes: they cost 0.11 s of
+    # a 2.2 s million-point run. Given back to it afterwards (a test calls this in a long-lived process).
+    gc.freeze()
     try:
         done = service.assign_file(ws, args.sites, args.out, layer=args.layer, crs=args.crs, as_of=args.as_of,
                                    skip_bad=args.skip_bad, chunk_rows=args.chunk_rows,
@@ -72,6 +77,7 @@ def cmd_assign(args) -> int:
                                    budget=cli_budget(args.max_vertices, args.max_feature_vertices),
                                    index_cache=IndexCache(ENV.index_cache) if ENV.index_cache else None)
     finally:
+        gc.unfreeze()
         if progress:
             progress.close()
     print(f"已分配 / assigned: {done.assigned} site(s); 有责任规划师 / covered: {done.covered}; 无 / uncovered: "
