@@ -559,6 +559,12 @@ def batch_structures_pay(n_points: int) -> bool:
     return n_points >= _PARALLEL_MIN_SITES
 
 
+def box_grid_pays(n_sites: int) -> bool:
+    """Whether a batch of ``n_sites`` lines or polygons builds the point grid (the sites inside one clean cell
+    skip the predicates): whether keeping the grid for later batches is worth anything."""
+    return n_sites >= _GRID_MIN_BOXES
+
+
 def _versions() -> bytes:
     import pyproj
 

@@ -111,6 +111,31 @@ def test_a_second_run_adopts_what_the_first_kept_and_a_change_is_never_answered_
     assert counted_builds == {"grid": 0, "segments": 0}
 
 
+def test_a_file_of_polygons_adopts_the_kept_grid(demo_template, tmp_path, capsys, monkeypatch,  # noqa: F811
+                                                counted_builds):
+    """Lines and polygons take the grid from 5,000 sites a batch (here 100): the second run adopts it, and
+    writes what a run without any cache writes."""
+    monkeypatch.setattr(geo_assign, "_GRID_MIN_BOXES", 100)
+    rng = np.random.default_rng(5)
+    centres = shapely.points(rng.uniform(103.7, 104.5, 600), rng.uniform(30.4, 30.9, 600))
+    src = tmp_path / "parcels.geojson"
+    import geopandas as gpd
+
+    gpd.GeoDataFrame({"parcel": [f"D{i}" for i in range(600)]},
+                     geometry=gpd.GeoSeries(shapely.buffer(centres, 0.004, quad_segs=3), crs="EPSG:4326")).to_file(src)
+    _use_cache(monkeypatch, None)
+    reference = _assign(capsys, src, tmp_path / "reference.csv", demo_template)
+    _use_cache(monkeypatch, tmp_path / "cache")
+    counted_builds.update(grid=0, segments=0)
+    assert _assign(capsys, src, tmp_path / "first.csv", demo_template) == reference
+    assert counted_builds["grid"] == 1
+    counted_builds.update(grid=0, segments=0)
+    assert _assign(capsys, src, tmp_path / "second.csv", demo_template) == reference
+    assert counted_builds["grid"] == 0
+    table = pd.read_csv(tmp_path / "second.csv", dtype=str, keep_default_na=False)
+    assert (table["split"] == "True").sum() > 10 and (table["covered"] == "True").sum() > 300  # real answers
+
+
 def test_an_unwritable_cache_folder_changes_nothing(demo_template, tmp_path, capsys, monkeypatch,  # noqa: F811
                                                     counted_builds):
     src = tmp_path / "sites.csv"

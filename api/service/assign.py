@@ -172,6 +172,8 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
                                          one_chunk=one_chunk, chunk_rows=chunk_rows, progress=progress,
                                          budget=budget, unit=unit, name=str(sites), index_cache=index_cache)
             else:
+                if index_cache is not None and table.count is not None:
+                    _adopt_kept_grid(ws.catalogue, index_cache, min(table.count, chunk_rows))
                 for frame in table.chunks(chunk_rows):
                     writing = _assign_frame(ws, frame, input_crs, as_of, writer, result, writes, writing,
                                             skip_bad=skip_bad, one_chunk=one_chunk, progress=progress,
@@ -263,6 +265,17 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
 
     threading.Thread(target=run, name="zeren-prepare", daemon=True).start()
     return done
+
+
+def _adopt_kept_grid(catalogue, cache: IndexCache, n_sites: int) -> None:
+    """For a file of lines or polygons whose chunks build the point grid: the grid ``cache`` keeps for these
+    zones, adopted (else built now, as the first chunk would, and kept)."""
+    from zeren.geo.assign import adopt_point_grid, box_grid_pays, point_grid_key, point_grid_state
+
+    index = catalogue.index
+    if len(index) and box_grid_pays(n_sites):
+        _kept(cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
+              lambda: point_grid_state(index))
 
 
 def _kept(cache: IndexCache, key: str, adopt, build) -> None:
