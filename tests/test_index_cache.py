@@ -111,6 +111,26 @@ def test_a_second_run_adopts_what_the_first_kept_and_a_change_is_never_answered_
     assert counted_builds == {"grid": 0, "segments": 0}
 
 
+def test_a_file_larger_than_its_size_promised_keeps_them_too(demo_template, tmp_path, capsys,  # noqa: F811
+                                                             monkeypatch, counted_builds):
+    """A CSV's rows are guessed from its bytes before it is read (short rows: too few guessed, nothing
+    prepared): once its first chunk shows a large batch, the structures are adopted or kept all the same."""
+    from zeren.api.service import assign as service
+
+    monkeypatch.setattr(service, "_CSV_BYTES_PER_POINT", 10**9)  # every file guessed small
+    src, cache = tmp_path / "sites.csv", tmp_path / "cache"
+    _points_csv(src)
+    _use_cache(monkeypatch, None)
+    reference = _assign(capsys, src, tmp_path / "reference.csv", demo_template)
+    _use_cache(monkeypatch, cache)
+    counted_builds.update(grid=0, segments=0)
+    assert _assign(capsys, src, tmp_path / "first.csv", demo_template) == reference
+    assert counted_builds == {"grid": 1, "segments": 1} and len(list(cache.glob("*.npz"))) == 2
+    counted_builds.update(grid=0, segments=0)
+    assert _assign(capsys, src, tmp_path / "second.csv", demo_template) == reference
+    assert counted_builds == {"grid": 0, "segments": 0}
+
+
 def test_a_file_of_polygons_adopts_the_kept_grid(demo_template, tmp_path, capsys, monkeypatch,  # noqa: F811
                                                 counted_builds):
     """Lines and polygons take the grid from 5,000 sites a batch (here 100): the second run adopts it, and

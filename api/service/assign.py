@@ -240,8 +240,7 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
     import threading
     from concurrent.futures import Future
 
-    from zeren.geo.assign import (adopt_lead_segments, adopt_point_grid, batch_structures_pay, lead_segments_key,
-                                  lead_segments_state, point_grid_key, point_grid_state, prepare_for_points)
+    from zeren.geo.assign import batch_structures_pay, prepare_for_points
 
     try:
         rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
@@ -252,11 +251,8 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
     def run():
         try:
             index, resp = catalogue.index, catalogue.responsibility(day)
-            if index_cache is not None and len(index) and batch_structures_pay(rows):
-                _kept(index_cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
-                      lambda: point_grid_state(index))
-                _kept(index_cache, lead_segments_key(resp), lambda state: adopt_lead_segments(resp, state),
-                      lambda: lead_segments_state(resp))
+            if index_cache is not None and batch_structures_pay(rows):
+                _keep_batch_structures(index, resp, index_cache)
             prepare_for_points(index, resp, rows)  # (builds what was not adopted)
             _give_back_freed_memory()
             done.set_result(None)
@@ -267,6 +263,20 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
     return done
 
 
+def _keep_batch_structures(index, resp, cache: IndexCache) -> None:
+    """The point grid and the led zones' segments of a large batch of points: adopted from ``cache``, else
+    built and kept there (kept too when this process built them already, and the cache lacks them)."""
+    from zeren.geo.assign import (adopt_lead_segments, adopt_point_grid, lead_segments_key, lead_segments_state,
+                                  point_grid_key, point_grid_state)
+
+    if not len(index):
+        return
+    _kept(cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
+          lambda: point_grid_state(index), built="point_grid" in vars(index))
+    _kept(cache, lead_segments_key(resp), lambda state: adopt_lead_segments(resp, state),
+          lambda: lead_segments_state(resp), built="lead_segments" in vars(resp))
+
+
 def _adopt_kept_grid(catalogue, cache: IndexCache, n_sites: int) -> None:
     """For a file of lines or polygons whose chunks build the point grid: the grid ``cache`` keeps for these
     zones, adopted (else built now, as the first chunk would, and kept)."""
@@ -275,12 +285,16 @@ def _adopt_kept_grid(catalogue, cache: IndexCache, n_sites: int) -> None:
     index = catalogue.index
     if len(index) and box_grid_pays(n_sites):
         _kept(cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
-              lambda: point_grid_state(index))
+              lambda: point_grid_state(index), built="point_grid" in vars(index))
 
 
-def _kept(cache: IndexCache, key: str, adopt, build) -> None:
+def _kept(cache: IndexCache, key: str, adopt, build, *, built: bool = False) -> None:
     """Adopt the structure ``cache`` keeps under ``key``; else build it (``build`` returns it as arrays) and
-    keep it there."""
+    keep it there. ``built``: this process has it already; it is only kept, when the cache lacks it."""
+    if built:
+        if key not in cache:
+            cache.save(key, build())
+        return
     state = cache.load(key)
     if state is not None and adopt(state):
         return
@@ -354,6 +368,7 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from zeren.geo.assign import batch_structures_pay
     from zeren.geo.sites import points_to_wgs84
     from zeren.geo.validity import as_timestamp
     from zeren.layers.writers import _plain_text
@@ -370,6 +385,8 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
         if warming is not None:  # ready before anything is assigned, on either path
             warming.result()
             warming = None
+            if index_cache is not None and batch_structures_pay(n):  # (more rows than the file's size promised)
+                _keep_batch_structures(catalogue.index, catalogue.responsibility(day), index_cache)
         if geoms is not None:  # not points after all: this chunk as a frame
             frame = gpd.GeoDataFrame(chunk.to_pandas(), geometry=gpd.GeoSeries(geoms), crs=table.crs)
             frame.attrs["first_row"] = first
