@@ -113,7 +113,12 @@ def register(sub) -> None:
     add_store_argument(p)
     p.set_defaults(func=cmd_lookup)
 
-    p = sub.add_parser("assign", help="assign many sites (points, lines, polygons) to planners")
+    p = sub.add_parser("assign", help="assign many sites (points, lines, polygons) to planners",
+                       description="Assign many sites to planners, file in, file out. A large batch keeps the zone "
+                                   "index's point grid and nearest-zone segments in ZEREN_INDEX_CACHE (default "
+                                   "~/.cache/zeren/index; 'off' keeps none) for the next run over the same zones: "
+                                   "a cache only, safe to delete; a changed zone or appointment never reads a "
+                                   "stale entry.")
     p.add_argument("sites", type=Path, help="GeoJSON, GeoPackage, GeoParquet, zipped Shapefile, or CSV with lon/lat "
                                             "or wkt")
     p.add_argument("--out", required=True, help="output .csv, .gpkg, .parquet (GeoParquet 1.1) or .geojson")
