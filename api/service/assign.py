@@ -9,6 +9,7 @@ a reason it cannot be assigned. One set of rules for both doors:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +19,9 @@ import pandas as pd
 from zeren.api.service.budget import geometry_vertices
 from zeren.api.service.workspace import Workspace
 from zeren.geo.answer import ASSIGNMENT_COLUMNS, assignment_columns
+from zeren.geo.assign import (adopt_lead_segments, adopt_point_grid, batch_structures_pay, box_grid_pays,
+                              has_lead_segments, has_point_grid, lead_segments_key, lead_segments_state,
+                              point_grid_key, point_grid_state)
 from zeren.geo.crs import InputCRS
 from zeren.geo.sites import sites_to_wgs84
 from zeren.layers.errors import ValidationError
@@ -172,8 +176,9 @@ def assign_file(ws: Workspace, sites: Path, out: Path, *, layer: str | None = No
                                          one_chunk=one_chunk, chunk_rows=chunk_rows, progress=progress,
                                          budget=budget, unit=unit, name=str(sites), index_cache=index_cache)
             else:
-                if index_cache is not None and table.count is not None:
-                    _adopt_kept_grid(ws.catalogue, index_cache, min(table.count, chunk_rows))
+                if index_cache is not None and table.count is not None and box_grid_pays(min(table.count,
+                                                                                             chunk_rows)):
+                    _keep_grid(ws.catalogue.index, index_cache)
                 for frame in table.chunks(chunk_rows):
                     writing = _assign_frame(ws, frame, input_crs, as_of, writer, result, writes, writing,
                                             skip_bad=skip_bad, one_chunk=one_chunk, progress=progress,
@@ -240,7 +245,7 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
     import threading
     from concurrent.futures import Future
 
-    from zeren.geo.assign import batch_structures_pay, prepare_for_points
+    from zeren.geo.assign import prepare_for_points
 
     try:
         rows = table.count if table.count is not None else table.path.stat().st_size // _CSV_BYTES_PER_POINT
@@ -264,33 +269,25 @@ def _prepare_for_points(catalogue, day, table, index_cache: IndexCache | None = 
 
 
 def _keep_batch_structures(index, resp, cache: IndexCache) -> None:
-    """The point grid and the led zones' segments of a large batch of points: adopted from ``cache``, else
-    built and kept there (kept too when this process built them already, and the cache lacks them)."""
-    from zeren.geo.assign import (adopt_lead_segments, adopt_point_grid, lead_segments_key, lead_segments_state,
-                                  point_grid_key, point_grid_state)
-
-    if not len(index):
-        return
-    _kept(cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
-          lambda: point_grid_state(index), built="point_grid" in vars(index))
-    _kept(cache, lead_segments_key(resp), lambda state: adopt_lead_segments(resp, state),
-          lambda: lead_segments_state(resp), built="lead_segments" in vars(resp))
+    """The point grid and the led zones' segments of a large batch of points: each adopted from ``cache``, else
+    built and kept there (kept too when this process has it already and the cache lacks it)."""
+    if len(index):
+        _keep_grid(index, cache)
+        _kept(cache, lead_segments_key(resp), partial(adopt_lead_segments, resp), partial(lead_segments_state, resp),
+              built=has_lead_segments(resp))
 
 
-def _adopt_kept_grid(catalogue, cache: IndexCache, n_sites: int) -> None:
-    """For a file of lines or polygons whose chunks build the point grid: the grid ``cache`` keeps for these
-    zones, adopted (else built now, as the first chunk would, and kept)."""
-    from zeren.geo.assign import adopt_point_grid, box_grid_pays, point_grid_key, point_grid_state
-
-    index = catalogue.index
-    if len(index) and box_grid_pays(n_sites):
-        _kept(cache, point_grid_key(index), lambda state: adopt_point_grid(index, state),
-              lambda: point_grid_state(index), built="point_grid" in vars(index))
+def _keep_grid(index, cache: IndexCache) -> None:
+    """The point grid alone (a file of lines or polygons whose chunks build it), as ``_keep_batch_structures``."""
+    if len(index):
+        _kept(cache, point_grid_key(index), partial(adopt_point_grid, index), partial(point_grid_state, index),
+              built=has_point_grid(index))
 
 
-def _kept(cache: IndexCache, key: str, adopt, build, *, built: bool = False) -> None:
-    """Adopt the structure ``cache`` keeps under ``key``; else build it (``build`` returns it as arrays) and
-    keep it there. ``built``: this process has it already; it is only kept, when the cache lacks it."""
+def _kept(cache: IndexCache, key: str, adopt, build, *, built: bool) -> None:
+    """Adopt the structure ``cache`` keeps under ``key`` (``adopt(arrays)``); else build it (``build()``
+    returns it as arrays) and keep it there. ``built``: this process has it already; it is only kept, when the
+    cache lacks it."""
     if built:
         if key not in cache:
             cache.save(key, build())
@@ -368,7 +365,6 @@ def _assign_points(ws: Workspace, table, input_crs: InputCRS, as_of, writer: Lay
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from zeren.geo.assign import batch_structures_pay
     from zeren.geo.sites import points_to_wgs84
     from zeren.geo.validity import as_timestamp
     from zeren.layers.writers import _plain_text
