@@ -38,6 +38,7 @@ class IndexCache:
     def __init__(self, directory, *, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = Path(directory)
         self.max_bytes = int(max_bytes)
+        self.problem: str | None = None  # why the last save failed (a folder that cannot be written), for a note
 
     def _path(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -64,7 +65,8 @@ class IndexCache:
         return arrays
 
     def save(self, key: str, arrays: dict[str, np.ndarray]) -> bool:
-        """Keep ``arrays`` under ``key``; False (and nothing left behind) when the folder cannot be written."""
+        """Keep ``arrays`` under ``key``; False (and nothing left behind, ``problem`` saying why) when the folder
+        cannot be written."""
         path = self._path(key)
         tmp = None
         try:
@@ -74,7 +76,8 @@ class IndexCache:
                 np.savez(out, **arrays)
             os.replace(tmp, path)
             tmp = None
-        except OSError:
+        except OSError as exc:
+            self.problem = f"{self.directory}: {exc.strerror or exc}"
             return False
         finally:
             if tmp is not None:

@@ -163,7 +163,11 @@ def test_an_unwritable_cache_folder_changes_nothing(demo_template, tmp_path, cap
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the cache folder would be")
     _use_cache(monkeypatch, blocker / "index")
-    first = _assign(capsys, src, tmp_path / "a.csv", demo_template)
+    run = cli(capsys, "assign", src, "--crs", "wgs84", "--as-of", AS_OF, "--out", tmp_path / "a.csv", "--store",
+              demo_template)
+    assert run.rc == 0, run.err
+    assert "index cache cannot be written" in run.err and str(blocker / "index") in run.err  # said, not silent
+    first = (tmp_path / "a.csv").read_bytes()
     _use_cache(monkeypatch, None)
     assert first == _assign(capsys, src, tmp_path / "b.csv", demo_template)
     assert blocker.read_text().startswith("a file")

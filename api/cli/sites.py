@@ -70,18 +70,23 @@ def cmd_assign(args) -> int:
     # cycle collector for the run, so its full collections walk only what the run makes: they cost 0.11 s of
     # a 2.2 s million-point run. Given back to it afterwards (a test calls this in a long-lived process).
     gc.freeze()
+    cache = IndexCache(ENV.index_cache) if ENV.index_cache else None
     try:
         done = service.assign_file(ws, args.sites, args.out, layer=args.layer, crs=args.crs, as_of=args.as_of,
                                    skip_bad=args.skip_bad, chunk_rows=args.chunk_rows,
                                    progress=progress.update if progress else None,
                                    budget=cli_budget(args.max_vertices, args.max_feature_vertices),
-                                   index_cache=IndexCache(ENV.index_cache) if ENV.index_cache else None)
+                                   index_cache=cache)
     finally:
         gc.unfreeze()
         if progress:
             progress.close()
     print(f"已分配 / assigned: {done.assigned} site(s); 有责任规划师 / covered: {done.covered}; 无 / uncovered: "
           f"{done.assigned - done.covered}; 错误 / errors: {done.bad} -> {args.out}")
+    if cache is not None and cache.problem:
+        print(f"注意 / note: 索引缓存无法写入，下次仍需重建 / the index cache cannot be written, the next run builds "
+              f"the index again ({cache.problem}; set ZEREN_INDEX_CACHE to a writable folder, or 'off')",
+              file=sys.stderr)
     return EXIT_OK
 
 
